@@ -1,0 +1,30 @@
+# Two commands set up and use ketasim on a fresh machine:
+#   make run    installs GSL if missing, builds in release mode, runs the main comparison
+#   make test   installs GSL if missing, runs the whole test suite
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+OUT ?= out
+
+.PHONY: deps build run test bench clean
+
+deps:
+	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists gsl; then \
+	  echo "ketasim: installing libgsl-dev and pkg-config with apt-get"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgsl-dev pkg-config; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product ketasim
+
+run: build
+	./.build/release/ketasim run --scenario stress_ketamine -o $(OUT)/stress_ketamine.csv --force
+	@echo "wrote $(OUT)/stress_ketamine.csv"
+
+test: deps
+	$(SWIFT) test
+
+bench: deps
+	cd Benchmarks && $(SWIFT) package benchmark
+
+clean:
+	rm -rf .build $(OUT)

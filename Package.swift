@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers, lowest first; each depends only on the ones above it in this list:
+//   CGSL (system library) -> Integrator          (knows ODEs, not ketamine)
+//   Expressions -> Models                        (knows model files, not CSV)
+//   Models + Integrator -> Experiments           (scenarios, doses, sweeps, metrics, CSV)
+//   Experiments -> ketasim (executable)          (argument parsing and printing only)
+let package = Package(
+    name: "ketasim",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ketasim", targets: ["ketasim"]),
+        .library(name: "KetasimKit", targets: ["Expressions", "Models", "Integrator", "Experiments"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CGSL",
+            pkgConfig: "gsl",
+            providers: [.apt(["libgsl-dev"])]
+        ),
+        .target(name: "Expressions"),
+        .target(name: "Models", dependencies: ["Expressions", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Integrator", dependencies: ["CGSL"]),
+        .target(name: "Experiments", dependencies: ["Models", "Integrator", "Expressions"]),
+        .executableTarget(
+            name: "ketasim",
+            dependencies: ["Experiments", "Models", "Integrator", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "ExpressionsTests", dependencies: ["Expressions"]),
+        .testTarget(name: "IntegratorTests", dependencies: ["Integrator"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Expressions"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Models", "Integrator"]),
+        .testTarget(name: "CLITests", dependencies: ["ketasim"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

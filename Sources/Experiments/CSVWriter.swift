@@ -1,0 +1,69 @@
+import Foundation
+
+/// Formats numbers for CSV: shortest round-trip text, so files reload to the same doubles.
+public func csvNumber(_ x: Double) -> String {
+    if x.isNaN { return "NaN" }
+    if x.isInfinite { return x > 0 ? "Inf" : "-Inf" }
+    if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
+    return "\(x)"
+}
+
+/// Quotes a CSV field when it holds a comma, quote or newline (RFC 4180).
+public func csvField(_ s: String) -> String {
+    if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+    return s
+}
+
+extension SimulationResult {
+    /// Wide CSV: `time_h`, then one column per output.
+    public func csv() -> String {
+        var lines = [(["time_h"] + outputNames).map(csvField).joined(separator: ",")]
+        lines.reserveCapacity(times.count + 1)
+        let m = outputNames.count
+        for k in 0..<times.count {
+            var row = csvNumber(times[k])
+            for j in 0..<m { row += "," + csvNumber(values[k * m + j]) }
+            lines.append(row)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Why an output file was not written.
+public enum OutputFileError: Error, Sendable, Equatable, CustomStringConvertible {
+    case exists(String)
+    case cannotWrite(String, String)
+
+    public var description: String {
+        switch self {
+        case .exists(let p): return "\(p) already exists; pass --force to overwrite it"
+        case let .cannotWrite(p, reason): return "cannot write \(p): \(reason)"
+        }
+    }
+}
+
+/// Writes a whole file under a temporary name in the same folder and renames it into place, so a
+/// reader never sees half a file and an interrupted run leaves the old file intact.
+public func writeAtomically(_ text: String, to path: String, force: Bool) throws(OutputFileError) {
+    let fm = FileManager.default
+    if fm.fileExists(atPath: path) && !force { throw .exists(path) }
+    let url = URL(fileURLWithPath: path)
+    let dir = url.deletingLastPathComponent()
+    let temp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+    do {
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: temp)
+        // rename(2) replaces the target atomically within one file system.
+        if rename(temp.path, url.path) != 0 {
+            throw OutputFileError.cannotWrite(path, String(cString: strerror(errno)))
+        }
+    } catch let error as OutputFileError {
+        try? fm.removeItem(at: temp)
+        throw error
+    } catch {
+        try? fm.removeItem(at: temp)
+        throw .cannotWrite(path, (error as NSError).localizedDescription)
+    }
+}

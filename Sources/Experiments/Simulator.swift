@@ -1,0 +1,223 @@
+import Foundation
+import Integrator
+import Models
+
+/// Why a simulation could not be set up (as opposed to a numerical failure during it).
+public enum SimulationError: Error, Sendable, Equatable, CustomStringConvertible {
+    case badDose(String)
+    case badPlan(String)
+    case steadyState(IntegrationError)
+
+    public var description: String {
+        switch self {
+        case .badDose(let s), .badPlan(let s): return s
+        case .steadyState(let e): return "cannot start from equilibrium: \(e)"
+        }
+    }
+}
+
+/// One simulation's outputs over time.
+public struct SimulationResult: Sendable {
+    public var outputNames: [String]
+    public var times: [Double]
+    /// Row-major: `values[k * outputNames.count + j]` is output j at times[k].
+    public var values: [Double]
+    /// Outputs just before the first dose (nil when there is no dose).
+    public var preDose: [Double]?
+    public var firstDoseTime: Double?
+    public var failure: IntegrationError?
+    public var statistics: SolverStatistics
+
+    public var succeeded: Bool { failure == nil }
+
+    public func series(_ name: String) -> [Double]? {
+        guard let j = outputNames.firstIndex(of: name) else { return nil }
+        let m = outputNames.count
+        return (0..<times.count).map { values[$0 * m + j] }
+    }
+
+    public func value(_ name: String, at time: Double) -> Double? {
+        guard let j = outputNames.firstIndex(of: name), let k = times.firstIndex(where: { abs($0 - time) <= 1e-9 * max(1, abs(time)) }) else { return nil }
+        return values[k * outputNames.count + j]
+    }
+}
+
+/// A dose event in model units: what happens to the state or the infusion rates at one time.
+struct DoseEvent {
+    var time: Double
+    var state: Int
+    /// umol added at once (bolus).
+    var bolus: Double
+    /// Infusion slot and rate (umol/h) over [time, end).
+    var infusionSlot: Int?
+    var rate: Double
+    var end: Double
+}
+
+/// Runs simulations of one compiled model. Owns its workspace and GSL integrator, so one simulator
+/// serves one thread; a sweep gives each worker its own.
+public final class Simulator {
+    public let model: CompiledModel
+    public let settings: SolverSettings
+    let workspace: ModelWorkspace
+    let system: ModelSystem
+    let integrator: ODEIntegrator
+    private var observed: [Double]
+    private var steadyStateCache: [SteadyKey: [Double]] = [:]
+
+    private struct SteadyKey: Hashable {
+        var parameters: [Double]
+        var inputs: [Double]
+    }
+
+    public init(model: CompiledModel, settings: SolverSettings = SolverSettings()) throws(IntegrationError) {
+        self.model = model
+        self.settings = settings
+        workspace = ModelWorkspace(model: model)
+        system = ModelSystem(workspace: workspace)
+        integrator = try ODEIntegrator(system: system, settings: settings)
+        observed = [Double](repeating: 0, count: model.observableNames.count)
+    }
+
+    /// Turns doses into events in umol and umol/h for this model and organism.
+    func events(for plan: SimulationPlan, parameters: [Double]) throws(SimulationError) -> [DoseEvent] {
+        let def = model.definition
+        let bodyWeight = model.parameterIndex("body_weight").map { parameters[$0] }
+        var events: [DoseEvent] = []
+        for dose in plan.doses {
+            if let problem = def.problem(with: dose) { throw .badDose(problem) }
+            guard let drug = def.drug(named: dose.drug), let route = drug.route(named: dose.route),
+                  let state = model.stateIndex(route.target) else { throw .badDose("bad dose \(dose)") }
+            if dose.unit.isPerKilogram && bodyWeight == nil {
+                throw .badDose("dose `\(dose)` is per kg but the model has no `body_weight` parameter")
+            }
+            let f: Double
+            switch route.bioavailability {
+            case .constant(let v): f = v
+            case .parameter(let name): f = model.parameterIndex(name).map { parameters[$0] } ?? 1
+            }
+            let amount = f * dose.micromolesPerDose(molarMass: drug.molarMass, bodyWeight: bodyWeight ?? 1)
+            for time in dose.times {
+                if let d = dose.duration {
+                    events.append(DoseEvent(time: time, state: state, bolus: 0, infusionSlot: model.infusionSlot(forState: state), rate: amount / d, end: time + d))
+                } else {
+                    events.append(DoseEvent(time: time, state: state, bolus: amount, infusionSlot: nil, rate: 0, end: time))
+                }
+            }
+        }
+        return events
+    }
+
+    func checkPlan(_ plan: SimulationPlan) throws(SimulationError) {
+        let def = model.definition
+        if !(plan.tEnd > 0) { throw .badPlan("the end time must be positive, got \(plan.tEnd) h") }
+        if !(plan.outputEvery > 0) { throw .badPlan("the output interval must be positive, got \(plan.outputEvery) h") }
+        if plan.tEnd / plan.outputEvery > 10_000_000 { throw .badPlan("\(Int(plan.tEnd / plan.outputEvery)) output times is more than 10 million; choose a longer output interval") }
+        if let last = plan.doses.flatMap(\.times).max(), last >= plan.tEnd {
+            throw .badPlan("the run ends at \(Duration.describe(plan.tEnd)), not after the last dose at \(Duration.describe(last)); extend it with --t-end")
+        }
+        if let o = plan.organism, def.organism(named: o) == nil {
+            throw .badPlan("unknown organism `\(o)`\(didYouMean(o, among: def.organisms.map(\.name))); the model has \(def.organisms.map(\.name).joined(separator: ", "))")
+        }
+        for name in plan.parameters.keys where model.parameterIndex(name) == nil {
+            throw .badPlan("unknown parameter `\(name)`\(didYouMean(name, among: def.parameters.map(\.name)))")
+        }
+        for name in Array(plan.inputs.keys) + Array(plan.steadyStateInputs.keys) where model.inputIndex(name) == nil {
+            throw .badPlan("unknown input `\(name)`\(didYouMean(name, among: def.inputs.map(\.name)))")
+        }
+    }
+
+    /// The equilibrium the plan starts from: no drug, the plan's parameters, its steady-state inputs.
+    public func initialState(for plan: SimulationPlan) throws(SimulationError) -> [Double] {
+        let def = model.definition
+        let initial = def.states.map(\.initial)
+        if plan.start == .initial { return initial }
+        let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
+        workspace.setParameters(parameters)
+        workspace.resetInputs()
+        for (name, value) in plan.steadyStateInputs {
+            if let k = model.inputIndex(name) { workspace.setInput(k, value) }
+        }
+        let key = SteadyKey(parameters: parameters, inputs: def.inputs.indices.map { workspace.input($0) })
+        if let cached = steadyStateCache[key] { return cached }
+        do {
+            let y = try SteadyStateSolver().solve(system, guess: initial)
+            if steadyStateCache.count > 64 { steadyStateCache.removeAll() }
+            steadyStateCache[key] = y
+            return y
+        } catch {
+            throw .steadyState(error)
+        }
+    }
+
+    /// Simulates a plan and records the named outputs (the model's default outputs when nil).
+    public func run(_ plan: SimulationPlan, outputs requested: [String]? = nil) throws(SimulationError) -> SimulationResult {
+        try checkPlan(plan)
+        let def = model.definition
+        let outputNames = requested ?? def.outputs
+        var outputIndices: [Int] = []
+        for name in outputNames {
+            guard let k = model.observableIndex(name) else {
+                throw .badPlan("unknown output `\(name)`\(didYouMean(name, among: model.observableNames))")
+            }
+            outputIndices.append(k)
+        }
+        let y0 = try initialState(for: plan)
+        let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
+        workspace.setParameters(parameters)
+        workspace.resetInputs()
+        let doseEvents = try events(for: plan, parameters: parameters)
+
+        var breakpoints: [Double] = [0]
+        for e in doseEvents { breakpoints.append(e.time); if e.infusionSlot != nil { breakpoints.append(e.end) } }
+        for periods in plan.inputs.values {
+            for p in periods { breakpoints.append(p.from); if p.to.isFinite { breakpoints.append(p.to) } }
+        }
+        let count = Int((plan.tEnd / plan.outputEvery).rounded(.down))
+        var times = (0...count).map { Double($0) * plan.outputEvery }
+        if let last = times.last, plan.tEnd - last > 1e-9 * plan.tEnd { times.append(plan.tEnd) }
+
+        let inputSchedules: [(index: Int, periods: [InputPeriod], fallback: Double)] = plan.inputs.compactMap { name, periods in
+            guard let k = model.inputIndex(name) else { return nil }
+            return (k, periods, def.inputs[k].defaultValue)
+        }
+        let firstDose = plan.firstDoseTime
+        var preDose: [Double]?
+        let workspace = self.workspace
+        let m = outputIndices.count
+        let solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints) { t, y in
+            guard let base = y.baseAddress else { return }
+            if let first = firstDose, t == first, preDose == nil {
+                observed.withUnsafeMutableBufferPointer { workspace.observe(t: t, y: base, into: $0.baseAddress!) }
+                preDose = outputIndices.map { observed[$0] }
+            }
+            // Inputs and infusion rates are recomputed from scratch at every breakpoint, so the
+            // value at t is right however periods and infusions overlap.
+            for s in inputSchedules {
+                var value = s.fallback
+                for p in s.periods where p.from <= t && t < p.to { value = p.value }
+                workspace.setInput(s.index, value)
+            }
+            for slot in model.infusionTargets.indices { workspace.setInfusion(slot: slot, rate: 0) }
+            for e in doseEvents {
+                if let slot = e.infusionSlot {
+                    if e.time <= t && t < e.end { workspace.setInfusion(slot: slot, rate: workspace.infusion(slot: slot) + e.rate) }
+                } else if e.time == t {
+                    base[e.state] += e.bolus
+                }
+            }
+        }
+        var values = [Double](repeating: 0, count: solution.count * m)
+        solution.values.withUnsafeBufferPointer { states in
+            observed.withUnsafeMutableBufferPointer { obs in
+                for k in 0..<solution.count {
+                    workspace.observe(t: solution.times[k], y: states.baseAddress! + k * solution.dimension, into: obs.baseAddress!)
+                    for j in 0..<m { values[k * m + j] = obs[outputIndices[j]] }
+                }
+            }
+        }
+        return SimulationResult(
+            outputNames: outputNames, times: solution.times, values: values, preDose: preDose,
+            firstDoseTime: firstDose, failure: solution.failure, statistics: solution.statistics)
+    }
+}

@@ -1,0 +1,373 @@
+import Foundation
+
+enum Opcode: UInt8, Sendable {
+    case add, subtract, multiply, divide, negate, power
+    case exp, log, log10, sqrt, abs, sign, min, max
+    case less, lessEqual, greater, greaterEqual, equal, notEqual, and, or, not
+    /// dst = a != 0 ? b : c. Both branches are always computed; expressions have no side effects.
+    case select
+    /// outputs[dst] = registers[a]
+    case store
+
+    var operandCount: Int {
+        switch self {
+        case .negate, .exp, .log, .log10, .sqrt, .abs, .sign, .not, .store: 1
+        case .select: 3
+        default: 2
+        }
+    }
+
+    /// Exact IEEE commutativity lets `a*b` and `b*a` share one register. min/max are excluded:
+    /// with NaN operands they return a specific side.
+    var isCommutative: Bool {
+        switch self {
+        case .add, .multiply, .equal, .notEqual, .and, .or: true
+        default: false
+        }
+    }
+
+    var mnemonic: String {
+        switch self {
+        case .add: "add"
+        case .subtract: "sub"
+        case .multiply: "mul"
+        case .divide: "div"
+        case .negate: "neg"
+        case .power: "pow"
+        case .exp: "exp"
+        case .log: "log"
+        case .log10: "log10"
+        case .sqrt: "sqrt"
+        case .abs: "abs"
+        case .sign: "sign"
+        case .min: "min"
+        case .max: "max"
+        case .less: "lt"
+        case .lessEqual: "le"
+        case .greater: "gt"
+        case .greaterEqual: "ge"
+        case .equal: "eq"
+        case .notEqual: "ne"
+        case .and: "and"
+        case .or: "or"
+        case .not: "not"
+        case .select: "select"
+        case .store: "store"
+        }
+    }
+
+    /// Compile-time evaluation; must match the `run` loop case for case.
+    func fold(_ a: Double, _ b: Double, _ c: Double) -> Double {
+        switch self {
+        case .add: a + b
+        case .subtract: a - b
+        case .multiply: a * b
+        case .divide: a / b
+        case .negate: -a
+        case .power: ExprMath.power(a, b)
+        case .exp: Foundation.exp(a)
+        case .log: Foundation.log(a)
+        case .log10: Foundation.log10(a)
+        case .sqrt: a.squareRoot()
+        case .abs: Swift.abs(a)
+        case .sign: ExprMath.sign(a)
+        case .min: ExprMath.minimum(a, b)
+        case .max: ExprMath.maximum(a, b)
+        case .less: ExprMath.bool(a < b)
+        case .lessEqual: ExprMath.bool(a <= b)
+        case .greater: ExprMath.bool(a > b)
+        case .greaterEqual: ExprMath.bool(a >= b)
+        case .equal: ExprMath.bool(a == b)
+        case .notEqual: ExprMath.bool(a != b)
+        case .and: ExprMath.bool(a != 0 && b != 0)
+        case .or: ExprMath.bool(a != 0 || b != 0)
+        case .not: ExprMath.bool(a == 0)
+        case .select: a != 0 ? b : c
+        case .store: a
+        }
+    }
+}
+
+struct Instruction: Sendable {
+    var op: Opcode
+    var dst: Int32
+    var a: Int32
+    var b: Int32
+    var c: Int32
+}
+
+/// A flat register program evaluating several expressions at once, with shared subexpressions
+/// computed once. Register layout: variables, then constants, then one register per instruction result.
+public struct CompiledProgram: Sendable {
+    private let instructions: [Instruction]
+    private let constants: [Double]
+    private let variables: [String]
+
+    public let registerCount: Int
+    public var variableCount: Int { variables.count }
+    public var instructionCount: Int { instructions.count }
+
+    /// Output i is written to `out[destinations[i]]` (default `0..<outputs.count`).
+    /// Throws `.unknownSymbol` (location `<compiled>:0:0`) for names not in `variables`.
+    public init(variables: [String], outputs: [Expr], destinations: [Int]? = nil) throws(ExpressionError) {
+        let destinations = destinations ?? Array(outputs.indices)
+        precondition(destinations.count == outputs.count, "CompiledProgram: one destination per output is required")
+        precondition(destinations.allSatisfy { $0 >= 0 && $0 <= Int(Int32.max) }, "CompiledProgram: destinations must be non-negative")
+
+        var builder = ProgramBuilder(variables: variables)
+        var stores: [(destination: Int32, register: Int32)] = []
+        for (output, destination) in zip(outputs, destinations) {
+            stores.append((Int32(destination), try builder.lower(output.simplified())))
+        }
+        let layout = builder.finish(stores: stores)
+        self.instructions = layout.instructions
+        self.constants = layout.constants
+        self.variables = variables
+        self.registerCount = layout.registerCount
+    }
+
+    /// `registers` holds `registerCount` doubles whose first `variableCount` entries are the inputs;
+    /// the rest is scratch. Allocates nothing and takes no locks.
+    public func run(registers: UnsafeMutablePointer<Double>, outputs: UnsafeMutablePointer<Double>) {
+        let constantBase = variables.count
+        constants.withUnsafeBufferPointer { constants in
+            for index in constants.indices { registers[constantBase + index] = constants[index] }
+        }
+        instructions.withUnsafeBufferPointer { code in
+            let r = registers
+            for ins in code {
+                let d = Int(ins.dst)
+                let a = Int(ins.a)
+                let b = Int(ins.b)
+                switch ins.op {
+                case .add: r[d] = r[a] + r[b]
+                case .subtract: r[d] = r[a] - r[b]
+                case .multiply: r[d] = r[a] * r[b]
+                case .divide: r[d] = r[a] / r[b]
+                case .negate: r[d] = -r[a]
+                case .power: r[d] = ExprMath.power(r[a], r[b])
+                case .exp: r[d] = Foundation.exp(r[a])
+                case .log: r[d] = Foundation.log(r[a])
+                case .log10: r[d] = Foundation.log10(r[a])
+                case .sqrt: r[d] = r[a].squareRoot()
+                case .abs: r[d] = Swift.abs(r[a])
+                case .sign: r[d] = ExprMath.sign(r[a])
+                case .min: r[d] = ExprMath.minimum(r[a], r[b])
+                case .max: r[d] = ExprMath.maximum(r[a], r[b])
+                case .less: r[d] = r[a] < r[b] ? 1 : 0
+                case .lessEqual: r[d] = r[a] <= r[b] ? 1 : 0
+                case .greater: r[d] = r[a] > r[b] ? 1 : 0
+                case .greaterEqual: r[d] = r[a] >= r[b] ? 1 : 0
+                case .equal: r[d] = r[a] == r[b] ? 1 : 0
+                case .notEqual: r[d] = r[a] != r[b] ? 1 : 0
+                case .and: r[d] = r[a] != 0 && r[b] != 0 ? 1 : 0
+                case .or: r[d] = r[a] != 0 || r[b] != 0 ? 1 : 0
+                case .not: r[d] = r[a] == 0 ? 1 : 0
+                case .select: r[d] = r[a] != 0 ? r[b] : r[Int(ins.c)]
+                case .store: outputs[d] = r[a]
+                }
+            }
+        }
+    }
+
+    /// Human-readable listing for debugging.
+    public func dump() -> String {
+        var lines: [String] = []
+        lines.append("; \(variables.count) variables, \(constants.count) constants, \(instructions.count) instructions, \(registerCount) registers")
+        for (index, name) in variables.enumerated() { lines.append("r\(index) = \(name)") }
+        for (index, value) in constants.enumerated() { lines.append("r\(variables.count + index) = const \(value)") }
+        for ins in instructions {
+            let operands = [ins.a, ins.b, ins.c].prefix(ins.op.operandCount).map { "r\($0)" }.joined(separator: ", ")
+            if ins.op == .store {
+                lines.append("out[\(ins.dst)] = \(operands)")
+            } else {
+                lines.append("r\(ins.dst) = \(ins.op.mnemonic) \(operands)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Lowers simplified trees to instructions with hash-consing on (opcode, operand registers), so
+/// identical subtrees map to one register in O(1) per node, never by hashing whole subtrees.
+///
+/// During building, registers are virtual: variables `0..<V`, constants `-1 - k`, results `V + j`.
+/// `finish` renumbers them once the number of constants is known.
+private struct ProgramBuilder {
+    struct Key: Hashable {
+        var op: Opcode
+        var a: Int32
+        var b: Int32
+        var c: Int32
+    }
+
+    let variableIndex: [String: Int32]
+    let variableCount: Int32
+    var constants: [Double] = []
+    var constantRegisters: [UInt64: Int32] = [:]
+    var instructions: [Instruction] = []
+    var existing: [Key: Int32] = [:]
+
+    init(variables: [String]) {
+        var index: [String: Int32] = [:]
+        // First occurrence wins so duplicate names cannot silently shadow a slot the caller fills.
+        for (slot, name) in variables.enumerated() where index[name] == nil { index[name] = Int32(slot) }
+        variableIndex = index
+        variableCount = Int32(variables.count)
+    }
+
+    mutating func constant(_ value: Double) -> Int32 {
+        let key = value.bitPattern
+        if let register = constantRegisters[key] { return register }
+        constants.append(value)
+        let register = -Int32(constants.count)
+        constantRegisters[key] = register
+        return register
+    }
+
+    func constantValue(_ register: Int32) -> Double? {
+        register < 0 ? constants[Int(-1 - register)] : nil
+    }
+
+    mutating func emit(_ op: Opcode, _ a: Int32, _ b: Int32 = 0, _ c: Int32 = 0) -> Int32 {
+        var (a, b) = (a, b)
+        if op.isCommutative, a > b { swap(&a, &b) }
+        if op == .select {
+            if b == c { return b }
+            if let condition = constantValue(a) { return condition != 0 ? b : c }
+        }
+        let operands = [a, b, c].prefix(op.operandCount)
+        if operands.allSatisfy({ $0 < 0 }) {
+            let values = operands.map { constantValue($0) ?? 0 }
+            let padded = values + [Double](repeating: 0, count: 3 - values.count)
+            return constant(op.fold(padded[0], padded[1], padded[2]))
+        }
+        let key = Key(op: op, a: a, b: op.operandCount > 1 ? b : 0, c: op.operandCount > 2 ? c : 0)
+        if let register = existing[key] { return register }
+        let register = variableCount + Int32(instructions.count)
+        instructions.append(Instruction(op: op, dst: register, a: key.a, b: key.b, c: key.c))
+        existing[key] = register
+        return register
+    }
+
+    /// Constant exponents expand exactly as `ExprMath.power` does, keeping results bit-identical.
+    mutating func power(_ base: Int32, _ exponent: Int32) -> Int32 {
+        guard let y = constantValue(exponent), constantValue(base) == nil else {
+            return emit(.power, base, exponent)
+        }
+        switch y {
+        case 0: return constant(1)
+        case 1: return base
+        case 2: return emit(.multiply, base, base)
+        case 3: return emit(.multiply, emit(.multiply, base, base), base)
+        case 4:
+            let square = emit(.multiply, base, base)
+            return emit(.multiply, square, square)
+        case -1: return emit(.divide, constant(1), base)
+        case -2: return emit(.divide, constant(1), emit(.multiply, base, base))
+        default: return emit(.power, base, exponent)
+        }
+    }
+
+    mutating func lower(_ e: Expr) throws(ExpressionError) -> Int32 {
+        switch e {
+        case .constant(let value):
+            return constant(value)
+        case .symbol(let name):
+            guard let slot = variableIndex[name] else {
+                throw .unknownSymbol(name: name, suggestions: Suggestions.closest(to: name, in: variableIndex.keys),
+                                     location: .compiled, sourceLine: "")
+            }
+            return slot
+        case .unary(let op, let a):
+            return emit(op == .negate ? .negate : .not, try lower(a))
+        case .binary(let op, let a, let b):
+            let x = try lower(a)
+            let y = try lower(b)
+            switch op {
+            case .add: return emit(.add, x, y)
+            case .subtract: return emit(.subtract, x, y)
+            case .multiply: return emit(.multiply, x, y)
+            case .divide: return emit(.divide, x, y)
+            case .power: return power(x, y)
+            case .less: return emit(.less, x, y)
+            case .lessEqual: return emit(.lessEqual, x, y)
+            case .greater: return emit(.greater, x, y)
+            case .greaterEqual: return emit(.greaterEqual, x, y)
+            case .equal: return emit(.equal, x, y)
+            case .notEqual: return emit(.notEqual, x, y)
+            case .and: return emit(.and, x, y)
+            case .or: return emit(.or, x, y)
+            }
+        case .call(let f, let args):
+            guard f.accepts(argumentCount: args.count) else {
+                throw .arity(function: f.rawValue, expected: f.expectedArguments, got: args.count,
+                             location: .compiled, sourceLine: "")
+            }
+            var registers: [Int32] = []
+            registers.reserveCapacity(args.count)
+            for arg in args { registers.append(try lower(arg)) }
+            let x = registers[0]
+            switch f {
+            case .exp: return emit(.exp, x)
+            case .log: return emit(.log, x)
+            case .log10: return emit(.log10, x)
+            case .sqrt: return emit(.sqrt, x)
+            case .abs: return emit(.abs, x)
+            case .sign: return emit(.sign, x)
+            case .min, .max:
+                let op: Opcode = f == .min ? .min : .max
+                return registers.dropFirst().reduce(x) { emit(op, $0, $1) }
+            case .pow:
+                return power(x, registers[1])
+            case .hill:
+                // x^n / (K^n + x^n); with constant K and n, K^n folds to a constant register.
+                let xn = power(x, registers[2])
+                let kn = power(registers[1], registers[2])
+                return emit(.divide, xn, emit(.add, kn, xn))
+            }
+        case .conditional(let c, let a, let b):
+            let condition = try lower(c)
+            let then = try lower(a)
+            return emit(.select, condition, then, try lower(b))
+        }
+    }
+
+    /// Renumbers virtual registers into the final layout and appends the output stores. Constants
+    /// only consumed at compile time (exponents expanded to multiplications, folded K^n) are dropped
+    /// so `run` does not copy them on every call.
+    func finish(stores: [(destination: Int32, register: Int32)]) -> (instructions: [Instruction], constants: [Double], registerCount: Int) {
+        var constantSlot = [Int32](repeating: -1, count: constants.count)
+        var usedConstants: [Double] = []
+        func markUsed(_ register: Int32) {
+            guard register < 0 else { return }
+            let index = Int(-1 - register)
+            if constantSlot[index] < 0 {
+                constantSlot[index] = Int32(usedConstants.count)
+                usedConstants.append(constants[index])
+            }
+        }
+        for ins in instructions {
+            for operand in [ins.a, ins.b, ins.c].prefix(ins.op.operandCount) { markUsed(operand) }
+        }
+        for store in stores { markUsed(store.register) }
+
+        let constantCount = Int32(usedConstants.count)
+        func physical(_ register: Int32) -> Int32 {
+            if register < 0 { return variableCount + constantSlot[Int(-1 - register)] }
+            if register < variableCount { return register }
+            return register + constantCount
+        }
+        var result: [Instruction] = []
+        result.reserveCapacity(instructions.count + stores.count)
+        for ins in instructions {
+            let count = ins.op.operandCount
+            result.append(Instruction(op: ins.op, dst: physical(ins.dst), a: physical(ins.a),
+                                      b: count > 1 ? physical(ins.b) : 0, c: count > 2 ? physical(ins.c) : 0))
+        }
+        for store in stores {
+            result.append(Instruction(op: .store, dst: store.destination, a: physical(store.register), b: 0, c: 0))
+        }
+        return (result, usedConstants, Int(variableCount + constantCount) + instructions.count)
+    }
+}

@@ -1,0 +1,116 @@
+extension Expr {
+    /// Symbolic derivative, simplified. Comparisons and logical operators are treated as piecewise
+    /// constant (derivative 0); conditionals differentiate each branch.
+    public func derivative(withRespectTo name: String) -> Expr {
+        Differentiator(variable: name).derivative(of: self).simplified()
+    }
+}
+
+/// Every rule builds through the `Simplify` constructors so zero terms vanish as they appear;
+/// otherwise Jacobians of large models would be dominated by `0 * ...` subtrees.
+private struct Differentiator {
+    let variable: String
+
+    private typealias S = Simplify
+
+    private func add(_ a: Expr, _ b: Expr) -> Expr { S.binary(.add, a, b) }
+    private func sub(_ a: Expr, _ b: Expr) -> Expr { S.binary(.subtract, a, b) }
+    private func mul(_ a: Expr, _ b: Expr) -> Expr { S.binary(.multiply, a, b) }
+    private func div(_ a: Expr, _ b: Expr) -> Expr { S.binary(.divide, a, b) }
+    private func pow(_ a: Expr, _ b: Expr) -> Expr { S.binary(.power, a, b) }
+    private func log(_ a: Expr) -> Expr { S.call(.log, [a]) }
+
+    func derivative(of e: Expr) -> Expr {
+        switch e {
+        case .constant:
+            return S.zero
+        case .symbol(let name):
+            return name == variable ? S.one : S.zero
+        case .unary(.negate, let a):
+            return S.unary(.negate, derivative(of: a))
+        case .unary(.not, _):
+            return S.zero
+        case .binary(let op, let a, let b):
+            return binary(op, a, b)
+        case .call(let f, let args):
+            return call(f, args)
+        case .conditional(let c, let a, let b):
+            return S.conditional(c, derivative(of: a), derivative(of: b))
+        }
+    }
+
+    private func binary(_ op: BinaryOperator, _ a: Expr, _ b: Expr) -> Expr {
+        switch op {
+        case .add:
+            return add(derivative(of: a), derivative(of: b))
+        case .subtract:
+            return sub(derivative(of: a), derivative(of: b))
+        case .multiply:
+            return add(mul(derivative(of: a), b), mul(a, derivative(of: b)))
+        case .divide:
+            // (a'b - ab') / b^2
+            return div(sub(mul(derivative(of: a), b), mul(a, derivative(of: b))), pow(b, .constant(2)))
+        case .power:
+            return power(a, b)
+        case .less, .lessEqual, .greater, .greaterEqual, .equal, .notEqual, .and, .or:
+            return S.zero
+        }
+    }
+
+    /// The general rule x^y (y' log x + y x'/x) is undefined for x <= 0, so it is used only when
+    /// both base and exponent depend on the variable. A zero derivative here means "independent":
+    /// the simplifying constructors reduce derivatives of variable-free subtrees to exactly 0.
+    private func power(_ x: Expr, _ y: Expr) -> Expr {
+        let dx = derivative(of: x)
+        let dy = derivative(of: y)
+        if dy.isConstant(0) {
+            if dx.isConstant(0) { return S.zero }
+            // c * x^(c-1) * x' (y-1 folds when y is a constant)
+            return mul(mul(y, pow(x, sub(y, S.one))), dx)
+        }
+        if dx.isConstant(0) {
+            return mul(mul(pow(x, y), log(x)), dy)
+        }
+        return mul(pow(x, y), add(mul(dy, log(x)), div(mul(y, dx), x)))
+    }
+
+    private func call(_ f: Function, _ args: [Expr]) -> Expr {
+        guard f.accepts(argumentCount: args.count) else { return S.zero }
+        let a = args[0]
+        switch f {
+        case .exp:
+            return mul(S.call(.exp, [a]), derivative(of: a))
+        case .log:
+            return div(derivative(of: a), a)
+        case .log10:
+            return div(derivative(of: a), mul(a, log(.constant(10))))
+        case .sqrt:
+            return div(derivative(of: a), mul(.constant(2), S.call(.sqrt, [a])))
+        case .abs:
+            return mul(S.call(.sign, [a]), derivative(of: a))
+        case .sign:
+            return S.zero
+        case .min, .max:
+            return extremum(f, args)
+        case .pow:
+            return power(args[0], args[1])
+        case .hill:
+            let (x, k, n) = (args[0], args[1], args[2])
+            let xn = Expr.binary(.power, x, n)
+            return derivative(of: .binary(.divide, xn, .binary(.add, .binary(.power, k, n), xn)))
+        }
+    }
+
+    /// min/max fold left, so the derivative is a chain of selections mirroring which argument won.
+    /// Ties pick the earlier argument, matching `ExprMath.minimum`/`maximum`.
+    private func extremum(_ f: Function, _ args: [Expr]) -> Expr {
+        let comparison: BinaryOperator = f == .min ? .lessEqual : .greaterEqual
+        var value = args[0]
+        var slope = derivative(of: args[0])
+        for arg in args.dropFirst() {
+            slope = S.conditional(.binary(comparison, value, arg), slope, derivative(of: arg))
+            value = .call(f, [value, arg])
+        }
+        return slope
+    }
+}

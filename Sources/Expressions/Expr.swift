@@ -1,0 +1,213 @@
+import Foundation
+
+public enum UnaryOperator: String, Sendable, Hashable {
+    case negate, not
+}
+
+public enum BinaryOperator: String, Sendable, Hashable {
+    case add, subtract, multiply, divide, power
+    case less, lessEqual, greater, greaterEqual, equal, notEqual
+    case and, or
+
+    var token: String {
+        switch self {
+        case .add: "+"
+        case .subtract: "-"
+        case .multiply: "*"
+        case .divide: "/"
+        case .power: "^"
+        case .less: "<"
+        case .lessEqual: "<="
+        case .greater: ">"
+        case .greaterEqual: ">="
+        case .equal: "=="
+        case .notEqual: "!="
+        case .and: "&&"
+        case .or: "||"
+        }
+    }
+}
+
+public enum Function: String, Sendable, Hashable, CaseIterable {
+    case exp, log, log10, sqrt, abs, min, max, pow, hill
+    /// Produced by differentiating `abs`; also accepted in source text.
+    case sign
+
+    func accepts(argumentCount count: Int) -> Bool {
+        switch self {
+        case .exp, .log, .log10, .sqrt, .abs, .sign: count == 1
+        case .min, .max: count >= 2
+        case .pow: count == 2
+        case .hill: count == 3
+        }
+    }
+
+    /// Phrase completing "`f` takes ..." in arity errors.
+    var expectedArguments: String {
+        switch self {
+        case .exp, .log, .log10, .sqrt, .abs, .sign: "1 argument"
+        case .min, .max: "at least 2 arguments"
+        case .pow: "2 arguments (base, exponent)"
+        case .hill: "3 arguments (x, K, n)"
+        }
+    }
+}
+
+public indirect enum Expr: Sendable, Hashable {
+    case constant(Double)
+    case symbol(String)
+    case unary(UnaryOperator, Expr)
+    case binary(BinaryOperator, Expr, Expr)
+    case call(Function, [Expr])
+    /// if(condition, then, else); nonzero conditions are true.
+    case conditional(Expr, Expr, Expr)
+
+    /// Free symbol names.
+    public var symbols: Set<String> {
+        var result = Set<String>()
+        collectSymbols(into: &result)
+        return result
+    }
+
+    private func collectSymbols(into result: inout Set<String>) {
+        switch self {
+        case .constant: break
+        case .symbol(let name): result.insert(name)
+        case .unary(_, let a): a.collectSymbols(into: &result)
+        case .binary(_, let a, let b):
+            a.collectSymbols(into: &result)
+            b.collectSymbols(into: &result)
+        case .call(_, let args):
+            for arg in args { arg.collectSymbols(into: &result) }
+        case .conditional(let c, let a, let b):
+            c.collectSymbols(into: &result)
+            a.collectSymbols(into: &result)
+            b.collectSymbols(into: &result)
+        }
+    }
+
+    /// Replaces symbols by expressions in one pass; replacements are not themselves substituted again.
+    public func substituting(_ map: [String: Expr]) -> Expr {
+        if map.isEmpty { return self }
+        switch self {
+        case .constant: return self
+        case .symbol(let name): return map[name] ?? self
+        case .unary(let op, let a): return .unary(op, a.substituting(map))
+        case .binary(let op, let a, let b): return .binary(op, a.substituting(map), b.substituting(map))
+        case .call(let f, let args): return .call(f, args.map { $0.substituting(map) })
+        case .conditional(let c, let a, let b):
+            return .conditional(c.substituting(map), a.substituting(map), b.substituting(map))
+        }
+    }
+
+    /// Slow tree-walking reference evaluator for tests and tools. Uses exactly the same scalar
+    /// semantics as `CompiledProgram`, so the two agree bit for bit on simplified expressions.
+    public func evaluate(_ values: [String: Double]) throws(ExpressionError) -> Double {
+        switch self {
+        case .constant(let value):
+            return value
+        case .symbol(let name):
+            guard let value = values[name] else {
+                throw .unknownSymbol(name: name, suggestions: Suggestions.closest(to: name, in: values.keys),
+                                     location: .compiled, sourceLine: "")
+            }
+            return value
+        case .unary(let op, let a):
+            return ExprMath.unary(op, try a.evaluate(values))
+        case .binary(let op, let a, let b):
+            let x = try a.evaluate(values)
+            return ExprMath.binary(op, x, try b.evaluate(values))
+        case .call(let f, let args):
+            var xs: [Double] = []
+            xs.reserveCapacity(args.count)
+            for arg in args { xs.append(try arg.evaluate(values)) }
+            return ExprMath.call(f, xs)
+        case .conditional(let c, let a, let b):
+            return ExprMath.isTrue(try c.evaluate(values)) ? try a.evaluate(values) : try b.evaluate(values)
+        }
+    }
+
+    /// Number of nodes in the tree, counting repeated subtrees every time they occur.
+    public var nodeCount: Int {
+        switch self {
+        case .constant, .symbol: 1
+        case .unary(_, let a): 1 + a.nodeCount
+        case .binary(_, let a, let b): 1 + a.nodeCount + b.nodeCount
+        case .call(_, let args): args.reduce(1) { $0 + $1.nodeCount }
+        case .conditional(let c, let a, let b): 1 + c.nodeCount + a.nodeCount + b.nodeCount
+        }
+    }
+}
+
+/// Scalar semantics shared by the reference evaluator, constant folding and the compiled program.
+/// Keeping one definition is what makes compiled output reproducible against `evaluate`.
+enum ExprMath {
+    @inline(__always) static func isTrue(_ x: Double) -> Bool { x != 0 }
+    @inline(__always) static func bool(_ b: Bool) -> Double { b ? 1 : 0 }
+
+    /// Small integer exponents are expanded to multiplications because pow() is an order of magnitude
+    /// slower; the compiler emits exactly these operation sequences for constant exponents.
+    @inline(__always) static func power(_ x: Double, _ y: Double) -> Double {
+        switch y {
+        case 0: return 1
+        case 1: return x
+        case 2: return x * x
+        case 3: return x * x * x
+        case 4: let s = x * x; return s * s
+        case -1: return 1 / x
+        case -2: return 1 / (x * x)
+        default: return Foundation.pow(x, y)
+        }
+    }
+
+    @inline(__always) static func minimum(_ a: Double, _ b: Double) -> Double { b < a ? b : a }
+    @inline(__always) static func maximum(_ a: Double, _ b: Double) -> Double { b > a ? b : a }
+    @inline(__always) static func sign(_ x: Double) -> Double { x > 0 ? 1 : (x < 0 ? -1 : 0) }
+
+    static func unary(_ op: UnaryOperator, _ x: Double) -> Double {
+        switch op {
+        case .negate: -x
+        case .not: bool(!isTrue(x))
+        }
+    }
+
+    static func binary(_ op: BinaryOperator, _ x: Double, _ y: Double) -> Double {
+        switch op {
+        case .add: x + y
+        case .subtract: x - y
+        case .multiply: x * y
+        case .divide: x / y
+        case .power: power(x, y)
+        case .less: bool(x < y)
+        case .lessEqual: bool(x <= y)
+        case .greater: bool(x > y)
+        case .greaterEqual: bool(x >= y)
+        case .equal: bool(x == y)
+        case .notEqual: bool(x != y)
+        case .and: bool(isTrue(x) && isTrue(y))
+        case .or: bool(isTrue(x) || isTrue(y))
+        }
+    }
+
+    static func hill(_ x: Double, _ k: Double, _ n: Double) -> Double {
+        let xn = power(x, n)
+        return xn / (power(k, n) + xn)
+    }
+
+    /// Wrong argument counts (only possible for programmatically built trees) yield NaN rather than trapping.
+    static func call(_ f: Function, _ xs: [Double]) -> Double {
+        guard f.accepts(argumentCount: xs.count) else { return .nan }
+        switch f {
+        case .exp: return Foundation.exp(xs[0])
+        case .log: return Foundation.log(xs[0])
+        case .log10: return Foundation.log10(xs[0])
+        case .sqrt: return xs[0].squareRoot()
+        case .abs: return Swift.abs(xs[0])
+        case .sign: return sign(xs[0])
+        case .min: return xs.dropFirst().reduce(xs[0], minimum)
+        case .max: return xs.dropFirst().reduce(xs[0], maximum)
+        case .pow: return power(xs[0], xs[1])
+        case .hill: return hill(xs[0], xs[1], xs[2])
+        }
+    }
+}

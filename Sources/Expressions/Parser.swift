@@ -1,0 +1,287 @@
+public struct ParsedExpression: Sendable {
+    public var expr: Expr
+    public var text: String
+    /// Where `text` starts in its file.
+    public var origin: SourceLocation
+    /// Every symbol occurrence, in source order.
+    public var symbolLocations: [(name: String, location: SourceLocation)]
+
+    public init(expr: Expr, text: String, origin: SourceLocation, symbolLocations: [(name: String, location: SourceLocation)]) {
+        self.expr = expr
+        self.text = text
+        self.origin = origin
+        self.symbolLocations = symbolLocations
+    }
+
+    /// Throws `.unknownSymbol` for the first occurrence of a name not in `known` (`t` counts as known
+    /// when `allowTime` is true), with up to 3 suggestions from `known`.
+    public func checkSymbols(known: Set<String>, allowTime: Bool = true) throws(ExpressionError) {
+        for (name, location) in symbolLocations {
+            if known.contains(name) || (allowTime && name == "t") { continue }
+            var candidates = known
+            if allowTime { candidates.insert("t") }
+            let source = SourceText(text: text, origin: origin)
+            throw .unknownSymbol(name: name, suggestions: Suggestions.closest(to: name, in: candidates),
+                                 location: location, sourceLine: source.sourceLine(forFileLine: location.line))
+        }
+    }
+}
+
+public enum ExpressionParser {
+    /// `origin` is the file position of the text's first character (the text may be a YAML scalar).
+    /// Text line k maps to file line `origin.line + k`; columns on the first line are offset by
+    /// `origin.column`, later lines start at column 1.
+    public static func parse(_ text: String, origin: SourceLocation) throws(ExpressionError) -> ParsedExpression {
+        let source = SourceText(text: text, origin: origin)
+        let tokens: [Token]
+        do {
+            tokens = try Lexer.tokenize(text)
+        } catch {
+            throw source.syntaxError(error.message, at: error.position)
+        }
+        var parser = Parser(tokens: tokens, source: source)
+        let expr = try parser.parseTopLevel()
+        return ParsedExpression(expr: expr, text: text, origin: origin, symbolLocations: parser.symbolLocations)
+    }
+}
+
+/// Maps positions in the expression text to positions in its file.
+struct SourceText {
+    var origin: SourceLocation
+    var lines: [String]
+
+    init(text: String, origin: SourceLocation) {
+        self.origin = origin
+        // Split on scalars, not Characters: "\r\n" is one Character and would hide the line break.
+        lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { slice in
+            var line = String(String.UnicodeScalarView(slice))
+            if line.hasSuffix("\r") { line.removeLast() }
+            return line
+        }
+    }
+
+    func location(_ position: TextPosition) -> SourceLocation {
+        SourceLocation(file: origin.file, line: origin.line + position.line,
+                       column: position.line == 0 ? origin.column + position.column : position.column + 1)
+    }
+
+    /// The first line is indented by the origin column so that a caret at a file column lines up
+    /// with the text even though the rest of the file line (e.g. a YAML key) is not available here.
+    func sourceLine(forFileLine fileLine: Int) -> String {
+        let index = fileLine - origin.line
+        guard lines.indices.contains(index) else { return "" }
+        return index == 0 ? String(repeating: " ", count: max(0, origin.column - 1)) + lines[0] : lines[index]
+    }
+
+    func syntaxError(_ message: String, at position: TextPosition) -> ExpressionError {
+        let location = location(position)
+        return .syntax(message: message, location: location, sourceLine: sourceLine(forFileLine: location.line))
+    }
+}
+
+/// Recursive descent, one method per precedence level (lowest first).
+private struct Parser {
+    let tokens: [Token]
+    let source: SourceText
+    var index = 0
+    var symbolLocations: [(name: String, location: SourceLocation)] = []
+
+    init(tokens: [Token], source: SourceText) {
+        self.tokens = tokens
+        self.source = source
+    }
+
+    private var current: Token { tokens[index] }
+    private var previous: Token? { index > 0 ? tokens[index - 1] : nil }
+
+    private mutating func advance() -> Token {
+        let token = tokens[index]
+        if index < tokens.count - 1 { index += 1 }
+        return token
+    }
+
+    private mutating func accept(_ punctuation: String) -> Bool {
+        guard current.isPunctuation(punctuation) else { return false }
+        _ = advance()
+        return true
+    }
+
+    private func error(_ message: String, at token: Token) -> ExpressionError {
+        source.syntaxError(message, at: token.start)
+    }
+
+    mutating func parseTopLevel() throws(ExpressionError) -> Expr {
+        if current.kind == .end { throw error("empty expression", at: current) }
+        let expr = try parseOr()
+        guard current.kind == .end else {
+            if current.isPunctuation(")") { throw error("unexpected `)` with no matching `(`", at: current) }
+            throw error("unexpected \(current.quoted) after complete expression; expected an operator", at: current)
+        }
+        return expr
+    }
+
+    private mutating func parseLeftAssociative(
+        _ operators: [String: BinaryOperator],
+        operand: (inout Parser) throws(ExpressionError) -> Expr
+    ) throws(ExpressionError) -> Expr {
+        var lhs = try operand(&self)
+        while case .punctuation(let text) = current.kind, let op = operators[text] {
+            _ = advance()
+            let rhs = try operand(&self)
+            lhs = .binary(op, lhs, rhs)
+        }
+        return lhs
+    }
+
+    private mutating func parseOr() throws(ExpressionError) -> Expr {
+        try parseLeftAssociative(["||": .or]) { (p: inout Parser) throws(ExpressionError) in try p.parseAnd() }
+    }
+
+    private mutating func parseAnd() throws(ExpressionError) -> Expr {
+        try parseLeftAssociative(["&&": .and]) { (p: inout Parser) throws(ExpressionError) in try p.parseComparison() }
+    }
+
+    private static let comparisons: [String: BinaryOperator] = [
+        "<": .less, "<=": .lessEqual, ">": .greater, ">=": .greaterEqual, "==": .equal, "!=": .notEqual,
+    ]
+
+    /// Non-associative: `a < b < c` almost always means a range test, which it would not compute.
+    private mutating func parseComparison() throws(ExpressionError) -> Expr {
+        let lhs = try parseAdditive()
+        guard case .punctuation(let text) = current.kind, let op = Self.comparisons[text] else { return lhs }
+        _ = advance()
+        let rhs = try parseAdditive()
+        if case .punctuation(let next) = current.kind, Self.comparisons[next] != nil {
+            throw error("comparisons cannot be chained; combine them with `&&` or add parentheses", at: current)
+        }
+        return .binary(op, lhs, rhs)
+    }
+
+    private mutating func parseAdditive() throws(ExpressionError) -> Expr {
+        try parseLeftAssociative(["+": .add, "-": .subtract]) { (p: inout Parser) throws(ExpressionError) in
+            try p.parseMultiplicative()
+        }
+    }
+
+    private mutating func parseMultiplicative() throws(ExpressionError) -> Expr {
+        try parseLeftAssociative(["*": .multiply, "/": .divide]) { (p: inout Parser) throws(ExpressionError) in
+            try p.parseUnary()
+        }
+    }
+
+    private mutating func parseUnary() throws(ExpressionError) -> Expr {
+        if accept("-") { return .unary(.negate, try parseUnary()) }
+        if accept("+") { return try parseUnary() }
+        if accept("!") { return .unary(.not, try parseUnary()) }
+        return try parsePower()
+    }
+
+    /// Right-associative; the exponent is a unary expression so that `2^-1` works and `-x^2` = -(x^2).
+    private mutating func parsePower() throws(ExpressionError) -> Expr {
+        let base = try parsePrimary()
+        guard accept("^") else { return base }
+        return .binary(.power, base, try parseUnary())
+    }
+
+    private mutating func parsePrimary() throws(ExpressionError) -> Expr {
+        let token = current
+        switch token.kind {
+        case .number(let value):
+            _ = advance()
+            return .constant(value)
+        case .identifier(let name):
+            _ = advance()
+            if current.isPunctuation("(") { return try parseCall(name: name, nameToken: token) }
+            if name == "if" || name == "piecewise" {
+                let form = name == "if" ? "if(condition, then, else)" : "piecewise(value, condition, ..., otherwise)"
+                throw error("`\(name)` must be called with arguments, as `\(form)`", at: token)
+            }
+            symbolLocations.append((name, source.location(token.start)))
+            return .symbol(name)
+        case .punctuation("("):
+            return try parseParenthesized()
+        default:
+            throw missingOperand(found: token)
+        }
+    }
+
+    private func missingOperand(found token: Token) -> ExpressionError {
+        guard let previous, previous.kind != .punctuation("(") && previous.kind != .punctuation(",") else {
+            if token.kind == .end {
+                return error("unexpected end of expression; expected an operand", at: token)
+            }
+            return error("expected an operand, found \(token.quoted)", at: token)
+        }
+        if token.kind == .end {
+            return error("unexpected end of expression; expected an operand after `\(previous.lexeme)`", at: token)
+        }
+        return error("expected an operand after `\(previous.lexeme)`, found \(token.quoted)", at: token)
+    }
+
+    private mutating func parseParenthesized() throws(ExpressionError) -> Expr {
+        let open = advance()
+        // `(-2)` is read as one negative literal: it is how negative constants print, and the
+        // printer writes a negated literal as `-(2)`, so round trips stay exact.
+        if current.isPunctuation("-"), index + 2 < tokens.count,
+           case .number(let value) = tokens[index + 1].kind, tokens[index + 2].isPunctuation(")") {
+            index += 3
+            return .constant(-value)
+        }
+        let inner = try parseOr()
+        try expectClosing(open)
+        return inner
+    }
+
+    private mutating func expectClosing(_ open: Token) throws(ExpressionError) {
+        guard !accept(")") else { return }
+        let opened = source.location(open.start)
+        let here = source.location(current.start)
+        let place = opened.line == here.line ? "column \(opened.column)" : "line \(opened.line), column \(opened.column)"
+        let found = current.kind == .end ? "" : ", found \(current.quoted)"
+        throw error("expected `)` to close `(` opened at \(place)\(found)", at: current)
+    }
+
+    private mutating func parseCall(name: String, nameToken: Token) throws(ExpressionError) -> Expr {
+        let open = advance()
+        var args: [Expr] = []
+        if !current.isPunctuation(")") {
+            repeat {
+                args.append(try parseOr())
+            } while accept(",")
+        }
+        try expectClosing(open)
+
+        let location = source.location(nameToken.start)
+        let sourceLine = source.sourceLine(forFileLine: location.line)
+        switch name {
+        case "if":
+            guard args.count == 3 else {
+                throw .arity(function: name, expected: "3 arguments (condition, then, else)", got: args.count,
+                             location: location, sourceLine: sourceLine)
+            }
+            return .conditional(args[0], args[1], args[2])
+        case "piecewise":
+            guard args.count >= 3, args.count % 2 == 1 else {
+                throw .arity(function: name, expected: "an odd number of arguments, at least 3 (value, condition, ..., otherwise)",
+                             got: args.count, location: location, sourceLine: sourceLine)
+            }
+            // piecewise(v1, c1, v2, c2, ..., otherwise): the first true condition wins.
+            var result = args[args.count - 1]
+            for pair in stride(from: args.count - 3, through: 0, by: -2) {
+                result = .conditional(args[pair + 1], args[pair], result)
+            }
+            return result
+        default:
+            guard let function = Function(rawValue: name) else {
+                let candidates = Function.allCases.map(\.rawValue) + ["if", "piecewise"]
+                throw .unknownFunction(name: name, suggestions: Suggestions.closest(to: name, in: candidates),
+                                       location: location, sourceLine: sourceLine)
+            }
+            guard function.accepts(argumentCount: args.count) else {
+                throw .arity(function: name, expected: function.expectedArguments, got: args.count,
+                             location: location, sourceLine: sourceLine)
+            }
+            return .call(function, args)
+        }
+    }
+}

@@ -1,0 +1,256 @@
+import CGSL
+
+/// Bridges GSL's C callbacks to a Swift `ODESystem`, and remembers the first non-finite value seen,
+/// because GSL only learns that the callback failed, not where.
+final class CallbackContext {
+    let system: any ODESystem
+    let dimension: Int
+    var rhsEvaluations = 0
+    var jacobianEvaluations = 0
+    var badIndex = -1
+    var badColumn = -1
+    var badTime = 0.0
+    var badInJacobian = false
+
+    init(system: any ODESystem) {
+        self.system = system
+        self.dimension = system.dimension
+    }
+
+    @inline(__always)
+    func rhs(_ t: Double, _ y: UnsafePointer<Double>, _ dydt: UnsafeMutablePointer<Double>) -> Int32 {
+        rhsEvaluations &+= 1
+        system.evaluate(t: t, y: y, dydt: dydt)
+        for i in 0..<dimension where !dydt[i].isFinite {
+            if badIndex < 0 { badIndex = i; badTime = t; badInJacobian = false }
+            return gslBadFunction
+        }
+        return gslSuccess
+    }
+
+    @inline(__always)
+    func jac(_ t: Double, _ y: UnsafePointer<Double>, _ dfdy: UnsafeMutablePointer<Double>, _ dfdt: UnsafeMutablePointer<Double>) -> Int32 {
+        jacobianEvaluations &+= 1
+        system.jacobian(t: t, y: y, dfdy: dfdy, dfdt: dfdt)
+        let n = dimension
+        for k in 0..<(n * n) where !dfdy[k].isFinite {
+            if badIndex < 0 { badIndex = k / n; badColumn = k % n; badTime = t; badInJacobian = true }
+            return gslBadFunction
+        }
+        for i in 0..<n where !dfdt[i].isFinite {
+            if badIndex < 0 { badIndex = i; badColumn = -1; badTime = t; badInJacobian = true }
+            return gslBadFunction
+        }
+        return gslSuccess
+    }
+
+    func clearFailure() { badIndex = -1; badColumn = -1 }
+}
+
+private let rhsCallback: @convention(c) (Double, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutableRawPointer?) -> Int32 = { t, y, dydt, params in
+    guard let y, let dydt, let params else { return gslFault }
+    return Unmanaged<CallbackContext>.fromOpaque(params)._withUnsafeGuaranteedRef { $0.rhs(t, y, dydt) }
+}
+
+private let jacobianCallback: @convention(c) (Double, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutableRawPointer?) -> Int32 = { t, y, dfdy, dfdt, params in
+    guard let y, let dfdy, let dfdt, let params else { return gslFault }
+    return Unmanaged<CallbackContext>.fromOpaque(params)._withUnsafeGuaranteedRef { $0.jac(t, y, dfdy, dfdt) }
+}
+
+/// Counts of work done, as SciML's `stats`.
+public struct SolverStatistics: Sendable, Equatable {
+    public var steps = 0
+    public var rhsEvaluations = 0
+    public var jacobianEvaluations = 0
+    public var restarts = 0
+    public init() {}
+}
+
+/// One GSL driver (stepper, step-size control, evolution) for one system.
+///
+/// Owns every GSL object it allocates and frees them in `deinit`; keeps the callback context alive as
+/// long as the driver lives. Not thread-safe: use one instance per thread (sweeps give each worker its
+/// own). Scratch buffers are allocated once here, so stepping allocates nothing.
+public final class ODEIntegrator {
+    public let settings: SolverSettings
+    public let dimension: Int
+    let context: CallbackContext
+    private let system: UnsafeMutablePointer<gsl_odeiv2_system>
+    private let driver: UnsafeMutablePointer<gsl_odeiv2_driver>
+    // Interpolation scratch: state and derivative at the start and end of the current step.
+    private let y0: UnsafeMutablePointer<Double>
+    private let f0: UnsafeMutablePointer<Double>
+    private let f1: UnsafeMutablePointer<Double>
+    private let yInterpolated: UnsafeMutablePointer<Double>
+    public private(set) var statistics = SolverStatistics()
+
+    public init(system odeSystem: any ODESystem, settings: SolverSettings = SolverSettings()) throws(IntegrationError) {
+        if let problem = settings.problem() { throw .invalidSettings(problem) }
+        let n = odeSystem.dimension
+        guard n > 0 else { throw .invalidProblem("the system has no state variables") }
+        ketasim_gsl_errors_off()
+        self.settings = settings
+        self.dimension = n
+        self.context = CallbackContext(system: odeSystem)
+        system = .allocate(capacity: 1)
+        system.initialize(to: gsl_odeiv2_system(
+            function: rhsCallback, jacobian: jacobianCallback, dimension: n,
+            params: Unmanaged.passUnretained(context).toOpaque()))
+        guard let d = gsl_odeiv2_driver_alloc_y_new(
+            system, settings.stepper.gslType, settings.initialStep,
+            settings.absoluteTolerance, settings.relativeTolerance)
+        else {
+            system.deallocate()
+            throw .invalidSettings("GSL could not allocate the \(settings.stepper.rawValue) driver for \(n) states")
+        }
+        driver = d
+        if let hmax = settings.maxStep { gsl_odeiv2_driver_set_hmax(d, hmax) }
+        gsl_odeiv2_driver_set_nmax(d, UInt(settings.maxSteps))
+        y0 = .allocate(capacity: n)
+        f0 = .allocate(capacity: n)
+        f1 = .allocate(capacity: n)
+        yInterpolated = .allocate(capacity: n)
+    }
+
+    deinit {
+        gsl_odeiv2_driver_free(driver)
+        system.deinitialize(count: 1)
+        system.deallocate()
+        y0.deallocate()
+        f0.deallocate()
+        f1.deallocate()
+        yInterpolated.deallocate()
+    }
+
+    /// Forgets the stepper's history (multistep methods keep past steps) and restarts with the initial
+    /// step: required after any jump in the state or the equations.
+    public func restart() {
+        gsl_odeiv2_driver_reset_hstart(driver, settings.initialStep)
+        statistics.restarts += 1
+    }
+
+    /// Integrates from `t` to `t1`, calling `record` at each time of `outputTimes` that lies in (t, t1],
+    /// and at none outside. On return `t == t1` and `y` holds the state there.
+    /// `outputTimes` must be ascending.
+    public func advance(
+        t: inout Double, y: UnsafeMutablePointer<Double>, to t1: Double,
+        outputTimes: ArraySlice<Double>,
+        record: (Double, UnsafePointer<Double>) -> Void
+    ) throws(IntegrationError) {
+        precondition(t1 >= t, "advance must go forward in time")
+        context.clearFailure()
+        defer {
+            statistics.rhsEvaluations = context.rhsEvaluations
+            statistics.jacobianEvaluations = context.jacobianEvaluations
+        }
+        switch settings.outputMode {
+        case .driver:
+            try advanceWithDriver(t: &t, y: y, to: t1, outputTimes: outputTimes, record: record)
+        case .interpolate:
+            try advanceInterpolating(t: &t, y: y, to: t1, outputTimes: outputTimes, record: record)
+        }
+    }
+
+    private func advanceWithDriver(
+        t: inout Double, y: UnsafeMutablePointer<Double>, to t1: Double,
+        outputTimes: ArraySlice<Double>, record: (Double, UnsafePointer<Double>) -> Void
+    ) throws(IntegrationError) {
+        for tout in outputTimes where tout > t && tout <= t1 {
+            try driverApply(t: &t, y: y, to: tout)
+            record(t, y)
+        }
+        if t < t1 { try driverApply(t: &t, y: y, to: t1) }
+    }
+
+    private func driverApply(t: inout Double, y: UnsafeMutablePointer<Double>, to t1: Double) throws(IntegrationError) {
+        // The driver counts the steps of the current call only (it zeroes `n` on entry).
+        let status = gsl_odeiv2_driver_apply(driver, &t, t1, y)
+        statistics.steps += Int(driver.pointee.n)
+        if status != gslSuccess { throw failure(status: status, t: t, y: y) }
+        // GSL lands on t1 to rounding; make the segment boundary exact for the caller.
+        t = t1
+    }
+
+    private func advanceInterpolating(
+        t: inout Double, y: UnsafeMutablePointer<Double>, to t1: Double,
+        outputTimes: ArraySlice<Double>, record: (Double, UnsafePointer<Double>) -> Void
+    ) throws(IntegrationError) {
+        let n = dimension
+        var next = outputTimes.startIndex
+        while next < outputTimes.endIndex && outputTimes[next] <= t { next += 1 }
+        if t >= t1 { return }
+        var status = context.rhs(t, y, f0)
+        if status != gslSuccess { throw failure(status: status, t: t, y: y) }
+        let e = driver.pointee.e
+        let c = driver.pointee.c
+        let s = driver.pointee.s
+        var h = driver.pointee.h
+        var steps = 0
+        while t < t1 {
+            if steps >= settings.maxSteps { throw .maxStepsReached(steps: steps, time: t) }
+            let ta = t
+            y0.update(from: y, count: n)
+            status = gsl_odeiv2_evolve_apply(e, c, s, system, &t, t1, &h, y)
+            if status != gslSuccess { throw failure(status: status, t: t, y: y) }
+            if let hmax = settings.maxStep, h > hmax { h = hmax }
+            steps += 1
+            statistics.steps += 1
+            status = context.rhs(t, y, f1)
+            if status != gslSuccess { throw failure(status: status, t: t, y: y) }
+            let dt = t - ta
+            while next < outputTimes.endIndex && outputTimes[next] <= t {
+                let tout = outputTimes[next]
+                if tout == t || dt == 0 {
+                    record(t, y)
+                } else {
+                    hermite(t0: ta, t1: t, at: tout, y1: y)
+                    record(tout, yInterpolated)
+                }
+                next += 1
+            }
+            f0.update(from: f1, count: n)
+        }
+        driver.pointee.h = h
+        t = t1
+    }
+
+    /// Cubic Hermite interpolant on [t0, t1] from y0, f0 (start) and y1, f1 (end), into `yInterpolated`.
+    ///
+    ///     p(s) = h00 y0 + h10 dt f0 + h01 y1 + h11 dt f1,  s = (t - t0) / dt
+    private func hermite(t0: Double, t1: Double, at t: Double, y1: UnsafePointer<Double>) {
+        let dt = t1 - t0
+        let s = (t - t0) / dt
+        let s2 = s * s, s3 = s2 * s
+        let h00 = 2 * s3 - 3 * s2 + 1
+        let h10 = s3 - 2 * s2 + s
+        let h01 = -2 * s3 + 3 * s2
+        let h11 = s3 - s2
+        for i in 0..<dimension {
+            yInterpolated[i] = h00 * y0[i] + h10 * dt * f0[i] + h01 * y1[i] + h11 * dt * f1[i]
+        }
+    }
+
+    func failure(status: Int32, t: Double, y: UnsafePointer<Double>) -> IntegrationError {
+        let sys = context.system
+        func snapshot() -> [IntegrationError.NamedValue] {
+            (0..<dimension).map { IntegrationError.NamedValue(name: sys.name(of: $0), value: y[$0]) }
+        }
+        if status == gslBadFunction && context.badIndex >= 0 {
+            let time = context.badTime
+            if context.badInJacobian {
+                let column = context.badColumn >= 0 ? sys.name(of: context.badColumn) : "t"
+                return .nonFiniteJacobian(row: sys.name(of: context.badIndex), column: column, time: time, state: snapshot())
+            }
+            return .nonFiniteDerivative(variable: sys.name(of: context.badIndex), time: time, state: snapshot())
+        }
+        switch status {
+        case gslMaxIterations:
+            return .maxStepsReached(steps: settings.maxSteps, time: t)
+        case gslNoProgress:
+            return .stepSizeUnderflow(time: t, step: driver.pointee.h)
+        default:
+            let reason = gsl_strerror(status).map { String(cString: $0) } ?? "unknown"
+            return .solverFailure(status: status, reason: reason, time: t)
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import CGSL
+
+/// Finds y* with f(t0, y*) = 0.
+///
+/// First GSL's `hybridsj` (Powell's hybrid method with the analytic Jacobian) from the guess; when it
+/// fails or lands on a point with negative components that the guess did not have, the system is
+/// integrated forward over growing horizons until the derivatives vanish, and the root finder polishes
+/// the result. Says clearly when neither works.
+public struct SteadyStateSolver: Sendable {
+    /// Convergence: max_i |f_i| <= residualTolerance * max(1, |y_i|) / timeScale.
+    public var residualTolerance: Double
+    public var maxIterations: Int
+    /// The longest stretch of model time the fallback integrates before giving up.
+    public var maxHorizon: Double
+    /// Time at which f is evaluated (for systems whose right-hand side depends on t).
+    public var time: Double
+
+    public init(residualTolerance: Double = 1e-10, maxIterations: Int = 200, maxHorizon: Double = 1e7, time: Double = 0) {
+        self.residualTolerance = residualTolerance
+        self.maxIterations = maxIterations
+        self.maxHorizon = maxHorizon
+        self.time = time
+    }
+
+    public func solve(_ system: any ODESystem, guess: [Double]) throws(IntegrationError) -> [Double] {
+        let n = system.dimension
+        guard guess.count == n else { throw .invalidProblem("expected \(n) initial guesses, got \(guess.count)") }
+        ketasim_gsl_errors_off()
+        if let root = newton(system, from: guess), acceptable(root, guess: guess), isStable(system, at: root) { return root }
+        // Fallback: relax towards the attractor by integrating, then polish.
+        let integrator = try ODEIntegrator(system: system, settings: SolverSettings(stepper: .msbdf, relativeTolerance: 1e-10, absoluteTolerance: 1e-12))
+        var y = guess
+        var t = time
+        var horizon = 10.0
+        var elapsed = 0.0
+        while elapsed < maxHorizon {
+            let target = t + horizon
+            do {
+                try y.withUnsafeMutableBufferPointer { (buffer) throws(IntegrationError) in
+                    guard let base = buffer.baseAddress else { return }
+                    try integrator.advance(t: &t, y: base, to: target, outputTimes: []) { _, _ in }
+                }
+            } catch {
+                throw .noSteadyState(reason: "integrating towards equilibrium failed: \(error)", residual: .nan, worst: "-")
+            }
+            elapsed += horizon
+            if let root = newton(system, from: y), acceptable(root, guess: y), isStable(system, at: root) { return root }
+            if residual(system, y).value <= residualTolerance { return y }
+            horizon *= 4
+        }
+        let (value, index) = residual(system, y)
+        throw .noSteadyState(
+            reason: "derivatives did not vanish within \(format(maxHorizon)) time units of integration",
+            residual: value, worst: system.name(of: index))
+    }
+
+    /// A scenario must start from an equilibrium the system returns to, not from an unstable one that
+    /// Newton's method happens to find: every eigenvalue of the Jacobian needs a negative real part
+    /// (zero allowed, for conserved quantities and drug compartments that are empty).
+    func isStable(_ system: any ODESystem, at y: [Double]) -> Bool {
+        let n = system.dimension
+        guard let m = gsl_matrix_alloc(n, n), let eval = gsl_vector_complex_alloc(n),
+              let work = gsl_eigen_nonsymm_alloc(n) else { return false }
+        defer { gsl_matrix_free(m); gsl_vector_complex_free(eval); gsl_eigen_nonsymm_free(work) }
+        var dfdt = [Double](repeating: 0, count: n)
+        y.withUnsafeBufferPointer { yb in
+            dfdt.withUnsafeMutableBufferPointer { db in
+                system.jacobian(t: time, y: yb.baseAddress!, dfdy: ketasim_matrix_data(m)!, dfdt: db.baseAddress!)
+            }
+        }
+        var scale = 0.0
+        let data = ketasim_matrix_data(m)!
+        for k in 0..<(n * n) {
+            if !data[k].isFinite { return false }
+            scale = max(scale, abs(data[k]))
+        }
+        guard gsl_eigen_nonsymm(m, eval, work) == gslSuccess else { return false }
+        for i in 0..<n where ketasim_complex_vector_real(eval, i) > 1e-9 * max(scale, 1) {
+            return false
+        }
+        return true
+    }
+
+    private func acceptable(_ root: [Double], guess: [Double]) -> Bool {
+        for (r, g) in zip(root, guess) {
+            if !r.isFinite { return false }
+            // A root with a component turned negative where the start was not is usually the wrong branch.
+            if r < -1e-12 && g >= 0 { return false }
+        }
+        return true
+    }
+
+    /// Largest scaled residual and where it is.
+    func residual(_ system: any ODESystem, _ y: [Double]) -> (value: Double, index: Int) {
+        var f = [Double](repeating: 0, count: y.count)
+        y.withUnsafeBufferPointer { yb in
+            f.withUnsafeMutableBufferPointer { fb in
+                system.evaluate(t: time, y: yb.baseAddress!, dydt: fb.baseAddress!)
+            }
+        }
+        var worst = 0.0, index = 0
+        for i in 0..<y.count {
+            let r = abs(f[i]) / max(1, abs(y[i]))
+            if !(r <= worst) { worst = r; index = i }
+        }
+        return (worst, index)
+    }
+
+    private final class RootContext {
+        let system: any ODESystem
+        let t: Double
+        let n: Int
+        let dfdt: UnsafeMutablePointer<Double>
+        init(system: any ODESystem, t: Double) {
+            self.system = system
+            self.t = t
+            self.n = system.dimension
+            dfdt = .allocate(capacity: n)
+        }
+        deinit { dfdt.deallocate() }
+        func f(_ x: UnsafePointer<gsl_vector>, _ out: UnsafeMutablePointer<gsl_vector>) -> Int32 {
+            let y = ketasim_vector_const_data(x)!
+            let dydt = ketasim_vector_data(out)!
+            system.evaluate(t: t, y: y, dydt: dydt)
+            for i in 0..<n where !dydt[i].isFinite { return gslBadFunction }
+            return gslSuccess
+        }
+        func df(_ x: UnsafePointer<gsl_vector>, _ j: UnsafeMutablePointer<gsl_matrix>) -> Int32 {
+            let y = ketasim_vector_const_data(x)!
+            // gsl_matrix from gsl_matrix_alloc is dense row-major with tda == size2, as GSL's ODE Jacobian.
+            system.jacobian(t: t, y: y, dfdy: ketasim_matrix_data(j)!, dfdt: dfdt)
+            return gslSuccess
+        }
+    }
+
+    private func newton(_ system: any ODESystem, from guess: [Double]) -> [Double]? {
+        let n = system.dimension
+        let context = RootContext(system: system, t: time)
+        let params = Unmanaged.passUnretained(context).toOpaque()
+        var function = gsl_multiroot_function_fdf(
+            f: { x, p, out in
+                guard let x, let p, let out else { return gslFault }
+                return Unmanaged<RootContext>.fromOpaque(p).takeUnretainedValue().f(x, out)
+            },
+            df: { x, p, j in
+                guard let x, let p, let j else { return gslFault }
+                return Unmanaged<RootContext>.fromOpaque(p).takeUnretainedValue().df(x, j)
+            },
+            fdf: { x, p, out, j in
+                guard let x, let p, let out, let j else { return gslFault }
+                let c = Unmanaged<RootContext>.fromOpaque(p).takeUnretainedValue()
+                let s = c.f(x, out)
+                return s != gslSuccess ? s : c.df(x, j)
+            },
+            n: n, params: params)
+        guard let solver = gsl_multiroot_fdfsolver_alloc(ketasim_multiroot_hybridsj(), n),
+              let x = gsl_vector_alloc(n) else { return nil }
+        defer {
+            gsl_multiroot_fdfsolver_free(solver)
+            gsl_vector_free(x)
+        }
+        let xd = ketasim_vector_data(x)!
+        for i in 0..<n { xd[i] = guess[i] }
+        var ok = false
+        withExtendedLifetime(context) {
+            guard gsl_multiroot_fdfsolver_set(solver, &function, x) == gslSuccess else { return }
+            for _ in 0..<maxIterations {
+                let status = gsl_multiroot_fdfsolver_iterate(solver)
+                if status != gslSuccess && status != gslNoProgressJacobian && status != gslNoProgress { return }
+                if converged(solver.pointee.x, solver.pointee.f) { ok = true; return }
+                if status != gslSuccess { return }
+            }
+        }
+        guard ok, let root = solver.pointee.x, let data = ketasim_vector_data(root) else { return nil }
+        return Array(UnsafeBufferPointer(start: data, count: n))
+    }
+
+    private func converged(_ x: UnsafeMutablePointer<gsl_vector>?, _ f: UnsafeMutablePointer<gsl_vector>?) -> Bool {
+        guard let x, let f, let xd = ketasim_vector_data(x), let fd = ketasim_vector_data(f) else { return false }
+        let n = Int(x.pointee.size)
+        for i in 0..<n {
+            if !(abs(fd[i]) <= residualTolerance * max(1, abs(xd[i]))) { return false }
+        }
+        return true
+    }
+}

@@ -1,0 +1,97 @@
+import CGSL
+
+/// The GSL odeiv2 stepping methods, by the names GSL gives them.
+public enum Stepper: String, CaseIterable, Sendable, Codable {
+    case rk2, rk4, rkf45, rkck, rk8pd, rk1imp, rk2imp, rk4imp, bsimp, msadams, msbdf
+
+    /// Whether GSL calls the Jacobian for this method (the implicit ones do).
+    public var usesJacobian: Bool {
+        switch self {
+        case .rk1imp, .rk2imp, .rk4imp, .bsimp, .msbdf: return true
+        case .rk2, .rk4, .rkf45, .rkck, .rk8pd, .msadams: return false
+        }
+    }
+
+    /// Whether the method is meant for stiff problems.
+    public var isStiff: Bool { usesJacobian }
+
+    public var summary: String {
+        switch self {
+        case .rk2: return "explicit embedded Runge-Kutta (2, 3)"
+        case .rk4: return "explicit 4th order Runge-Kutta"
+        case .rkf45: return "explicit embedded Runge-Kutta-Fehlberg (4, 5)"
+        case .rkck: return "explicit embedded Runge-Kutta Cash-Karp (4, 5)"
+        case .rk8pd: return "explicit embedded Runge-Kutta Prince-Dormand (8, 9)"
+        case .rk1imp: return "implicit Gaussian 1st order Runge-Kutta (backward Euler)"
+        case .rk2imp: return "implicit Gaussian 2nd order Runge-Kutta"
+        case .rk4imp: return "implicit Gaussian 4th order Runge-Kutta"
+        case .bsimp: return "implicit Bulirsch-Stoer (Bader-Deuflhard)"
+        case .msadams: return "variable-order Adams (non-stiff), orders 1-12"
+        case .msbdf: return "variable-order BDF (stiff), orders 1-5; the default"
+        }
+    }
+
+    var gslType: UnsafePointer<gsl_odeiv2_step_type> {
+        switch self {
+        case .rk2: return ketasim_step_rk2()
+        case .rk4: return ketasim_step_rk4()
+        case .rkf45: return ketasim_step_rkf45()
+        case .rkck: return ketasim_step_rkck()
+        case .rk8pd: return ketasim_step_rk8pd()
+        case .rk1imp: return ketasim_step_rk1imp()
+        case .rk2imp: return ketasim_step_rk2imp()
+        case .rk4imp: return ketasim_step_rk4imp()
+        case .bsimp: return ketasim_step_bsimp()
+        case .msadams: return ketasim_step_msadams()
+        case .msbdf: return ketasim_step_msbdf()
+        }
+    }
+}
+
+/// How output times are produced.
+public enum OutputMode: String, CaseIterable, Sendable, Codable {
+    /// `gsl_odeiv2_driver_apply` to every output time: the step is cut at each one.
+    case driver
+    /// Step freely with `gsl_odeiv2_evolve_apply` and fill output times by cubic Hermite interpolation
+    /// between accepted steps (values and derivatives at both ends).
+    case interpolate
+}
+
+/// Algorithm and tolerances, separate from the problem (as SciML separates `ODEProblem` from `Tsit5()`).
+public struct SolverSettings: Sendable, Equatable, Codable {
+    public var stepper: Stepper
+    public var relativeTolerance: Double
+    public var absoluteTolerance: Double
+    /// First trial step, and the step tried again after each discontinuity.
+    public var initialStep: Double
+    /// Upper bound on the step; `nil` for none.
+    public var maxStep: Double?
+    /// Largest number of accepted steps in one integration segment.
+    public var maxSteps: Int
+    public var outputMode: OutputMode
+
+    public init(
+        stepper: Stepper = .msbdf, relativeTolerance: Double = 1e-6, absoluteTolerance: Double = 1e-9,
+        initialStep: Double = 1e-4, maxStep: Double? = nil, maxSteps: Int = 1_000_000,
+        outputMode: OutputMode = .driver
+    ) {
+        self.stepper = stepper
+        self.relativeTolerance = relativeTolerance
+        self.absoluteTolerance = absoluteTolerance
+        self.initialStep = initialStep
+        self.maxStep = maxStep
+        self.maxSteps = maxSteps
+        self.outputMode = outputMode
+    }
+
+    /// Returns a sentence naming the first unusable setting, or nil.
+    public func problem() -> String? {
+        if !(relativeTolerance >= 0 && relativeTolerance.isFinite) { return "relative tolerance must be a finite number >= 0, got \(relativeTolerance)" }
+        if !(absoluteTolerance >= 0 && absoluteTolerance.isFinite) { return "absolute tolerance must be a finite number >= 0, got \(absoluteTolerance)" }
+        if relativeTolerance == 0 && absoluteTolerance == 0 { return "relative and absolute tolerance cannot both be 0" }
+        if !(initialStep > 0 && initialStep.isFinite) { return "initial step must be > 0, got \(initialStep)" }
+        if let h = maxStep, !(h > 0) { return "maximum step must be > 0, got \(h)" }
+        if maxSteps < 1 { return "maximum number of steps must be at least 1, got \(maxSteps)" }
+        return nil
+    }
+}

@@ -1,0 +1,159 @@
+import Expressions
+
+/// A model turned into register programs for the right-hand side, the Jacobian, ∂f/∂t and the
+/// observables. Immutable and shareable between threads; each thread evaluates through its own
+/// `ModelWorkspace`.
+///
+/// Variable layout of every program: `t`, the states, the parameters, the inputs, then one
+/// zero-order infusion rate per state that a drug route targets (umol/h, added to that state's ODE).
+public final class CompiledModel: Sendable {
+    public let definition: ModelDefinition
+    public let variableNames: [String]
+    public let stateCount: Int
+    /// Index of each infusion slot's state, in slot order.
+    public let infusionTargets: [Int]
+    let rhs: CompiledProgram
+    let jacobian: CompiledProgram
+    let timeDerivative: CompiledProgram
+    let observables: CompiledProgram
+    /// Structural non-zeros of the Jacobian.
+    public let jacobianNonZeros: Int
+    let registerCount: Int
+
+    public var parameterOffset: Int { 1 + stateCount }
+    public var inputOffset: Int { 1 + stateCount + definition.parameters.count }
+    public var infusionOffset: Int { inputOffset + definition.inputs.count }
+    public var observableNames: [String] { definition.observableNames }
+
+    /// The right-hand side with assignments substituted in (what the programs compute).
+    public let expandedODEs: [Expr]
+
+    public init(_ model: ModelDefinition) throws(ModelError) {
+        definition = model
+        let n = model.states.count
+        stateCount = n
+        let targets = Set(model.drugs.flatMap { $0.routes.map(\.target) })
+        infusionTargets = model.states.indices.filter { targets.contains(model.states[$0].name) }
+        let infusionNames = infusionTargets.map { "__infusion_" + model.states[$0].name }
+        variableNames = ["t"] + model.states.map(\.name) + model.parameters.map(\.name) + model.inputs.map(\.name) + infusionNames
+
+        // Substitute assignments (already in dependency order) so each program sees only variables;
+        // the compiler's common-subexpression pass computes a shared assignment once.
+        var expansion: [String: Expr] = [:]
+        var assignmentExprs: [Expr] = []
+        for a in model.assignments {
+            let e = a.expression.substituting(expansion)
+            expansion[a.name] = e
+            assignmentExprs.append(e)
+        }
+        var odes = model.odes.map { $0.substituting(expansion) }
+        for (slot, state) in infusionTargets.enumerated() {
+            odes[state] = .binary(.add, odes[state], .symbol(infusionNames[slot]))
+        }
+        expandedODEs = odes
+
+        var entries: [Expr] = []
+        var destinations: [Int] = []
+        var dt: [Expr] = []
+        var dtDestinations: [Int] = []
+        for (i, f) in odes.enumerated() {
+            let symbols = f.symbols
+            for (j, s) in model.states.enumerated() where symbols.contains(s.name) {
+                let d = f.derivative(withRespectTo: s.name)
+                if case .constant(0) = d { continue }
+                entries.append(d)
+                destinations.append(i * n + j)
+            }
+            if symbols.contains("t") {
+                let d = f.derivative(withRespectTo: "t")
+                if case .constant(0) = d { continue }
+                dt.append(d)
+                dtDestinations.append(i)
+            }
+        }
+        jacobianNonZeros = entries.count
+        do {
+            rhs = try CompiledProgram(variables: variableNames, outputs: odes)
+            jacobian = try CompiledProgram(variables: variableNames, outputs: entries, destinations: destinations)
+            timeDerivative = try CompiledProgram(variables: variableNames, outputs: dt, destinations: dtDestinations)
+            observables = try CompiledProgram(variables: variableNames, outputs: model.states.map { .symbol($0.name) } + assignmentExprs)
+        } catch {
+            // Names were checked when the file was read; reaching this is a bug in the loader.
+            throw .invalid([ModelProblem(location: SourceLocation(file: model.file, line: 1, column: 1), message: "internal: could not compile the model: \(error.message)")])
+        }
+        registerCount = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount, observables.registerCount)
+    }
+
+    public func parameterIndex(_ name: String) -> Int? { definition.parameters.firstIndex { $0.name == name } }
+    public func inputIndex(_ name: String) -> Int? { definition.inputs.firstIndex { $0.name == name } }
+    public func stateIndex(_ name: String) -> Int? { definition.states.firstIndex { $0.name == name } }
+    public func observableIndex(_ name: String) -> Int? { observableNames.firstIndex(of: name) }
+    /// Infusion slot of a state, if a route targets it.
+    public func infusionSlot(forState state: Int) -> Int? { infusionTargets.firstIndex(of: state) }
+
+    public var instructionCounts: (rhs: Int, jacobian: Int, observables: Int) {
+        (rhs.instructionCount, jacobian.instructionCount, observables.instructionCount)
+    }
+}
+
+/// The mutable half of a compiled model: one register file holding parameters, inputs and infusion
+/// rates for one simulation at a time. Not thread-safe; give every thread its own.
+public final class ModelWorkspace {
+    public let model: CompiledModel
+    private let registers: UnsafeMutablePointer<Double>
+    private let n: Int
+
+    public init(model: CompiledModel, organism: String? = nil, parameters overrides: [String: Double] = [:]) {
+        self.model = model
+        n = model.stateCount
+        registers = .allocate(capacity: max(model.registerCount, model.variableNames.count))
+        registers.initialize(repeating: 0, count: max(model.registerCount, model.variableNames.count))
+        setParameters(model.definition.parameterValues(organism: organism, overrides: overrides))
+        resetInputs()
+    }
+
+    deinit { registers.deallocate() }
+
+    public func setParameters(_ values: [Double]) {
+        precondition(values.count == model.definition.parameters.count)
+        for (k, v) in values.enumerated() { registers[model.parameterOffset + k] = v }
+    }
+
+    public func setParameter(_ index: Int, _ value: Double) { registers[model.parameterOffset + index] = value }
+    public func parameter(_ index: Int) -> Double { registers[model.parameterOffset + index] }
+    public func setInput(_ index: Int, _ value: Double) { registers[model.inputOffset + index] = value }
+    public func input(_ index: Int) -> Double { registers[model.inputOffset + index] }
+    public func setInfusion(slot: Int, rate: Double) { registers[model.infusionOffset + slot] = rate }
+    public func infusion(slot: Int) -> Double { registers[model.infusionOffset + slot] }
+
+    /// Inputs back to their defaults and every infusion off.
+    public func resetInputs() {
+        for (k, input) in model.definition.inputs.enumerated() { registers[model.inputOffset + k] = input.defaultValue }
+        for k in model.infusionTargets.indices { registers[model.infusionOffset + k] = 0 }
+    }
+
+    @inline(__always)
+    private func load(t: Double, y: UnsafePointer<Double>) {
+        registers[0] = t
+        (registers + 1).update(from: y, count: n)
+    }
+
+    public func evaluate(t: Double, y: UnsafePointer<Double>, dydt: UnsafeMutablePointer<Double>) {
+        load(t: t, y: y)
+        model.rhs.run(registers: registers, outputs: dydt)
+    }
+
+    public func jacobian(t: Double, y: UnsafePointer<Double>, dfdy: UnsafeMutablePointer<Double>, dfdt: UnsafeMutablePointer<Double>) {
+        load(t: t, y: y)
+        dfdy.update(repeating: 0, count: n * n)
+        dfdt.update(repeating: 0, count: n)
+        model.jacobian.run(registers: registers, outputs: dfdy)
+        model.timeDerivative.run(registers: registers, outputs: dfdt)
+    }
+
+    /// Writes every observable (states, then assignments) at (t, y) into `out`.
+    public func observe(t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
+        load(t: t, y: y)
+        model.observables.run(registers: registers, outputs: out)
+    }
+}

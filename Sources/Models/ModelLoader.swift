@@ -1,0 +1,581 @@
+import Expressions
+import Foundation
+import Yams
+
+/// Reads a model file, checks all of it, and reports every problem at once with its file:line:column.
+public enum ModelLoader {
+    public static func load(path: String) throws(ModelError) -> ModelDefinition {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: path) ? "not readable as UTF-8 text" : "no such file"
+            throw .unreadable(path: path, reason: reason)
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ModelError) -> ModelDefinition {
+        var reader = Reader(text: text, file: file)
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ModelError.invalid([ModelProblem(location: SourceLocation(file: file, line: 1, column: 1), message: "the file is empty; a model needs at least name, description, time_unit, parameters, states, odes and outputs")])
+            }
+            root = node
+        } catch let error as ModelError {
+            throw error
+        } catch let error as YamlError {
+            throw .invalid([reader.problem(from: error)])
+        } catch {
+            throw .invalid([ModelProblem(location: SourceLocation(file: file, line: 1, column: 1), message: "not valid YAML: \(error)")])
+        }
+        let model = reader.read(root)
+        if !reader.problems.isEmpty || model == nil {
+            let sorted = reader.problems.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+            throw .invalid(sorted)
+        }
+        guard let model else { throw .invalid(reader.problems) }
+        return model
+    }
+}
+
+/// One pass over the YAML tree, collecting problems instead of stopping at the first.
+struct Reader {
+    let file: String
+    let lines: [Substring]
+    var problems: [ModelProblem] = []
+
+    init(text: String, file: String) {
+        self.file = file
+        self.lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    }
+
+    // MARK: locations and problems
+
+    func location(_ node: Node?) -> SourceLocation {
+        guard let mark = node?.mark else { return SourceLocation(file: file, line: 1, column: 1) }
+        return SourceLocation(file: file, line: mark.line, column: mark.column)
+    }
+
+    func sourceLine(_ line: Int) -> String {
+        line >= 1 && line <= lines.count ? String(lines[line - 1]) : ""
+    }
+
+    mutating func report(_ message: String, at location: SourceLocation) {
+        problems.append(ModelProblem(location: location, message: message, sourceLine: sourceLine(location.line)))
+    }
+
+    mutating func report(_ message: String, at node: Node?) {
+        report(message, at: location(node))
+    }
+
+    func problem(from error: YamlError) -> ModelProblem {
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _):
+            var message = "not valid YAML: \(problem)"
+            if let context { message += " (\(context.text))" }
+            return ModelProblem(location: SourceLocation(file: file, line: mark.line, column: mark.column), message: message, sourceLine: sourceLine(mark.line))
+        case let .duplicatedKeysInMapping(duplicates, context):
+            let names = duplicates.sorted().map { "`\($0)`" }.joined(separator: ", ")
+            let loc = SourceLocation(file: file, line: context.mark.line, column: context.mark.column)
+            return ModelProblem(location: loc, message: "duplicate key \(names) in the mapping that starts here", sourceLine: sourceLine(loc.line))
+        default:
+            return ModelProblem(location: SourceLocation(file: file, line: 1, column: 1), message: "not valid YAML: \(error)")
+        }
+    }
+
+    // MARK: typed access
+
+    mutating func mapping(_ node: Node?, _ what: String) -> [(key: String, keyNode: Node, value: Node)]? {
+        guard let node else { return nil }
+        guard case .mapping(let m) = node else {
+            report("\(what) must be a mapping of names to entries", at: node)
+            return nil
+        }
+        var result: [(String, Node, Node)] = []
+        for (k, v) in m {
+            guard let key = k.string else { report("\(what): keys must be plain names", at: k); continue }
+            result.append((key, k, v))
+        }
+        return result
+    }
+
+    mutating func sequence(_ node: Node?, _ what: String) -> [Node]? {
+        guard let node else { return nil }
+        guard case .sequence(let s) = node else {
+            report("\(what) must be a list", at: node)
+            return nil
+        }
+        return Array(s)
+    }
+
+    mutating func string(_ node: Node?, _ what: String, required: Bool = false, at parent: Node? = nil) -> String? {
+        guard let node else {
+            if required { report("missing \(what)", at: parent) }
+            return nil
+        }
+        guard case .scalar(let s) = node else { report("\(what) must be text", at: node); return nil }
+        if required && s.string.trimmingCharacters(in: .whitespaces).isEmpty {
+            report("\(what) must not be empty", at: node)
+            return nil
+        }
+        return s.string
+    }
+
+    mutating func number(_ node: Node?, _ what: String, required: Bool = false, at parent: Node? = nil) -> Double? {
+        guard let node else {
+            if required { report("missing \(what)", at: parent) }
+            return nil
+        }
+        guard case .scalar(let s) = node, let value = Double(s.string.trimmingCharacters(in: .whitespaces)), value.isFinite else {
+            report("\(what) must be a number, got `\(node.string ?? "a \(kind(node))")`", at: node)
+            return nil
+        }
+        return value
+    }
+
+    mutating func duration(_ node: Node?, _ what: String, required: Bool = false, at parent: Node? = nil) -> Double? {
+        guard let text = string(node, what, required: required, at: parent) else { return nil }
+        switch Duration.hours(text) {
+        case .success(let h): return h
+        case .failure(let e):
+            report("\(what): \(e.description)", at: node)
+            return nil
+        }
+    }
+
+    func kind(_ node: Node) -> String {
+        switch node {
+        case .mapping: return "mapping"
+        case .sequence: return "list"
+        case .scalar: return "value"
+        case .alias: return "alias"
+        }
+    }
+
+    mutating func checkKeys(_ entries: [(key: String, keyNode: Node, value: Node)], allowed: [String], in what: String) {
+        for e in entries where !allowed.contains(e.key) {
+            report("unknown key `\(e.key)` in \(what)\(didYouMean(e.key, among: allowed)); allowed: \(allowed.joined(separator: ", "))", at: e.keyNode)
+        }
+    }
+
+    func entry(_ entries: [(key: String, keyNode: Node, value: Node)], _ key: String) -> Node? {
+        entries.first { $0.key == key }?.value
+    }
+
+    /// Where an expression's first character is in the file: after the opening quote of a quoted scalar.
+    func expressionOrigin(_ node: Node) -> SourceLocation {
+        var loc = location(node)
+        if case .scalar(let s) = node {
+            switch s.style {
+            case .singleQuoted, .doubleQuoted: loc.column += 1
+            case .literal, .folded: loc.line += 1; loc.column = 1
+                let line = sourceLine(loc.line)
+                loc.column = (line.firstIndex { $0 != " " }.map { line.distance(from: line.startIndex, to: $0) } ?? 0) + 1
+            default: break
+            }
+        }
+        return loc
+    }
+
+    mutating func expression(_ node: Node, _ what: String) -> ParsedExpression? {
+        guard let text = string(node, what, required: true) else { return nil }
+        do {
+            return try ExpressionParser.parse(text, origin: expressionOrigin(node))
+        } catch {
+            problems.append(ModelProblem(location: error.location, message: error.message, sourceLine: sourceLine(error.location.line)))
+            return nil
+        }
+    }
+
+    // MARK: the model
+
+    static let topLevelKeys = ["name", "description", "time_unit", "references", "parameters", "inputs", "states", "assignments", "odes", "outputs", "drugs", "organisms", "scenarios"]
+    static let reserved: Set<String> = Set(["t", "if", "piecewise", "time"] + Function.allCases.map(\.rawValue))
+
+    mutating func read(_ root: Node) -> ModelDefinition? {
+        guard let top = mapping(root, "the model file") else { return nil }
+        checkKeys(top, allowed: Self.topLevelKeys, in: "the model file")
+        let name = string(entry(top, "name"), "`name`", required: true, at: root) ?? ""
+        let description = string(entry(top, "description"), "`description`", required: true, at: root) ?? ""
+        let timeUnit = string(entry(top, "time_unit"), "`time_unit`", required: true, at: root) ?? "h"
+        if let node = entry(top, "time_unit"), timeUnit != "h" {
+            report("time_unit must be `h`: doses, durations and schedules are in hours", at: node)
+        }
+        var references: [String] = []
+        for node in sequence(entry(top, "references"), "`references`") ?? [] {
+            if let s = string(node, "a reference") { references.append(s) }
+        }
+
+        var declared: [String: SourceLocation] = [:]
+        func declare(_ reader: inout Reader, _ name: String, _ node: Node, _ kind: String) -> Bool {
+            if Self.reserved.contains(name) {
+                reader.report("`\(name)` is reserved and cannot name a \(kind)", at: node)
+                return false
+            }
+            if name.first.map({ !($0.isLetter || $0 == "_") }) ?? true || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) || !name.allSatisfy(\.isASCII) {
+                reader.report("`\(name)` is not a valid name for a \(kind): use letters, digits and `_`, starting with a letter", at: node)
+                return false
+            }
+            if let previous = declared[name] {
+                reader.report("`\(name)` is declared twice (first at line \(previous.line))", at: node)
+                return false
+            }
+            declared[name] = reader.location(node)
+            return true
+        }
+
+        // Parameters
+        var parameters: [Parameter] = []
+        if entry(top, "parameters") == nil { report("missing `parameters` section", at: root) }
+        for e in mapping(entry(top, "parameters"), "`parameters`") ?? [] {
+            guard declare(&self, e.key, e.keyNode, "parameter"), let spec = mapping(e.value, "parameter `\(e.key)`") else { continue }
+            checkKeys(spec, allowed: ["value", "unit", "description", "source", "assumption", "bounds"], in: "parameter `\(e.key)`")
+            let value = number(entry(spec, "value"), "value of `\(e.key)`", required: true, at: e.keyNode)
+            let unit = string(entry(spec, "unit"), "unit of parameter `\(e.key)` (use \"1\" for dimensionless)", required: true, at: e.keyNode)
+            let desc = string(entry(spec, "description"), "description") ?? ""
+            let source = string(entry(spec, "source"), "source of `\(e.key)`", required: entry(spec, "source") != nil)
+            let assumption = string(entry(spec, "assumption"), "assumption of `\(e.key)`", required: entry(spec, "assumption") != nil)
+            var provenance: Provenance?
+            switch (source, assumption) {
+            case let (s?, nil): provenance = .source(s)
+            case let (nil, a?): provenance = .assumption(a)
+            case (nil, nil):
+                if entry(spec, "source") == nil && entry(spec, "assumption") == nil {
+                    report("parameter `\(e.key)` needs a `source` (citation with PMC id or DOI) or an `assumption` (one-line rationale)", at: e.keyNode)
+                }
+            case (.some, .some):
+                report("parameter `\(e.key)` has both `source` and `assumption`; keep one", at: e.keyNode)
+            }
+            var bounds: ClosedRange<Double>?
+            if let b = entry(spec, "bounds") {
+                let items = sequence(b, "bounds of `\(e.key)`") ?? []
+                let values = items.compactMap { number($0, "a bound of `\(e.key)`") }
+                if items.count != 2 || values.count != 2 {
+                    if items.count != 2 { report("bounds of `\(e.key)` must be [lower, upper]", at: b) }
+                } else if values[0] > values[1] {
+                    report("bounds of `\(e.key)` are reversed: \(values[0]) > \(values[1])", at: b)
+                } else {
+                    bounds = values[0]...values[1]
+                    if let v = value, !(bounds?.contains(v) ?? true) {
+                        report("value \(formatNumber(v)) of `\(e.key)` lies outside its bounds [\(formatNumber(values[0])), \(formatNumber(values[1]))]", at: entry(spec, "value"))
+                    }
+                }
+            }
+            if let value, let unit, let provenance {
+                parameters.append(Parameter(name: e.key, value: value, unit: unit, description: desc, provenance: provenance, bounds: bounds, location: location(e.keyNode)))
+            }
+        }
+
+        // Inputs
+        var inputs: [Input] = []
+        for e in mapping(entry(top, "inputs"), "`inputs`") ?? [] {
+            guard declare(&self, e.key, e.keyNode, "input"), let spec = mapping(e.value, "input `\(e.key)`") else { continue }
+            checkKeys(spec, allowed: ["default", "unit", "description"], in: "input `\(e.key)`")
+            let value = number(entry(spec, "default"), "default of input `\(e.key)`", required: true, at: e.keyNode)
+            let unit = string(entry(spec, "unit"), "unit of input `\(e.key)`", required: true, at: e.keyNode)
+            if let value, let unit {
+                inputs.append(Input(name: e.key, defaultValue: value, unit: unit, description: string(entry(spec, "description"), "description") ?? "", location: location(e.keyNode)))
+            }
+        }
+
+        // States
+        var states: [State] = []
+        if entry(top, "states") == nil { report("missing `states` section", at: root) }
+        for e in mapping(entry(top, "states"), "`states`") ?? [] {
+            guard declare(&self, e.key, e.keyNode, "state"), let spec = mapping(e.value, "state `\(e.key)`") else { continue }
+            checkKeys(spec, allowed: ["initial", "unit", "description", "captions", "identifiers"], in: "state `\(e.key)`")
+            let initial = number(entry(spec, "initial"), "initial value of `\(e.key)`", required: true, at: e.keyNode)
+            let unit = string(entry(spec, "unit"), "unit of state `\(e.key)` (use \"1\" for dimensionless)", required: true, at: e.keyNode)
+            var captions: [String] = []
+            for c in sequence(entry(spec, "captions"), "captions of `\(e.key)`") ?? [] {
+                if let s = string(c, "a caption") { captions.append(s) }
+            }
+            var identifiers: [String: String] = [:]
+            for i in mapping(entry(spec, "identifiers"), "identifiers of `\(e.key)`") ?? [] {
+                if let s = string(i.value, "identifier `\(i.key)`") { identifiers[i.key] = s }
+            }
+            if let initial, let unit {
+                states.append(State(name: e.key, initial: initial, unit: unit, description: string(entry(spec, "description"), "description") ?? "", captions: captions, identifiers: identifiers, location: location(e.keyNode)))
+            }
+        }
+
+        // Assignments and ODEs: parse now, check names once all are declared.
+        var rawAssignments: [(name: String, parsed: ParsedExpression, unit: String?, description: String?, node: Node)] = []
+        for e in mapping(entry(top, "assignments"), "`assignments`") ?? [] {
+            guard declare(&self, e.key, e.keyNode, "assignment") else { continue }
+            var exprNode = e.value
+            var unit: String?, desc: String?
+            if case .mapping = e.value, let spec = mapping(e.value, "assignment `\(e.key)`") {
+                checkKeys(spec, allowed: ["expression", "unit", "description"], in: "assignment `\(e.key)`")
+                guard let node = entry(spec, "expression") else { report("assignment `\(e.key)` needs an `expression`", at: e.keyNode); continue }
+                exprNode = node
+                unit = string(entry(spec, "unit"), "unit")
+                desc = string(entry(spec, "description"), "description")
+            }
+            if let parsed = expression(exprNode, "expression of `\(e.key)`") {
+                rawAssignments.append((e.key, parsed, unit, desc, e.keyNode))
+            }
+        }
+        let known = Set(declared.keys).union(["t"])
+        var odeByState: [String: (ParsedExpression, Node)] = [:]
+        if entry(top, "odes") == nil { report("missing `odes` section", at: root) }
+        let stateNames = Set(states.map(\.name))
+        for e in mapping(entry(top, "odes"), "`odes`") ?? [] {
+            if !stateNames.contains(e.key) {
+                if declared[e.key] != nil {
+                    report("`\(e.key)` has an ODE but is not a state; declare it under `states` or remove the equation", at: e.keyNode)
+                } else {
+                    report("ODE for unknown state `\(e.key)`\(didYouMean(e.key, among: stateNames))", at: e.keyNode)
+                }
+                continue
+            }
+            if odeByState[e.key] != nil { report("`\(e.key)` has two ODEs", at: e.keyNode); continue }
+            if let parsed = expression(e.value, "ODE of `\(e.key)`") { odeByState[e.key] = (parsed, e.keyNode) }
+        }
+        for s in states where odeByState[s.name] == nil && entry(top, "odes") != nil {
+            report("state `\(s.name)` has no ODE; add `\(s.name): <expression>` under `odes`", at: s.location)
+        }
+        for parsed in rawAssignments.map(\.parsed) + odeByState.values.map(\.0) {
+            do { try parsed.checkSymbols(known: known) } catch {
+                problems.append(ModelProblem(location: error.location, message: error.message, sourceLine: sourceLine(error.location.line)))
+            }
+        }
+
+        // Order assignments so each uses only earlier ones; a cycle is an error naming its members.
+        let assignmentNames = Set(rawAssignments.map(\.name))
+        var ordered: [Assignment] = []
+        var state: [String: Int] = [:]  // 1 visiting, 2 done
+        let byName = Dictionary(rawAssignments.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var cycleReported = false
+        func visit(_ reader: inout Reader, _ name: String, _ path: [String]) {
+            if state[name] == 2 { return }
+            guard let a = byName[name] else { return }
+            if state[name] == 1 {
+                if !cycleReported {
+                    let cycle = path.drop(while: { $0 != name }) + [name]
+                    reader.report("assignments form a cycle: \(cycle.joined(separator: " -> "))", at: a.node)
+                    cycleReported = true
+                }
+                return
+            }
+            state[name] = 1
+            for dep in a.parsed.expr.symbols.sorted() where assignmentNames.contains(dep) {
+                visit(&reader, dep, path + [name])
+            }
+            state[name] = 2
+            ordered.append(Assignment(name: name, expression: a.parsed.expr, text: a.parsed.text, unit: a.unit, description: a.description, location: reader.location(a.node)))
+        }
+        for a in rawAssignments { visit(&self, a.name, []) }
+
+        // Outputs
+        let observables = Set(states.map(\.name)).union(assignmentNames)
+        var outputs: [String] = []
+        if entry(top, "outputs") == nil { report("missing `outputs` list", at: root) }
+        for node in sequence(entry(top, "outputs"), "`outputs`") ?? [] {
+            guard let s = string(node, "an output") else { continue }
+            if !observables.contains(s) {
+                report("output `\(s)` is neither a state nor an assignment\(didYouMean(s, among: observables))", at: node)
+            } else if outputs.contains(s) {
+                report("output `\(s)` is listed twice", at: node)
+            } else {
+                outputs.append(s)
+            }
+        }
+
+        let parameterNames = Set(parameters.map(\.name))
+        let drugs = readDrugs(entry(top, "drugs"), states: stateNames, parameters: parameterNames)
+        let organisms = readOrganisms(entry(top, "organisms"), parameters: parameterNames)
+        let scenarios = readScenarios(entry(top, "scenarios"), inputs: inputs, parameters: parameterNames, drugs: drugs, organisms: organisms)
+
+        guard problems.isEmpty else { return nil }
+        return ModelDefinition(
+            file: file, name: name, description: description, timeUnit: timeUnit, references: references,
+            parameters: parameters, inputs: inputs, states: states, assignments: ordered,
+            odes: states.map { odeByState[$0.name]?.0.expr ?? .constant(0) }, outputs: outputs,
+            drugs: drugs, organisms: organisms, scenarios: scenarios)
+    }
+
+    mutating func readDrugs(_ node: Node?, states: Set<String>, parameters: Set<String>) -> [Drug] {
+        var drugs: [Drug] = []
+        for e in mapping(node, "`drugs`") ?? [] {
+            guard let spec = mapping(e.value, "drug `\(e.key)`") else { continue }
+            checkKeys(spec, allowed: ["molar_mass", "description", "routes"], in: "drug `\(e.key)`")
+            let mass = number(entry(spec, "molar_mass"), "molar_mass of `\(e.key)` (g/mol)", required: true, at: e.keyNode)
+            if let m = mass, m <= 0 { report("molar_mass of `\(e.key)` must be positive", at: entry(spec, "molar_mass")) }
+            var routes: [Route] = []
+            if entry(spec, "routes") == nil { report("drug `\(e.key)` needs `routes`", at: e.keyNode) }
+            for r in mapping(entry(spec, "routes"), "routes of `\(e.key)`") ?? [] {
+                guard let rspec = mapping(r.value, "route `\(r.key)`") else { continue }
+                checkKeys(rspec, allowed: ["target", "bioavailability"], in: "route `\(r.key)` of `\(e.key)`")
+                guard let target = string(entry(rspec, "target"), "target state of route `\(r.key)`", required: true, at: r.keyNode) else { continue }
+                if !states.contains(target) {
+                    report("route `\(r.key)` of `\(e.key)` targets `\(target)`, which is not a state\(didYouMean(target, among: states))", at: entry(rspec, "target"))
+                    continue
+                }
+                var f = Route.Bioavailability.constant(1)
+                if let fnode = entry(rspec, "bioavailability"), let text = string(fnode, "bioavailability") {
+                    if let v = Double(text) {
+                        if !(0...1).contains(v) { report("bioavailability must lie in [0, 1], got \(text)", at: fnode) }
+                        f = .constant(v)
+                    } else if parameters.contains(text) {
+                        f = .parameter(text)
+                    } else {
+                        report("bioavailability `\(text)` is neither a number nor a parameter\(didYouMean(text, among: parameters))", at: fnode)
+                    }
+                }
+                routes.append(Route(name: r.key, target: target, bioavailability: f))
+            }
+            if let mass {
+                drugs.append(Drug(name: e.key, molarMass: mass, description: string(entry(spec, "description"), "description") ?? "", routes: routes))
+            }
+        }
+        return drugs
+    }
+
+    mutating func readOrganisms(_ node: Node?, parameters: Set<String>) -> [Organism] {
+        var organisms: [Organism] = []
+        for e in mapping(node, "`organisms`") ?? [] {
+            guard let spec = mapping(e.value, "organism `\(e.key)`") else { continue }
+            checkKeys(spec, allowed: ["description", "parameters"], in: "organism `\(e.key)`")
+            var values: [String: Double] = [:]
+            for p in mapping(entry(spec, "parameters"), "parameters of `\(e.key)`") ?? [] {
+                if !parameters.contains(p.key) {
+                    report("organism `\(e.key)` sets unknown parameter `\(p.key)`\(didYouMean(p.key, among: parameters))", at: p.keyNode)
+                } else if let v = number(p.value, "`\(p.key)`") {
+                    values[p.key] = v
+                }
+            }
+            organisms.append(Organism(name: e.key, description: string(entry(spec, "description"), "description") ?? "", parameters: values))
+        }
+        return organisms
+    }
+
+    static let scenarioKeys = ["description", "extends", "organism", "t_end", "output_every", "start", "steady_state_inputs", "inputs", "parameters", "doses", "treatment"]
+
+    mutating func readScenarios(_ node: Node?, inputs: [Input], parameters: Set<String>, drugs: [Drug], organisms: [Organism]) -> [Scenario] {
+        let entries = mapping(node, "`scenarios`") ?? []
+        let raw = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        var resolved: [String: Scenario] = [:]
+        var resolving: Set<String> = []
+        let inputNames = Set(inputs.map(\.name))
+
+        func resolve(_ reader: inout Reader, _ name: String) -> Scenario? {
+            if let done = resolved[name] { return done }
+            guard let e = raw[name] else { return nil }
+            guard let spec = reader.mapping(e.value, "scenario `\(name)`") else { return nil }
+            reader.checkKeys(spec, allowed: Self.scenarioKeys, in: "scenario `\(name)`")
+            var base: Scenario?
+            if let parentNode = reader.entry(spec, "extends"), let parent = reader.string(parentNode, "extends") {
+                if resolving.contains(parent) || parent == name {
+                    reader.report("scenario `\(name)` extends `\(parent)`, which extends it back", at: parentNode)
+                    return nil
+                }
+                guard raw[parent] != nil else {
+                    reader.report("scenario `\(name)` extends unknown scenario `\(parent)`\(didYouMean(parent, among: raw.keys))", at: parentNode)
+                    return nil
+                }
+                resolving.insert(name)
+                base = resolve(&reader, parent)
+                resolving.remove(name)
+                if base == nil { return nil }
+            }
+            var s = base ?? Scenario(name: name, description: "", organism: nil, tEnd: .nan, outputEvery: 1, start: .steadyState, steadyStateInputs: [:], inputs: [:], parameters: [:], doses: [], treatment: nil, location: reader.location(e.keyNode))
+            s.name = name
+            s.location = reader.location(e.keyNode)
+            if let d = reader.string(reader.entry(spec, "description"), "description") { s.description = d }
+            if let n = reader.entry(spec, "organism"), let o = reader.string(n, "organism") {
+                if organisms.contains(where: { $0.name == o }) { s.organism = o } else {
+                    reader.report("scenario `\(name)`: unknown organism `\(o)`\(didYouMean(o, among: organisms.map(\.name)))", at: n)
+                }
+            }
+            if let v = reader.duration(reader.entry(spec, "t_end"), "t_end") {
+                if v > 0 { s.tEnd = v } else { reader.report("t_end must be after the start (> 0)", at: reader.entry(spec, "t_end")) }
+            }
+            if let v = reader.duration(reader.entry(spec, "output_every"), "output_every") {
+                if v > 0 { s.outputEvery = v } else { reader.report("output_every must be positive", at: reader.entry(spec, "output_every")) }
+            }
+            if let n = reader.entry(spec, "start"), let text = reader.string(n, "start") {
+                if let start = Scenario.Start(rawValue: text) { s.start = start } else {
+                    reader.report("start must be `steady_state` or `initial`, got `\(text)`", at: n)
+                }
+            }
+            for p in reader.mapping(reader.entry(spec, "steady_state_inputs"), "steady_state_inputs") ?? [] {
+                if !inputNames.contains(p.key) {
+                    reader.report("unknown input `\(p.key)`\(didYouMean(p.key, among: inputNames))", at: p.keyNode)
+                } else if let v = reader.number(p.value, "`\(p.key)`") { s.steadyStateInputs[p.key] = v }
+            }
+            for p in reader.mapping(reader.entry(spec, "inputs"), "inputs") ?? [] {
+                guard inputNames.contains(p.key) else {
+                    reader.report("unknown input `\(p.key)`\(didYouMean(p.key, among: inputNames))", at: p.keyNode)
+                    continue
+                }
+                var periods: [InputPeriod] = []
+                for item in reader.sequence(p.value, "schedule of `\(p.key)`") ?? [] {
+                    guard let fields = reader.mapping(item, "a period of `\(p.key)`") else { continue }
+                    reader.checkKeys(fields, allowed: ["value", "from", "to"], in: "a period of `\(p.key)`")
+                    let v = reader.number(reader.entry(fields, "value"), "value", required: true, at: item)
+                    let from = reader.duration(reader.entry(fields, "from"), "from", required: true, at: item)
+                    let to = reader.duration(reader.entry(fields, "to"), "to", required: true, at: item)
+                    if let v, let from, let to {
+                        if to <= from { reader.report("a period must end after it starts (from \(formatNumber(from)) h to \(formatNumber(to)) h)", at: item) } else {
+                            periods.append(InputPeriod(value: v, from: from, to: to))
+                        }
+                    }
+                }
+                s.inputs[p.key] = periods
+            }
+            for p in reader.mapping(reader.entry(spec, "parameters"), "parameters") ?? [] {
+                if !parameters.contains(p.key) {
+                    reader.report("unknown parameter `\(p.key)`\(didYouMean(p.key, among: parameters))", at: p.keyNode)
+                } else if let v = reader.number(p.value, "`\(p.key)`") { s.parameters[p.key] = v }
+            }
+            for d in reader.sequence(reader.entry(spec, "doses"), "doses") ?? [] {
+                guard let text = reader.string(d, "a dose") else { continue }
+                switch DoseRegimen.parse(text) {
+                case .failure(let error): reader.report(error.description, at: d)
+                case .success(let dose):
+                    if let problem = Reader.checkDose(dose, drugs: drugs) { reader.report(problem, at: d) } else { s.doses.append(dose) }
+                }
+            }
+            if let n = reader.entry(spec, "treatment"), let t = reader.string(n, "treatment") {
+                if drugs.contains(where: { $0.name == t }) { s.treatment = t } else {
+                    reader.report("treatment `\(t)` is not a drug\(didYouMean(t, among: drugs.map(\.name)))", at: n)
+                }
+            }
+            if s.tEnd.isNaN && reader.entry(spec, "t_end") == nil { reader.report("scenario `\(name)` needs `t_end`", at: e.keyNode) }
+            if !organisms.isEmpty && s.organism == nil && reader.entry(spec, "organism") == nil {
+                reader.report("scenario `\(name)` needs an `organism` (one of \(organisms.map(\.name).joined(separator: ", ")))", at: e.keyNode)
+            }
+            if let last = s.doses.flatMap(\.times).max(), !s.tEnd.isNaN, last >= s.tEnd {
+                reader.report("scenario `\(name)` ends at \(formatNumber(s.tEnd)) h, not after its last dose at \(formatNumber(last)) h", at: e.keyNode)
+            }
+            resolved[name] = s
+            return s
+        }
+        var scenarios: [Scenario] = []
+        for e in entries {
+            if let s = resolve(&self, e.key) { scenarios.append(s) }
+        }
+        return scenarios
+    }
+
+    /// A sentence naming what is wrong with a dose for this model, or nil.
+    static func checkDose(_ dose: DoseRegimen, drugs: [Drug]) -> String? {
+        guard let drug = drugs.first(where: { $0.name == dose.drug }) else {
+            return "unknown drug `\(dose.drug)`\(didYouMean(dose.drug, among: drugs.map(\.name))); the model has \(drugs.map(\.name).joined(separator: ", "))"
+        }
+        if drug.route(named: dose.route) == nil {
+            return "\(drug.name) has no route `\(dose.route)`\(didYouMean(dose.route, among: drug.routes.map(\.name))); routes: \(drug.routes.map(\.name).joined(separator: ", "))"
+        }
+        return nil
+    }
+}
+
+extension ModelDefinition {
+    /// A sentence naming what is wrong with a dose for this model, or nil.
+    public func problem(with dose: DoseRegimen) -> String? {
+        Reader.checkDose(dose, drugs: drugs)
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Models
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Describe a model: states, outputs, parameters with units and sources, drugs, routes, scenarios."
+    )
+
+    @Option(help: "Model file; the bundled default when absent.")
+    var model: String?
+
+    func run() throws {
+        let (path, m) = try loadModel(model)
+        var out: [String] = []
+        out.append("\(m.name) (\(path))")
+        out.append(m.description)
+        out.append("")
+        out.append("States (\(m.states.count)):")
+        for s in m.states {
+            let ids = s.identifiers.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            out.append("  \(pad(s.name, 26)) \(pad(s.unit, 8)) \(s.description)\(ids.isEmpty ? "" : " [\(ids)]")")
+        }
+        out.append("")
+        out.append("Outputs: \(m.outputs.joined(separator: ", "))")
+        if !m.inputs.isEmpty {
+            out.append("")
+            out.append("Inputs:")
+            for i in m.inputs { out.append("  \(pad(i.name, 26)) default \(formatNumber(i.defaultValue)) \(i.unit)  \(i.description)") }
+        }
+        out.append("")
+        out.append("Parameters (\(m.parameters.count)):")
+        for p in m.parameters {
+            out.append("  \(pad(p.name, 26)) \(pad(formatNumber(p.value), 10)) \(pad(p.unit, 10)) \(p.description)")
+            out.append("  \(pad("", 26)) \(p.provenance.text)")
+        }
+        if !m.organisms.isEmpty {
+            out.append("")
+            out.append("Organisms:")
+            for o in m.organisms {
+                let values = o.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\(formatNumber($0.value))" }.joined(separator: " ")
+                out.append("  \(pad(o.name, 8)) \(o.description)  \(values)")
+            }
+        }
+        if !m.drugs.isEmpty {
+            out.append("")
+            out.append("Drugs and routes:")
+            for d in m.drugs {
+                let routes = d.routes.map { r -> String in
+                    switch r.bioavailability {
+                    case .constant(let f): return "\(r.name) -> \(r.target) (F=\(formatNumber(f)))"
+                    case .parameter(let p): return "\(r.name) -> \(r.target) (F=\(p))"
+                    }
+                }
+                out.append("  \(pad(d.name, 14)) \(formatNumber(d.molarMass)) g/mol  \(routes.joined(separator: ", "))")
+            }
+        }
+        if !m.scenarios.isEmpty {
+            out.append("")
+            out.append("Scenarios:")
+            for s in m.scenarios {
+                out.append("  \(pad(s.name, 28)) \(s.organism ?? "-"), \(Duration.describe(s.tEnd)): \(s.description)")
+                for d in s.doses { out.append("  \(pad("", 28)) dose: \(d)") }
+            }
+        }
+        print(out.joined(separator: "\n"))
+    }
+}
+
+func pad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Ketasim: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "ketasim",
+        abstract: "Simulate how chronic stress wears down prefrontal synapses and how ketamine rebuilds them.",
+        discussion: """
+        ketasim integrates mechanistic ODE models (YAML files; the bundled default is
+        models/ketamine_stress.yaml) with the GNU Scientific Library.
+
+        Examples:
+          ketasim run --scenario stress_ketamine -o ketamine.csv
+          ketasim run --scenario chronic_stress --dose "ketamine 10 mg/kg ip at 21d" --outputs bdnf,synapse_density
+          ketasim validate models/ketamine_stress.yaml
+          ketasim inspect
+
+        Exit codes: 0 success, 64 bad arguments, 65 bad model file, 70 a simulation failed.
+        """,
+        version: version,
+        subcommands: [Run.self, Validate.self, Inspect.self]
+    )
+}

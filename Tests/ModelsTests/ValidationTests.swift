@@ -1,0 +1,189 @@
+import Expressions
+import Testing
+@testable import Models
+
+private let valid = """
+name: tiny
+description: a tiny model
+time_unit: h
+parameters:
+  k:
+    value: 0.5
+    unit: 1/h
+    description: decay rate
+    assumption: test value
+states:
+  bdnf:
+    initial: 1
+    unit: "1"
+assignments:
+  loss: k * bdnf
+odes:
+  bdnf: -loss
+outputs: [bdnf, loss]
+"""
+
+private func problems(_ text: String) -> [ModelProblem] {
+    do {
+        _ = try ModelLoader.parse(text, file: "m.yaml")
+        return []
+    } catch {
+        return error.problems
+    }
+}
+
+@Suite("Model file validation")
+struct ValidationTests {
+    @Test func validModelLoads() throws {
+        let m = try ModelLoader.parse(valid, file: "m.yaml")
+        #expect(m.states.map(\.name) == ["bdnf"])
+        #expect(m.assignments.map(\.name) == ["loss"])
+        #expect(m.outputs == ["bdnf", "loss"])
+        #expect(m.parameters[0].provenance == .assumption("test value"))
+    }
+
+    @Test func unknownSymbolPointsAtItWithASuggestion() {
+        let text = valid.replacingOccurrences(of: "  bdnf: -loss", with: "  bdnf: -k * bndf")
+        let p = problems(text)
+        #expect(p.count == 1)
+        #expect(p.first?.location == SourceLocation(file: "m.yaml", line: 17, column: 14))
+        #expect(p.first?.message == "unknown symbol `bndf`; did you mean `bdnf`?")
+        #expect(p.first?.description == """
+            m.yaml:17:14: error: unknown symbol `bndf`; did you mean `bdnf`?
+                bdnf: -k * bndf
+                           ^
+            """)
+    }
+
+    @Test func everyProblemIsReportedInOnePass() {
+        let text = """
+        name: broken
+        description: many problems
+        time_unit: h
+        parameters:
+          k:
+            value: fast
+            unit: 1/h
+            source: "Nobody 2020"
+          V:
+            value: 2
+            assumption: none
+          q:
+            value: 1
+            unit: "1"
+        states:
+          a:
+            initial: 1
+            unit: "1"
+          b:
+            initial: 0
+            unit: "1"
+        assignments:
+          x: y + 1
+          y: x * 2
+        odes:
+          a: -k * a
+          c: 1
+        outputs: [a, z]
+        scenarios:
+          s1:
+            t_end: 2x
+        """
+        let p = problems(text)
+        let messages = p.map(\.message)
+        #expect(messages.contains("value of `k` must be a number, got `fast`"))
+        #expect(messages.contains { $0.hasPrefix("missing unit of parameter `V`") })
+        #expect(messages.contains("parameter `q` needs a `source` (citation with PMC id or DOI) or an `assumption` (one-line rationale)"))
+        #expect(messages.contains { $0.hasPrefix("ODE for unknown state `c`") })
+        #expect(messages.contains("state `b` has no ODE; add `b: <expression>` under `odes`"))
+        #expect(messages.contains { $0.hasPrefix("assignments form a cycle: ") })
+        #expect(messages.contains { $0.hasPrefix("output `z` is neither a state nor an assignment") })
+        #expect(messages.contains { $0.hasPrefix("t_end: `2x` is not a duration") })
+        // Sorted by position, each with a real line number.
+        #expect(p.map(\.location.line) == p.map(\.location.line).sorted())
+        #expect(p.allSatisfy { $0.location.line > 1 })
+        #expect(p.count == 8)
+    }
+
+    @Test func duplicateNamesAndTypoKeys() {
+        let text = valid.replacingOccurrences(of: "states:\n  bdnf:", with: "states:\n  k:\n    initial: 0\n    unit: \"1\"\n  bdnf:")
+            .replacingOccurrences(of: "    description: decay rate", with: "    descripton: decay rate")
+        let messages = problems(text).map(\.message)
+        #expect(messages.contains("`k` is declared twice (first at line 5)"))
+        #expect(messages.contains { $0.hasPrefix("unknown key `descripton` in parameter `k`; did you mean `description`?") })
+    }
+
+    @Test func yamlSyntaxErrorHasALocation() {
+        let p = problems("name: x\nparameters: [a, b\nstates: {}\n")
+        #expect(p.count == 1)
+        #expect(p.first?.message.hasPrefix("not valid YAML") == true)
+        #expect((p.first?.location.line ?? 0) >= 2)
+    }
+
+    @Test func badDosesAndScenarioReferences() {
+        let text = valid + """
+
+        drugs:
+          ketamine:
+            molar_mass: 237.7
+            routes:
+              ip: {target: bdnf}
+        scenarios:
+          a:
+            t_end: 10h
+            doses: ["ketamine 10 mg/kg iv at 1h", "ketamin 1 mg ip at 0", "ketamine -1 mg ip at 0"]
+          b:
+            extends: nothere
+            t_end: 1h
+        """
+        let messages = problems(text).map(\.message)
+        #expect(messages.contains { $0.contains("ketamine has no route `iv`") })
+        #expect(messages.contains { $0.contains("unknown drug `ketamin`; did you mean `ketamine`?") })
+        #expect(messages.contains { $0.contains("must not be negative") })
+        #expect(messages.contains("scenario `b` extends unknown scenario `nothere`"))
+    }
+
+    @Test func missingFileIsUnreadable() {
+        #expect(throws: ModelError.unreadable(path: "/nonexistent.yaml", reason: "no such file")) {
+            _ = try ModelLoader.load(path: "/nonexistent.yaml")
+        }
+    }
+}
+
+@Suite("Durations and dose specs")
+struct DoseSpecTests {
+    @Test(arguments: [("30min", 0.5), ("2h", 2), ("21d", 504), ("1w", 168), ("1.5", 1.5), ("90s", 0.025)])
+    func durations(text: String, hours: Double) {
+        #expect((try? Duration.hours(text).get()) == hours)
+    }
+
+    @Test(arguments: ["", "2x", "h", "d3", "1e400d"])
+    func badDurations(text: String) {
+        #expect((try? Duration.hours(text).get()) == nil)
+    }
+
+    @Test func regimenShorthand() throws {
+        let d = try DoseRegimen.parse("esketamine 84 mg intranasal at 3.5d every 3.5d x8").get()
+        #expect(d.drug == "esketamine" && d.amount == 84 && d.unit == .mg && d.route == "intranasal")
+        #expect(d.times == (0..<8).map { 84 + Double($0) * 84 })
+        let i = try DoseRegimen.parse("ketamine 0.5 mg/kg iv over 40min at 0").get()
+        #expect(i.duration == 40.0 / 60 && i.time == 0 && i.count == 1)
+        // 0.5 mg/kg x 70 kg / 237.7 g/mol = 147.2 umol
+        #expect(abs(i.micromolesPerDose(molarMass: 237.7, bodyWeight: 70) - 35_000 / 237.7) < 1e-9)
+        let r = try DoseRegimen.parse("brexanolone 90 ug/kg/h iv over 60h at 0").get()
+        #expect(abs(r.micromolesPerDose(molarMass: 318.5, bodyWeight: 70) - 90 * 70 * 60 / 318.5) < 1e-9)
+    }
+
+    @Test(arguments: [
+        ("ketamine 10 mg/kg ip", "expected `<drug> <amount> <unit> <route> [over <duration>] at <time> [every <duration> x<count>]`"),
+        ("ketamine ten mg ip at 0", "`ten` is not a dose amount"),
+        ("ketamine 10 mg/lb ip at 0", "unknown dose unit `mg/lb`; use one of mg/kg, ug/kg, mg, ug, g, umol, nmol, mg/kg/h, ug/kg/h, mg/h"),
+        ("ketamine 10 mg/kg/h iv at 0", "a rate in mg/kg/h needs `over <duration>`"),
+        ("ketamine 10 mg ip at 0 every 1d", "`every` needs a count such as `x8`"),
+        ("ketamine 10 mg iv over 2d at 0 every 1d x3", "each infusion (48 h) is longer than the dosing interval (24 h)"),
+    ])
+    func badDoses(text: String, message: String) {
+        guard case .failure(let e) = DoseRegimen.parse(text) else { Issue.record("accepted \(text)"); return }
+        #expect(e.message == message)
+    }
+}
