@@ -20,11 +20,14 @@ struct SolverOptions: ParsableArguments {
     @Option(help: "Largest step, as a duration (e.g. 1h); none by default.")
     var maxStep: String?
 
+    @Option(help: "Most steps the solver may take between two output times (or breakpoints).")
+    var maxSteps: Int = 1_000_000
+
     @Option(help: "How output times are produced: driver stops at each; interpolate steps freely and interpolates.")
     var outputMode: OutputMode = .driver
 
     func settings() throws -> SolverSettings {
-        var s = SolverSettings(stepper: stepper, relativeTolerance: rtol, absoluteTolerance: atol, outputMode: outputMode)
+        var s = SolverSettings(stepper: stepper, relativeTolerance: rtol, absoluteTolerance: atol, maxSteps: maxSteps, outputMode: outputMode)
         if let text = maxStep {
             switch Duration.hours(text) {
             case .success(let h) where h > 0: s.maxStep = h
@@ -50,4 +53,105 @@ func parseAssignment(_ text: String, option: String) throws -> (String, Double) 
     guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("\(option) takes NAME=VALUE, got `\(text)`") }
     guard let v = Double(parts[1]), v.isFinite else { throw ValidationError("\(option) \(parts[0]): `\(parts[1])` is not a number") }
     return (parts[0], v)
+}
+
+/// Which model and scenario, and how the user changes it: shared by run and sweep.
+struct ScenarioOptions: ParsableArguments {
+    @Option(help: "Model file; the bundled models/ketamine_stress.yaml by default.")
+    var model: String?
+
+    @Option(help: "Scenario of the model to run (see `ketasim inspect`).")
+    var scenario: String?
+
+    @Option(help: "Organism whose parameter set to use: mouse, rat or human.")
+    var organism: String?
+
+    @Option(name: .customLong("dose"), help: "Add a dose or regimen (repeatable), e.g. \"ketamine 10 mg/kg ip at 21d\".")
+    var doses: [String] = []
+
+    @Option(name: .customLong("doses"), help: "Add the doses of a NONMEM-style CSV table (time,drug,amount,unit,route,duration,ii,addl).")
+    var doseTable: String?
+
+    @Option(help: "Chronic stress intensity (0-1) for the scenario's stress periods.")
+    var stress: Double?
+
+    @Option(name: .customLong("set"), help: "Override a parameter: NAME=VALUE (repeatable).")
+    var sets: [String] = []
+
+    @Option(help: "End of the run (duration).")
+    var tEnd: String?
+
+    @Option(help: "Output interval (duration).")
+    var every: String?
+
+    func validateValues() throws {
+        if let s = stress, !(0...1).contains(s) { throw ValidationError("--stress must lie between 0 and 1, got \(s)") }
+    }
+
+    func baseScenario(_ definition: ModelDefinition) throws -> SimulationPlan {
+        if let name = scenario {
+            guard let s = definition.scenario(named: name) else {
+                let names = definition.scenarios.map(\.name)
+                throw ValidationError("unknown scenario `\(name)`\(didYouMean(name, among: names)); the model has \(names.isEmpty ? "none" : names.joined(separator: ", "))")
+            }
+            return SimulationPlan(scenario: s)
+        }
+        if let first = definition.scenarios.first { return SimulationPlan(scenario: first) }
+        return SimulationPlan(model: definition, tEnd: 24)
+    }
+
+    /// The scenario with every change the options ask for, checked against the model.
+    func plan(_ definition: ModelDefinition) throws -> SimulationPlan {
+        var plan = try baseScenario(definition)
+        if let o = organism {
+            guard definition.organism(named: o) != nil else {
+                let names = definition.organisms.map(\.name)
+                throw ValidationError("unknown organism `\(o)`\(didYouMean(o, among: names)); the model has \(names.isEmpty ? "none" : names.joined(separator: ", "))")
+            }
+            plan.organism = o
+        }
+        if let t = tEnd {
+            let h = try parseDuration(t, option: "--t-end")
+            guard h > 0 else { throw ValidationError("--t-end must be positive") }
+            plan.tEnd = h
+        }
+        if let e = every {
+            let h = try parseDuration(e, option: "--every")
+            guard h > 0 else { throw ValidationError("--every must be positive") }
+            plan.outputEvery = h
+        }
+        var added: [DoseRegimen] = []
+        for text in doses {
+            switch DoseRegimen.parse(text) {
+            case .failure(let e): throw ValidationError(e.description)
+            case .success(let d): added.append(d)
+            }
+        }
+        if let table = doseTable {
+            do { added += try DosingTable.read(path: table) } catch { throw ValidationError("--doses \(error)") }
+        }
+        for d in added {
+            if let problem = definition.problem(with: d) { throw ValidationError("dose `\(d)`: \(problem)") }
+            plan.doses.append(d)
+            if plan.treatment == nil { plan.treatment = d.drug }
+        }
+        for text in sets {
+            let (name, value) = try parseAssignment(text, option: "--set")
+            guard let p = definition.parameter(named: name) else {
+                throw ValidationError("--set: unknown parameter `\(name)`\(didYouMean(name, among: definition.parameters.map(\.name)))")
+            }
+            if let b = p.bounds, !b.contains(value) {
+                throw ValidationError("--set \(name)=\(formatNumber(value)) lies outside its bounds [\(formatNumber(b.lowerBound)), \(formatNumber(b.upperBound))]")
+            }
+            plan.parameters[name] = value
+        }
+        if let s = stress {
+            guard definition.input(named: "stress") != nil else { throw ValidationError("--stress: this model has no `stress` input") }
+            plan.setStress(s)
+        }
+        if let last = plan.doses.flatMap(\.times).max(), last >= plan.tEnd {
+            throw ValidationError("the run ends at \(Duration.describe(plan.tEnd)), not after the last dose at \(Duration.describe(last)); extend it with --t-end")
+        }
+        return plan
+    }
 }

@@ -110,3 +110,81 @@ struct CLITests {
         #expect(r.stdout.contains("msbdf"))
     }
 }
+
+@Suite("sweep, compare, merge")
+struct SweepCLITests {
+    let sweepArgs = ["sweep", "--model", example, "--vary", "dose=0:500:100", "--vary", "ke=0.1,0.3", "--outputs", "concentration", "--at", "1h,6h"]
+
+    @Test func sweepRowsAreCompleteOrderedAndTraceable() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("s.csv").path
+        let r = try ketasim(sweepArgs + ["-o", out, "--jobs", "2", "--series", dir.appendingPathComponent("series.csv").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 13)
+        #expect(lines[0].hasPrefix("run_id,dose,ke,status,message,concentration.pre,concentration.min,concentration.max,concentration.t_max"))
+        #expect(lines.dropFirst().map { Int($0.prefix { $0 != "," }) ?? 0 } == Array(1...12))
+        // Run 12: dose 500 mg, ke 0.3; the peak of the Bateman curve on the hourly grid is at 1 h.
+        let last = lines[12].split(separator: ",", omittingEmptySubsequences: false)
+        #expect(last[1] == "500" && last[2] == "0.3" && last[3] == "ok")
+        #expect(abs((Double(last[7]) ?? 0) - 64.7112) < 1e-3)
+        let series = try String(contentsOfFile: dir.appendingPathComponent("series.csv").path, encoding: .utf8).split(separator: "\n")
+        #expect(series.first == "run_id,time_h,concentration")
+        #expect(series.count == 1 + 12 * 25)
+        let meta = try String(contentsOfFile: out + ".meta.json", encoding: .utf8)
+        #expect(meta.contains("\"modelSHA256\""))
+        #expect(meta.contains("\"runs_total\" : \"12\""))
+    }
+
+    @Test func shardsMergeIntoTheWholeSweepAndResumeFinishesAPartialFile() throws {
+        let dir = try temporaryDirectory()
+        func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
+        #expect(try ketasim(sweepArgs + ["-o", path("all.csv")]).status == 0)
+        #expect(try ketasim(sweepArgs + ["-o", path("a.csv"), "--shard", "1/2"]).status == 0)
+        #expect(try ketasim(sweepArgs + ["-o", path("b.csv"), "--shard", "2/2"]).status == 0)
+        let missing = try ketasim(["merge", path("a.csv"), "-o", path("m.csv")])
+        #expect(missing.status == 64 && missing.stderr.contains("6 of 12 runs are missing"))
+        #expect(try ketasim(["merge", path("a.csv"), path("b.csv"), "-o", path("m.csv")]).status == 0)
+        #expect(try String(contentsOfFile: path("m.csv"), encoding: .utf8) == String(contentsOfFile: path("all.csv"), encoding: .utf8))
+        let twice = try ketasim(["merge", path("a.csv"), path("a.csv"), "-o", path("m2.csv")])
+        #expect(twice.status == 64 && twice.stderr.contains("appears twice"))
+
+        // A file cut after run 5, with a torn sixth row, is finished by --resume.
+        let all = try String(contentsOfFile: path("all.csv"), encoding: .utf8).split(separator: "\n")
+        try (all.prefix(6).joined(separator: "\n") + "\n" + all[6].prefix(10)).write(toFile: path("part.csv"), atomically: true, encoding: .utf8)
+        let resumed = try ketasim(sweepArgs + ["-o", path("part.csv"), "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try String(contentsOfFile: path("part.csv"), encoding: .utf8) == String(contentsOfFile: path("all.csv"), encoding: .utf8))
+        let other = try ketasim(["sweep", "--model", example, "--vary", "dose=1,2", "-o", path("part.csv"), "--resume"])
+        #expect(other.status == 64 && other.stderr.contains("does not hold this sweep"))
+    }
+
+    @Test func failedRunsAreRowsAndTheSweepExits3() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("f.csv").path
+        // An explicit stepper with a small step budget fails on the stiff ke = 3000 run only.
+        let r = try ketasim(["sweep", "--model", example, "--vary", "ke=0.3,3000", "--stepper", "rkf45", "--max-steps", "200", "-o", out, "--outputs", "concentration"])
+        let rows = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 3)
+        #expect(rows[1].contains(",ok,"))
+        #expect(rows[2].hasPrefix("2,3000,failed,gave up after 200 steps at t = "))
+        #expect(r.status == 3)
+        #expect(r.stderr.contains("1 of 2 runs failed"))
+    }
+
+    @Test func compareWritesSeriesSummaryAndPlot() throws {
+        let dir = try temporaryDirectory()
+        let r = try ketasim(["compare", "--model", example, "--scenarios", "single_oral", "-o", dir.path, "--plot", "--table-metric", "max"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("concentration"))
+        let summary = try String(contentsOfFile: dir.appendingPathComponent("summary.csv").path, encoding: .utf8)
+        #expect(summary.hasPrefix("scenario,concentration.pre,"))
+        #expect(summary.contains(".vs_single_oral"))
+        let svg = try String(contentsOfFile: dir.appendingPathComponent("compare.svg").path, encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("<polyline"))
+        let again = try ketasim(["compare", "--model", example, "--scenarios", "single_oral", "-o", dir.path])
+        #expect(again.status == 64 && again.stderr.contains("already exists"))
+        let bad = try ketasim(["compare", "--model", example, "--scenarios", "single_orall"])
+        #expect(bad.status == 64 && bad.stderr.contains("did you mean `single_oral`?"))
+    }
+}

@@ -1,0 +1,107 @@
+import Models
+
+/// Summary numbers of one output's time course, measured from a reference time (the first dose).
+///
+///     pre        value just before the first dose (at the reference time when there is no dose)
+///     min, max   over [reference, end]
+///     t_max      time of the maximum after the reference
+///     auc        ∫ value dt over [reference, end] (trapezoids on the output grid)
+///     at_<d>     value at reference + d (linear interpolation)
+///     change_<d> at_<d> / pre - 1
+///     duration   total time the change from pre stays beyond half its largest excursion
+public struct MetricSpec: Sendable, Equatable {
+    /// Offsets after the reference for `at_` and `change_`, with the labels used in column names.
+    public var offsets: [(label: String, hours: Double)]
+
+    public static let standard = MetricSpec(offsets: [("2h", 2), ("24h", 24), ("7d", 168)])
+
+    public init(offsets: [(label: String, hours: Double)]) { self.offsets = offsets }
+
+    public static func == (a: MetricSpec, b: MetricSpec) -> Bool {
+        a.offsets.map(\.label) == b.offsets.map(\.label) && a.offsets.map(\.hours) == b.offsets.map(\.hours)
+    }
+
+    /// Metric names in column order.
+    public var names: [String] {
+        ["pre", "min", "max", "t_max", "auc"] + offsets.flatMap { ["at_\($0.label)", "change_\($0.label)"] } + ["duration"]
+    }
+
+    /// `<output>.<metric>` for every output.
+    public func columns(outputs: [String]) -> [String] {
+        outputs.flatMap { o in names.map { "\(o).\($0)" } }
+    }
+
+    /// Metrics of every output, in `columns(outputs:)` order; NaN where a metric is undefined (e.g. an
+    /// `at_` time after the end of the run).
+    public func evaluate(_ r: SimulationResult, reference: Double? = nil) -> [Double] {
+        let ref = reference ?? r.firstDoseTime ?? 0
+        let m = r.outputNames.count
+        var out: [Double] = []
+        out.reserveCapacity(m * names.count)
+        for j in 0..<m {
+            let series = (0..<r.times.count).map { r.values[$0 * m + j] }
+            let pre: Double
+            if let p = r.preDose, reference == nil || reference == r.firstDoseTime { pre = p[j] } else { pre = interpolate(r.times, series, at: ref) }
+            out.append(contentsOf: metrics(times: r.times, values: series, reference: ref, pre: pre))
+        }
+        return out
+    }
+
+    func metrics(times: [Double], values: [Double], reference ref: Double, pre: Double) -> [Double] {
+        let start = times.firstIndex { $0 >= ref - 1e-12 } ?? times.count
+        var minimum = Double.nan, maximum = Double.nan, tMax = Double.nan, auc = 0.0
+        if start < times.count {
+            minimum = values[start]; maximum = values[start]; tMax = times[start] - ref
+            for k in start..<times.count {
+                if values[k] < minimum { minimum = values[k] }
+                if values[k] > maximum { maximum = values[k]; tMax = times[k] - ref }
+                if k > start { auc += 0.5 * (values[k] + values[k - 1]) * (times[k] - times[k - 1]) }
+            }
+        } else {
+            auc = .nan
+        }
+        var result = [pre, minimum, maximum, tMax, auc]
+        for (_, hours) in offsets {
+            let at = interpolate(times, values, at: ref + hours)
+            result.append(at)
+            result.append(pre != 0 ? at / pre - 1 : .nan)
+        }
+        result.append(duration(times: times, values: values, from: start, pre: pre))
+        return result
+    }
+
+    /// Time the relative change stays beyond half its largest excursion, crossings interpolated.
+    func duration(times: [Double], values: [Double], from start: Int, pre: Double) -> Double {
+        guard pre != 0, start < times.count else { return .nan }
+        let change = values.map { $0 / pre - 1 }
+        var peak = 0.0
+        for k in start..<change.count where abs(change[k]) > abs(peak) { peak = change[k] }
+        if peak == 0 { return 0 }
+        let half = 0.5 * peak
+        func above(_ c: Double) -> Double { peak > 0 ? c - half : half - c }  // > 0 when beyond half
+        var total = 0.0
+        for k in (start + 1)..<max(start + 1, change.count) {
+            let a = above(change[k - 1]), b = above(change[k])
+            let dt = times[k] - times[k - 1]
+            if a >= 0 && b >= 0 { total += dt } else if a >= 0 || b >= 0 {
+                let fraction = (a >= 0 ? a : b) / abs(a - b)
+                total += dt * fraction
+            }
+        }
+        return total
+    }
+}
+
+/// Linear interpolation on a grid; NaN outside it.
+func interpolate(_ times: [Double], _ values: [Double], at t: Double) -> Double {
+    guard let first = times.first, let last = times.last, t >= first - 1e-9, t <= last + 1e-9 else { return .nan }
+    var lo = 0, hi = times.count - 1
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2
+        if times[mid] <= t { lo = mid } else { hi = mid }
+    }
+    if abs(times[lo] - t) <= 1e-9 { return values[lo] }
+    if abs(times[hi] - t) <= 1e-9 { return values[hi] }
+    let w = (t - times[lo]) / (times[hi] - times[lo])
+    return values[lo] + w * (values[hi] - values[lo])
+}

@@ -1,0 +1,180 @@
+import Foundation
+
+/// One line of a panel.
+public struct PlotSeries: Sendable {
+    public var label: String
+    public var times: [Double]
+    public var values: [Double]
+    public init(label: String, times: [Double], values: [Double]) {
+        self.label = label
+        self.times = times
+        self.values = values
+    }
+}
+
+public struct PlotPanel: Sendable {
+    public var title: String
+    public var series: [PlotSeries]
+    public init(title: String, series: [PlotSeries]) {
+        self.title = title
+        self.series = series
+    }
+}
+
+/// Self-contained SVG figures (no plotting library on the machine): small multiples of time courses,
+/// and a heat map for two-parameter sweeps.
+public enum SVGPlot {
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    static let panelWidth = 300.0, panelHeight = 190.0
+    static let margin = (left: 52.0, right: 12.0, top: 26.0, bottom: 34.0)
+
+    /// Time in days when the run is longer than three days, else hours.
+    public static func timeCourses(title: String, panels: [PlotPanel], doseTimes: [Double], columns: Int = 4) -> String {
+        let allTimes = panels.flatMap { $0.series.flatMap(\.times) }
+        let tMax = allTimes.max() ?? 1
+        let inDays = tMax > 72
+        let scale = inDays ? 1.0 / 24 : 1
+        let cols = max(1, min(columns, panels.count))
+        let rows = (panels.count + cols - 1) / cols
+        let labels = Array(Set(panels.flatMap { $0.series.map(\.label) })).sorted { a, b in
+            let order = panels.flatMap { $0.series.map(\.label) }
+            return (order.firstIndex(of: a) ?? 0) < (order.firstIndex(of: b) ?? 0)
+        }
+        let legendHeight = labels.count > 1 ? 22.0 : 0
+        let width = Double(cols) * panelWidth
+        let height = 40 + legendHeight + Double(rows) * panelHeight
+        var svg = header(width: width, height: height)
+        svg += text(x: width / 2, y: 22, title, size: 15, anchor: "middle", bold: true)
+        if labels.count > 1 {
+            var x = 20.0
+            for (k, label) in labels.enumerated() {
+                let color = palette[k % palette.count]
+                svg += "<line x1=\"\(f(x))\" y1=\"48\" x2=\"\(f(x + 18))\" y2=\"48\" stroke=\"\(color)\" stroke-width=\"2.5\"/>"
+                svg += text(x: x + 22, y: 52, label, size: 11)
+                x += 34 + Double(label.count) * 6.5
+            }
+        }
+        for (index, panel) in panels.enumerated() {
+            let ox = Double(index % cols) * panelWidth
+            let oy = 40 + legendHeight + Double(index / cols) * panelHeight
+            let plotW = panelWidth - margin.left - margin.right
+            let plotH = panelHeight - margin.top - margin.bottom
+            let values = panel.series.flatMap { $0.values.filter(\.isFinite) }
+            var lo = values.min() ?? 0, hi = values.max() ?? 1
+            if hi - lo < 1e-12 * max(1, abs(hi)) { lo -= 0.05 * max(1, abs(lo)); hi += 0.05 * max(1, abs(hi)) }
+            let yTicks = niceTicks(lo, hi)
+            lo = min(lo, yTicks.first ?? lo); hi = max(hi, yTicks.last ?? hi)
+            let xTicks = niceTicks(0, tMax * scale)
+            let xHi = max(tMax * scale, xTicks.last ?? 1)
+            func px(_ t: Double) -> Double { ox + margin.left + t * scale / xHi * plotW }
+            func py(_ v: Double) -> Double { oy + margin.top + (1 - (v - lo) / (hi - lo)) * plotH }
+            svg += text(x: ox + margin.left + plotW / 2, y: oy + 16, panel.title, size: 12, anchor: "middle", bold: true)
+            svg += "<rect x=\"\(f(ox + margin.left))\" y=\"\(f(oy + margin.top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#999\"/>"
+            for v in yTicks {
+                svg += "<line x1=\"\(f(ox + margin.left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(ox + margin.left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
+                svg += text(x: ox + margin.left - 6, y: py(v) + 4, label(v), size: 10, anchor: "end")
+            }
+            for t in xTicks {
+                let x = ox + margin.left + t / xHi * plotW
+                svg += "<line x1=\"\(f(x))\" y1=\"\(f(oy + margin.top + plotH))\" x2=\"\(f(x))\" y2=\"\(f(oy + margin.top + plotH + 4))\" stroke=\"#999\"/>"
+                svg += text(x: x, y: oy + margin.top + plotH + 15, label(t), size: 10, anchor: "middle")
+            }
+            svg += text(x: ox + margin.left + plotW / 2, y: oy + panelHeight - 4, inDays ? "time (days)" : "time (h)", size: 10, anchor: "middle")
+            for d in doseTimes where d <= tMax {
+                svg += "<line x1=\"\(f(px(d)))\" y1=\"\(f(oy + margin.top))\" x2=\"\(f(px(d)))\" y2=\"\(f(oy + margin.top + plotH))\" stroke=\"#555\" stroke-dasharray=\"3,3\"/>"
+            }
+            for s in panel.series {
+                let color = palette[(labels.firstIndex(of: s.label) ?? 0) % palette.count]
+                let points = zip(s.times, s.values).filter { $0.1.isFinite }.map { "\(f(px($0.0))),\(f(py($0.1)))" }
+                if points.isEmpty { continue }
+                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.6\" points=\"\(points.joined(separator: " "))\"/>"
+            }
+        }
+        return svg + "</svg>\n"
+    }
+
+    /// z[iy][ix] over a grid of x and y values, coloured from low (blue) to high (red).
+    public static func heatMap(title: String, xLabel: String, yLabel: String, xs: [Double], ys: [Double], z: [[Double]], zLabel: String) -> String {
+        let cell = (w: max(18.0, 480.0 / Double(max(xs.count, 1))), h: max(14.0, 320.0 / Double(max(ys.count, 1))))
+        let left = 80.0, top = 46.0
+        let width = left + Double(xs.count) * cell.w + 120, height = top + Double(ys.count) * cell.h + 60
+        let finite = z.flatMap { $0 }.filter(\.isFinite)
+        let lo = finite.min() ?? 0, hi = finite.max() ?? 1
+        var svg = header(width: width, height: height)
+        svg += text(x: width / 2, y: 22, title, size: 14, anchor: "middle", bold: true)
+        for (iy, y) in ys.enumerated() {
+            let ry = top + Double(ys.count - 1 - iy) * cell.h
+            svg += text(x: left - 6, y: ry + cell.h / 2 + 4, label(y), size: 10, anchor: "end")
+            for (ix, _) in xs.enumerated() {
+                let v = iy < z.count && ix < z[iy].count ? z[iy][ix] : .nan
+                let color = v.isFinite ? ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5) : "#ccc"
+                svg += "<rect x=\"\(f(left + Double(ix) * cell.w))\" y=\"\(f(ry))\" width=\"\(f(cell.w))\" height=\"\(f(cell.h))\" fill=\"\(color)\"><title>\(label(v))</title></rect>"
+            }
+        }
+        for (ix, x) in xs.enumerated() where xs.count <= 24 || ix % (xs.count / 12) == 0 {
+            svg += text(x: left + (Double(ix) + 0.5) * cell.w, y: top + Double(ys.count) * cell.h + 14, label(x), size: 10, anchor: "middle")
+        }
+        svg += text(x: left + Double(xs.count) * cell.w / 2, y: height - 14, xLabel, size: 12, anchor: "middle")
+        svg += "<text x=\"16\" y=\"\(f(top + Double(ys.count) * cell.h / 2))\" font-size=\"12\" font-family=\"sans-serif\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(f(top + Double(ys.count) * cell.h / 2)))\">\(escape(yLabel))</text>"
+        let barX = left + Double(xs.count) * cell.w + 30
+        for k in 0..<20 {
+            svg += "<rect x=\"\(f(barX))\" y=\"\(f(top + Double(19 - k) * 12))\" width=\"16\" height=\"12\" fill=\"\(ramp(Double(k) / 19))\"/>"
+        }
+        svg += text(x: barX + 20, y: top + 8, label(hi), size: 10)
+        svg += text(x: barX + 20, y: top + 240, label(lo), size: 10)
+        svg += text(x: barX, y: top - 8, zLabel, size: 10)
+        return svg + "</svg>\n"
+    }
+
+    static func header(width: Double, height: Double) -> String {
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(width))\" height=\"\(f(height))\" viewBox=\"0 0 \(f(width)) \(f(height))\"><rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
+    }
+
+    static func text(x: Double, y: Double, _ s: String, size: Int, anchor: String = "start", bold: Bool = false) -> String {
+        "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(size)\" font-family=\"sans-serif\" text-anchor=\"\(anchor)\"\(bold ? " font-weight=\"bold\"" : "")>\(escape(s))</text>"
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    static func f(_ x: Double) -> String { String(format: "%.1f", x) }
+
+    static func label(_ v: Double) -> String {
+        if !v.isFinite { return "n/a" }
+        if v == 0 { return "0" }
+        let a = abs(v)
+        if a >= 1e4 || a < 1e-3 { return String(format: "%.2g", v) }
+        var s = String(format: a >= 100 ? "%.0f" : a >= 1 ? "%.2f" : "%.3f", v)
+        if s.contains(".") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
+        return s
+    }
+
+    /// About five round tick values covering [lo, hi] (Heckbert's nice numbers).
+    static func niceTicks(_ lo: Double, _ hi: Double) -> [Double] {
+        guard hi > lo, lo.isFinite, hi.isFinite else { return [lo] }
+        let range = nice(hi - lo, round: false)
+        let step = nice(range / 4, round: true)
+        let start = (lo / step).rounded(.down) * step
+        let end = (hi / step).rounded(.up) * step
+        return stride(from: start, through: end + step * 0.5, by: step).map { abs($0) < step * 1e-9 ? 0 : $0 }
+    }
+
+    static func nice(_ x: Double, round: Bool) -> Double {
+        let e = (log10(x)).rounded(.down)
+        let f = x / pow(10, e)
+        let n: Double
+        if round { n = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10 } else { n = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10 }
+        return n * pow(10, e)
+    }
+
+    /// Blue to white to red.
+    static func ramp(_ u: Double) -> String {
+        let u = min(1, max(0, u))
+        let (r, g, b): (Double, Double, Double) = u < 0.5
+            ? (0.23 + 1.54 * u, 0.3 + 1.4 * u, 0.75 + 0.5 * u)
+            : (1, 1 - 1.5 * (u - 0.5), 1 - 1.6 * (u - 0.5))
+        func hex(_ c: Double) -> String { let v = Int(min(255, max(0, c * 255))); return (v < 16 ? "0" : "") + String(v, radix: 16) }
+        return "#" + hex(r) + hex(g) + hex(b)
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Integrator
+import Models
+
+/// One finished run of a sweep.
+public struct SweepRow: Sendable {
+    public var runID: Int
+    public var point: [Double]
+    public var succeeded: Bool
+    public var message: String
+    public var metrics: [Double]
+    /// Kept only when the caller asked for time series.
+    public var result: SimulationResult?
+}
+
+/// Runs a sweep on worker threads, each with its own `Simulator` (and so its own GSL driver), and hands
+/// rows back on the calling thread in run_id order as they finish. At most `window` runs are held
+/// in memory at once, however many runs there are; a failed run is a row, never a lost run.
+public struct SweepRunner: Sendable {
+    public var model: CompiledModel
+    public var settings: SolverSettings
+    public var base: SimulationPlan
+    public var design: SweepDesign
+    public var outputs: [String]
+    public var metrics: MetricSpec
+    public var jobs: Int
+    /// Run IDs (1-based) to execute, ascending.
+    public var runIDs: [Int]
+    public var keepSeries: Bool
+
+    public init(model: CompiledModel, settings: SolverSettings, base: SimulationPlan, design: SweepDesign, outputs: [String], metrics: MetricSpec, jobs: Int, runIDs: [Int], keepSeries: Bool) {
+        self.model = model
+        self.settings = settings
+        self.base = base
+        self.design = design
+        self.outputs = outputs
+        self.metrics = metrics
+        self.jobs = max(1, jobs)
+        self.runIDs = runIDs
+        self.keepSeries = keepSeries
+    }
+
+    /// The run IDs of shard `index` (0-based) of `count`: every count-th run, so shards are balanced
+    /// whatever the order of the grid.
+    public static func shard(_ index: Int, of count: Int, total: Int) -> [Int] {
+        stride(from: index + 1, through: total, by: count).map { $0 }
+    }
+
+    /// Runs everything (or until `shouldStop` turns true, then finishes the runs already started),
+    /// calling `emit` in run_id order. Returns the number of rows emitted.
+    @discardableResult
+    public func run(shouldStop: @escaping @Sendable () -> Bool = { false }, emit: (SweepRow) throws -> Void) rethrows -> Int {
+        let queue = WorkQueue(total: runIDs.count, window: max(4 * jobs, 8))
+        let job = self
+        var threads: [Thread] = []
+        for _ in 0..<min(jobs, max(1, runIDs.count)) {
+            let thread = Thread { job.work(queue) }
+            thread.stackSize = 8 << 20
+            threads.append(thread)
+            thread.start()
+        }
+        var emitted = 0
+        defer { queue.finish() }
+        while let row = queue.next(shouldStop: shouldStop) {
+            try emit(row)
+            emitted += 1
+        }
+        return emitted
+    }
+
+    private func work(_ queue: WorkQueue) {
+        var simulator: Simulator?
+        var setupFailure: String?
+        do { simulator = try Simulator(model: model, settings: settings) } catch { setupFailure = error.description }
+        while let position = queue.claim() {
+            let runID = runIDs[position]
+            let point = design.point(runID - 1)
+            var row = SweepRow(runID: runID, point: point, succeeded: false, message: setupFailure ?? "", metrics: [], result: nil)
+            if let simulator {
+                do {
+                    let result = try simulator.run(design.plan(runID - 1, base: base), outputs: outputs)
+                    if let failure = result.failure {
+                        row.message = failure.description
+                    } else {
+                        row.succeeded = true
+                        row.metrics = metrics.evaluate(result)
+                    }
+                    if keepSeries { row.result = result }
+                } catch {
+                    row.message = error.description
+                }
+            }
+            queue.deliver(row, at: position)
+        }
+    }
+}
+
+/// Hands out positions to workers and gives results back in order, holding no more than `window`
+/// finished-but-unwritten rows.
+final class WorkQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let total: Int
+    private let window: Int
+    private var claimed = 0
+    private var written = 0
+    private var stopped = false
+    private var ready: [Int: SweepRow] = [:]
+
+    init(total: Int, window: Int) {
+        self.total = total
+        self.window = window
+    }
+
+    func claim() -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        while !stopped && claimed < total && claimed - written >= window { condition.wait() }
+        guard !stopped, claimed < total else { return nil }
+        claimed += 1
+        return claimed - 1
+    }
+
+    func deliver(_ row: SweepRow, at position: Int) {
+        condition.lock()
+        ready[position] = row
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next row in order, or nil when all are done or a stop was asked for and the runs already
+    /// started have been handed back.
+    func next(shouldStop: () -> Bool) -> SweepRow? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if !stopped && shouldStop() { stopped = true; condition.broadcast() }
+            if let row = ready.removeValue(forKey: written) {
+                written += 1
+                condition.broadcast()
+                return row
+            }
+            if written >= total || (stopped && written >= claimed) { return nil }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: 0.1))
+        }
+    }
+
+    func finish() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Experiments
+import Foundation
+import Integrator
+import Models
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run several scenarios and compare them: time courses, metrics, and differences from a reference.",
+        discussion: """
+        Metrics are measured from a common time: the earliest first dose of the compared scenarios, so
+        `at_24h` means the same moment in every arm (the untreated arm included).
+        With -o DIR writes DIR/timeseries.csv (long: scenario, time_h, outputs), DIR/summary.csv (one
+        row per scenario: metrics, then each metric's difference from the reference) and, with --plot,
+        DIR/compare.svg; always prints a table of --table-metric for every output.
+
+        Example:
+          ketasim compare --scenarios control,chronic_stress,stress_ketamine,stress_ketamine_rapamycin -o out/ --plot
+        """
+    )
+
+    @Option(help: "Model file; the bundled default when absent.")
+    var model: String?
+
+    @Option(help: "Comma-separated scenarios to run.")
+    var scenarios: String
+
+    @Option(help: "Scenario the others are compared with; the first by default.")
+    var reference: String?
+
+    @Option(name: .shortAndLong, help: "Folder for timeseries.csv, summary.csv and compare.svg.")
+    var output: String?
+
+    @Flag(help: "Draw the scenarios over each other to DIR/compare.svg.")
+    var plot = false
+
+    @Flag(help: "Overwrite existing files in the output folder.")
+    var force = false
+
+    @Option(help: "Comma-separated outputs; the model's outputs by default.")
+    var outputs: String?
+
+    @Option(help: "Comma-separated times after the first dose for at_ and change_ metrics.")
+    var at: String = "2h,24h,7d"
+
+    @Option(help: "Metric shown in the terminal table.")
+    var tableMetric: String = "at_24h"
+
+    @Option(help: "Output interval (duration); each scenario's own by default.")
+    var every: String?
+
+    @OptionGroup var solver: SolverOptions
+
+    func validate() throws {
+        if plot && output == nil { throw ValidationError("--plot writes DIR/compare.svg; give the folder with -o DIR") }
+        if let dir = output, !force {
+            for file in ["timeseries.csv", "summary.csv"] + (plot ? ["compare.svg"] : []) {
+                let p = URL(fileURLWithPath: dir).appendingPathComponent(file).path
+                if FileManager.default.fileExists(atPath: p) { throw ValidationError("\(p) already exists; pass --force to overwrite it") }
+            }
+        }
+    }
+
+    func run() throws {
+        let (path, definition) = try loadModel(model)
+        let settings = try solver.settings()
+        let names = scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if names.isEmpty { throw ValidationError("--scenarios needs at least one scenario") }
+        var plans: [SimulationPlan] = []
+        for name in names {
+            guard let s = definition.scenario(named: name) else {
+                let known = definition.scenarios.map(\.name)
+                throw ValidationError("unknown scenario `\(name)`\(didYouMean(name, among: known)); the model has \(known.joined(separator: ", "))")
+            }
+            var plan = SimulationPlan(scenario: s)
+            if let e = every { plan.outputEvery = try parseDuration(e, option: "--every") }
+            plans.append(plan)
+        }
+        let ref = reference ?? names[0]
+        guard let refIndex = names.firstIndex(of: ref) else { throw ValidationError("--reference `\(ref)` is not among --scenarios") }
+        let compiled = try compile(definition)
+        let outputNames = outputs.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? definition.outputs
+        var offsets: [(String, Double)] = []
+        for label in at.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            offsets.append((label, try parseDuration(label, option: "--at")))
+        }
+        let metrics = MetricSpec(offsets: offsets)
+        guard let metricIndex = metrics.names.firstIndex(of: tableMetric) else {
+            throw ValidationError("--table-metric `\(tableMetric)` is not a metric\(didYouMean(tableMetric, among: metrics.names)); metrics: \(metrics.names.joined(separator: ", "))")
+        }
+        let origin = plans.compactMap(\.firstDoseTime).min() ?? 0
+
+        var results: [SimulationResult] = []
+        for plan in plans {
+            let r = try simulate(compiled, plan: plan, settings: settings, outputs: outputNames)
+            if let failure = r.failure {
+                printError("scenario `\(plan.scenarioName)` failed: \(failure)")
+                throw Exit.failedRun
+            }
+            results.append(r)
+        }
+        let table = results.map { metrics.evaluate($0, reference: origin) }
+        let perOutput = metrics.names.count
+
+        // Terminal table: one row per output, one column per scenario, then differences.
+        let width = max(12, names.map(\.count).max() ?? 0) + 2
+        var lines: [String] = []
+        lines.append("\(tableMetric) (from t = \(Duration.describe(origin))), reference \(ref)")
+        var head = pad("output", 26)
+        for n in names { head += leftPad(n, width) }
+        for n in names where n != ref { head += leftPad("\(n) - ref", width + 6) }
+        lines.append(head)
+        for (j, name) in outputNames.enumerated() {
+            var line = pad(name, 26)
+            let values = table.map { $0[j * perOutput + metricIndex] }
+            for v in values { line += leftPad(String(format: "%.4g", v), width) }
+            for (k, n) in names.enumerated() where n != ref { line += leftPad(String(format: "%+.4g", values[k] - values[refIndex]), width + 6) }
+            lines.append(line)
+        }
+        print(lines.joined(separator: "\n"))
+
+        guard let dir = output else { return }
+        let folder = URL(fileURLWithPath: dir)
+        var series = (["scenario", "time_h"] + outputNames).map(csvField).joined(separator: ",") + "\n"
+        for (plan, r) in zip(plans, results) {
+            let m = r.outputNames.count
+            for k in 0..<r.times.count {
+                series += csvField(plan.scenarioName) + "," + csvNumber(r.times[k])
+                for j in 0..<m { series += "," + csvNumber(r.values[k * m + j]) }
+                series += "\n"
+            }
+        }
+        let columns = metrics.columns(outputs: outputNames)
+        var summary = (["scenario"] + columns + columns.map { "\($0).vs_\(ref)" }).map(csvField).joined(separator: ",") + "\n"
+        for (k, row) in table.enumerated() {
+            summary += csvField(names[k]) + "," + row.map(csvNumber).joined(separator: ",") + ","
+            summary += zip(row, table[refIndex]).map { csvNumber($0 - $1) }.joined(separator: ",") + "\n"
+        }
+        let seriesPath = folder.appendingPathComponent("timeseries.csv").path
+        try write(series, to: seriesPath, force: force)
+        try write(summary, to: folder.appendingPathComponent("summary.csv").path, force: force)
+        var meta = RunMetadata(version: Ketasim.version, modelFile: path, plan: plans[refIndex], model: definition, solver: settings)
+        meta.extra["scenarios"] = names.joined(separator: ",")
+        meta.extra["metric_origin_h"] = csvNumber(origin)
+        try write(meta.json(), to: folder.appendingPathComponent("summary.csv.meta.json").path, force: true)
+        if plot {
+            let panels = outputNames.map { name in
+                PlotPanel(title: name, series: zip(names, results).map { PlotSeries(label: $0, times: $1.times, values: $1.series(name) ?? []) })
+            }
+            let doses = Array(Set(plans.flatMap { $0.doses.flatMap(\.times) })).sorted()
+            let svg = SVGPlot.timeCourses(title: "\(definition.name): \(names.joined(separator: " vs "))", panels: panels, doseTimes: doses)
+            try write(svg, to: folder.appendingPathComponent("compare.svg").path, force: force)
+        }
+        printStandardError("wrote \(dir)/timeseries.csv, \(dir)/summary.csv\(plot ? ", \(dir)/compare.svg" : "")")
+    }
+}
+
+func leftPad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? " " + s : String(repeating: " ", count: width - s.count) + s
+}

@@ -1,0 +1,296 @@
+import ArgumentParser
+import Dispatch
+import Experiments
+import Foundation
+import Integrator
+import Models
+
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a scenario over a grid or a Latin hypercube of doses, stress and parameters; one CSV row per run.",
+        discussion: """
+        --vary NAME=VALUES, repeatable. NAME: dose (every dose of the scenario's treatment drug),
+        stress (intensity 0-1), dose_time (time of the treatment's first dose) or any model parameter.
+        VALUES: a list 0,1,3,10; a range 0:40:5 (start:stop:step, stop included); log:0.1:100:7.
+        Several --vary make a full grid (the last varies fastest); --samples N draws a Latin
+        hypercube over their ranges instead, the same for the same --seed.
+
+        Each row: run_id, the varied values, status (ok or failed), message, then <output>.<metric>
+        for pre, min, max, t_max, auc, at_<d>, change_<d> (d from --at, default 2h,24h,7d) and
+        duration, all measured from the first dose. Rows are written as runs finish, in run_id order.
+        A failed run is a failed row with its reason and the sweep goes on (exit 3 at the end).
+        Ctrl-C stops after the runs in progress; the file then holds every finished run, and
+        --resume runs the rest. --shard I/N runs every N-th run starting at I (1-based), or takes
+        SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT from the environment; join the shards with
+        `ketasim merge`.
+
+        Example:
+          ketasim sweep --scenario stress_ketamine --vary dose=0:40:5 --vary stress=0:1:0.25 -o grid.csv
+        """
+    )
+
+    @OptionGroup var scenario: ScenarioOptions
+
+    @Option(name: .customLong("vary"), help: "NAME=VALUES to vary (repeatable).")
+    var vary: [String] = []
+
+    @Option(help: "Draw N Latin hypercube samples instead of the full grid.")
+    var samples: Int?
+
+    @Option(help: "Seed of the Latin hypercube.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Worker threads; all cores by default.")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Run shard I of N (1-based), e.g. 2/8.")
+    var shard: String?
+
+    @Flag(help: "Skip the runs already in the output file and append the rest.")
+    var resume = false
+
+    @Option(help: "Also write every run's time series in long form (run_id, time_h, outputs) to this file.")
+    var series: String?
+
+    @Option(help: "Comma-separated outputs to summarise; the model's outputs by default.")
+    var outputs: String?
+
+    @Option(help: "Comma-separated times after the first dose for at_ and change_ metrics.")
+    var at: String = "2h,24h,7d"
+
+    @Option(name: .shortAndLong, help: "Summary CSV file.")
+    var output: String
+
+    @Flag(help: "Overwrite existing output files.")
+    var force = false
+
+    @Option(help: "For a two-parameter grid: draw a heat map of --plot-metric to this SVG file.")
+    var plot: String?
+
+    @Option(help: "Metric column for --plot.")
+    var plotMetric: String = "synapse_density.change_24h"
+
+    @OptionGroup var solver: SolverOptions
+
+    func validate() throws {
+        if vary.isEmpty { throw ValidationError("give at least one --vary NAME=VALUES") }
+        if let n = samples, n < 1 { throw ValidationError("--samples must be at least 1") }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if resume && force { throw ValidationError("--resume and --force exclude each other") }
+        try scenario.validateValues()
+        if !resume {
+            for path in [output, series, plot].compactMap({ $0 }) where FileManager.default.fileExists(atPath: path) && !force {
+                throw ValidationError("\(path) already exists; pass --force to overwrite it or --resume to finish it")
+            }
+        }
+    }
+
+    func shardSpec() throws -> (index: Int, count: Int)? {
+        if let text = shard {
+            let parts = text.split(separator: "/").map { Int($0) }
+            guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (1...n).contains(i) else {
+                throw ValidationError("--shard takes I/N with 1 <= I <= N, got `\(text)`")
+            }
+            return (i - 1, n)
+        }
+        let env = ProcessInfo.processInfo.environment
+        if let id = env["SLURM_ARRAY_TASK_ID"].flatMap(Int.init), let count = env["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init), count >= 1 {
+            let base = env["SLURM_ARRAY_TASK_MIN"].flatMap(Int.init) ?? 0
+            let index = id - base
+            guard (0..<count).contains(index) else { throw ValidationError("SLURM_ARRAY_TASK_ID \(id) lies outside the array of \(count) tasks") }
+            return (index, count)
+        }
+        return nil
+    }
+
+    func run() throws {
+        let (path, definition) = try loadModel(scenario.model)
+        let settings = try solver.settings()
+        let base = try scenario.plan(definition)
+        let compiled = try compile(definition)
+        var axes: [SweepAxis] = []
+        for text in vary {
+            switch SweepAxis.parse(text, model: definition) {
+            case .success(let a):
+                if axes.contains(where: { $0.name == a.name }) { throw ValidationError("--vary \(a.name) is given twice") }
+                if (a.target == .dose || a.target == .doseTime) && base.treatment == nil {
+                    throw ValidationError("--vary \(a.name): scenario `\(base.scenarioName)` names no treatment drug; add doses with --dose")
+                }
+                axes.append(a)
+            case .failure(let e): throw ValidationError(e.description)
+            }
+        }
+        let design = samples.map { SweepDesign(latinHypercube: axes, samples: $0, seed: seed) } ?? SweepDesign(grid: axes)
+        if design.count > 100_000_000 { throw ValidationError("the grid has \(design.count) runs; more than 100 million is surely a mistake") }
+        let names = outputs.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? definition.outputs
+        for n in names where compiled.observableIndex(n) == nil {
+            throw ValidationError("unknown output `\(n)`\(didYouMean(n, among: compiled.observableNames))")
+        }
+        var offsets: [(String, Double)] = []
+        for label in at.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            offsets.append((label, try parseDuration(label, option: "--at")))
+        }
+        let metrics = MetricSpec(offsets: offsets)
+        let header = ["run_id"] + axes.map(\.name) + ["status", "message"] + metrics.columns(outputs: names)
+        if let p = plot, axes.count != 2 || !design.isGrid || !header.contains(plotMetric) {
+            throw ValidationError(axes.count != 2 || !design.isGrid
+                ? "--plot \(p) draws a heat map of a two-parameter grid; this sweep varies \(axes.count) without --samples"
+                : "--plot-metric `\(plotMetric)` is not a column\(didYouMean(plotMetric, among: header))")
+        }
+
+        var runIDs = Array(1...max(1, design.count))
+        if let (index, count) = try shardSpec() { runIDs = SweepRunner.shard(index, of: count, total: design.count) }
+        let summary = try SweepFile(path: output, header: header, resume: resume, force: force)
+        let seriesFile = try series.map { try SweepFile(path: $0, header: ["run_id", "time_h"] + names, resume: resume, force: force, keepRuns: summary.finished) }
+        runIDs.removeAll { summary.finished.contains($0) }
+
+        var meta = RunMetadata(version: Ketasim.version, modelFile: path, plan: base, model: definition, solver: settings, seed: samples == nil ? nil : seed,
+                               sweep: Dictionary(uniqueKeysWithValues: axes.map { ($0.name, $0.values) }))
+        meta.extra["runs_total"] = String(design.count)
+        meta.extra["design"] = samples == nil ? "grid" : "latin_hypercube"
+        if let (i, n) = try shardSpec() { meta.extra["shard"] = "\(i + 1)/\(n)" }
+        meta.extra["metric_offsets"] = at
+        try write(meta.json(), to: output + ".meta.json", force: true)
+
+        let interrupted = InterruptFlag()
+        let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
+        var failed = 0
+        var heat: [Int: Double] = [:]
+        let plotColumn = header.firstIndex(of: plotMetric).map { $0 - 4 - axes.count }
+        let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: names, metrics: metrics,
+                                 jobs: jobs, runIDs: runIDs, keepSeries: seriesFile != nil)
+        let emitted = try runner.run(shouldStop: { interrupted.isSet }) { row in
+            if let s = seriesFile, let r = row.result {
+                var lines = ""
+                let m = r.outputNames.count
+                for k in 0..<r.times.count {
+                    lines += String(row.runID) + "," + csvNumber(r.times[k])
+                    for j in 0..<m { lines += "," + csvNumber(r.values[k * m + j]) }
+                    lines += "\n"
+                }
+                try s.append(lines)
+            }
+            var fields = [String(row.runID)] + row.point.map(csvNumber) + [row.succeeded ? "ok" : "failed", csvField(row.message)]
+            fields += row.succeeded ? row.metrics.map(csvNumber) : Array(repeating: "", count: header.count - fields.count)
+            try summary.append(fields.joined(separator: ",") + "\n")
+            if !row.succeeded { failed += 1 }
+            if let c = plotColumn, row.succeeded, c >= 0, c < row.metrics.count { heat[row.runID] = row.metrics[c] }
+            progress.step(failed: failed)
+        }
+        progress.finish()
+        if interrupted.isSet {
+            printError("interrupted: \(emitted) runs written to \(output); run the same command with --resume to finish the other \(runIDs.count - emitted)")
+            throw ExitCode(130)
+        }
+        if let p = plot {
+            let xs = axes[1].values, ys = axes[0].values
+            let z = ys.indices.map { iy in xs.indices.map { ix in heat[iy * xs.count + ix + 1] ?? .nan } }
+            let svg = SVGPlot.heatMap(title: "\(definition.name): \(base.scenarioName)", xLabel: axes[1].name, yLabel: axes[0].name, xs: xs, ys: ys, z: z, zLabel: plotMetric)
+            try write(svg, to: p, force: true)
+        }
+        if failed > 0 {
+            printError("\(failed) of \(emitted) runs failed; see the status and message columns of \(output)")
+            throw ExitCode(3)
+        }
+    }
+}
+
+/// An output CSV written row by row: each row goes out in one write, so the file is valid at any
+/// moment; on --resume the runs already in it are kept and new rows appended.
+final class SweepFile {
+    let handle: FileHandle
+    private(set) var finished: Set<Int> = []
+
+    init(path: String, header: [String], resume: Bool, force: Bool, keepRuns: Set<Int>? = nil) throws {
+        let fm = FileManager.default
+        let headerLine = header.map(csvField).joined(separator: ",")
+        if resume, fm.fileExists(atPath: path) {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            guard lines.first == headerLine else {
+                throw ValidationError("--resume: \(path) does not hold this sweep (its columns differ); choose another -o or drop --resume")
+            }
+            if lines.last == "" { lines.removeLast() } else { lines.removeLast() }  // a torn last row is dropped
+            var kept = [headerLine]
+            for line in lines.dropFirst() {
+                guard let id = Int(line.prefix { $0 != "," }) else { continue }
+                if let keep = keepRuns, !keep.contains(id) { continue }
+                kept.append(line)
+                finished.insert(id)
+            }
+            try write(kept.joined(separator: "\n") + "\n", to: path, force: true)
+        } else {
+            if fm.fileExists(atPath: path) && !force { throw ValidationError("\(path) already exists; pass --force to overwrite it") }
+            try write(headerLine + "\n", to: path, force: force)
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            printError("cannot open \(path) for writing")
+            throw Exit.cannotWrite
+        }
+        h.seekToEndOfFile()
+        handle = h
+    }
+
+    func append(_ text: String) throws {
+        do { try handle.write(contentsOf: Data(text.utf8)) } catch {
+            printError("cannot write: \(error.localizedDescription)")
+            throw Exit.cannotWrite
+        }
+    }
+
+    deinit { try? handle.close() }
+}
+
+/// Set by SIGINT; read by the sweep between runs.
+final class InterruptFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    private let source: DispatchSourceSignal
+
+    init() {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { [unowned self] in
+            self.lock.withLock { self.value = true }
+            printStandardError("\nketasim: stopping after the runs in progress (Ctrl-C again to quit at once)")
+            signal(SIGINT, SIG_DFL)
+        }
+        source.resume()
+    }
+
+    var isSet: Bool { lock.withLock { value } }
+}
+
+/// Runs done, rate and time left on standard error, only when it is a terminal.
+final class Progress {
+    let total: Int
+    let enabled: Bool
+    let start = Date()
+    var done = 0
+    var lastPrint = Date.distantPast
+
+    init(total: Int, enabled: Bool) {
+        self.total = total
+        self.enabled = enabled
+    }
+
+    func step(failed: Int) {
+        done += 1
+        guard enabled, Date().timeIntervalSince(lastPrint) > 0.25 || done == total else { return }
+        lastPrint = Date()
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = Double(done) / max(elapsed, 1e-9)
+        let left = Double(total - done) / max(rate, 1e-9)
+        let failures = failed > 0 ? " (\(failed) failed)" : ""
+        FileHandle.standardError.write(Data(String(format: "\rsweep: %d/%d runs%@, %.1f runs/s, %@ left   ", done, total, failures, rate, clock(left)).utf8))
+    }
+
+    func finish() {
+        if enabled && done > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    private func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
+    }
+}
