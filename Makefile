@@ -17,8 +17,7 @@ build: deps
 	$(SWIFT) build -c release --product ketasim
 
 run: build
-	./.build/release/ketasim run --scenario stress_ketamine -o $(OUT)/stress_ketamine.csv --force
-	@echo "wrote $(OUT)/stress_ketamine.csv"
+	./.build/release/ketasim compare --scenarios control,chronic_stress,stress_ketamine,stress_ketamine_rapamycin -o $(OUT) --plot --force
 
 test: deps
 	$(SWIFT) test

@@ -87,7 +87,9 @@ public enum SVGPlot {
                 let color = palette[(labels.firstIndex(of: s.label) ?? 0) % palette.count]
                 let points = zip(s.times, s.values).filter { $0.1.isFinite }.map { "\(f(px($0.0))),\(f(py($0.1)))" }
                 if points.isEmpty { continue }
-                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.6\" points=\"\(points.joined(separator: " "))\"/>"
+                // Later series are drawn thinner so an identical earlier one still shows around them.
+                let rank = Double(labels.firstIndex(of: s.label) ?? 0)
+                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-opacity=\"0.9\" stroke-width=\"\(f(max(1.0, 2.6 - 0.5 * rank)))\" points=\"\(points.joined(separator: " "))\"/>"
             }
         }
         return svg + "</svg>\n"

@@ -45,6 +45,13 @@ public struct SimulationPlan: Sendable, Equatable {
     /// Time of the first dose, if any.
     public var firstDoseTime: Double? { doses.flatMap(\.times).min() }
 
+    /// Where metrics are measured from: the first dose of the treatment drug, so that a pretreatment
+    /// (rapamycin 30 min before ketamine) does not shift `at_24h`; the first dose of any drug otherwise.
+    public var referenceTime: Double? {
+        if let drug = treatment, let t = doses.filter({ $0.drug == drug }).flatMap(\.times).min() { return t }
+        return firstDoseTime
+    }
+
     /// Sets the intensity of the `stress` input: every scheduled period and the starting equilibrium
     /// take the new value; a scenario without a stress schedule gets it over the whole run.
     public mutating func setStress(_ intensity: Double, input: String = "stress") {

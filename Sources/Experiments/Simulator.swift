@@ -22,8 +22,9 @@ public struct SimulationResult: Sendable {
     public var times: [Double]
     /// Row-major: `values[k * outputNames.count + j]` is output j at times[k].
     public var values: [Double]
-    /// Outputs just before the first dose (nil when there is no dose).
+    /// Outputs just before the reference dose (nil when there is no dose).
     public var preDose: [Double]?
+    /// The first dose of the treatment drug (or of any drug when none is named): metrics start here.
     public var firstDoseTime: Double?
     public var failure: IntegrationError?
     public var statistics: SolverStatistics
@@ -181,7 +182,7 @@ public final class Simulator {
             guard let k = model.inputIndex(name) else { return nil }
             return (k, periods, def.inputs[k].defaultValue)
         }
-        let firstDose = plan.firstDoseTime
+        let firstDose = plan.referenceTime
         var preDose: [Double]?
         let workspace = self.workspace
         let m = outputIndices.count

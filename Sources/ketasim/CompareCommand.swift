@@ -8,8 +8,8 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run several scenarios and compare them: time courses, metrics, and differences from a reference.",
         discussion: """
-        Metrics are measured from a common time: the earliest first dose of the compared scenarios, so
-        `at_24h` means the same moment in every arm (the untreated arm included).
+        Metrics are measured from a common time: the earliest first dose of a treatment drug among the
+        compared scenarios, so `at_24h` means the same moment in every arm (the untreated arm included).
         With -o DIR writes DIR/timeseries.csv (long: scenario, time_h, outputs), DIR/summary.csv (one
         row per scenario: metrics, then each metric's difference from the reference) and, with --plot,
         DIR/compare.svg; always prints a table of --table-metric for every output.
@@ -88,7 +88,7 @@ struct Compare: ParsableCommand {
         guard let metricIndex = metrics.names.firstIndex(of: tableMetric) else {
             throw ValidationError("--table-metric `\(tableMetric)` is not a metric\(didYouMean(tableMetric, among: metrics.names)); metrics: \(metrics.names.joined(separator: ", "))")
         }
-        let origin = plans.compactMap(\.firstDoseTime).min() ?? 0
+        let origin = plans.compactMap(\.referenceTime).min() ?? 0
 
         var results: [SimulationResult] = []
         for plan in plans {
@@ -102,22 +102,21 @@ struct Compare: ParsableCommand {
         let table = results.map { metrics.evaluate($0, reference: origin) }
         let perOutput = metrics.names.count
 
-        // Terminal table: one row per output, one column per scenario, then differences.
-        let width = max(12, names.map(\.count).max() ?? 0) + 2
+        // Terminal table: one row per output, one column per scenario, then each one's difference.
         var lines: [String] = []
-        lines.append("\(tableMetric) (from t = \(Duration.describe(origin))), reference \(ref)")
-        var head = pad("output", 26)
-        for n in names { head += leftPad(n, width) }
-        for n in names where n != ref { head += leftPad("\(n) - ref", width + 6) }
-        lines.append(head)
+        lines.append("\(tableMetric), measured from t = \(Duration.describe(origin)); differences are from \(ref)")
+        let cells = outputNames.indices.map { j in table.map { String(format: "%.4g", $0[j * perOutput + metricIndex]) } }
+        let deltas = outputNames.indices.map { j in names.indices.filter { $0 != refIndex }.map { k in
+            String(format: "%+.3g", table[k][j * perOutput + metricIndex] - table[refIndex][j * perOutput + metricIndex]) } }
+        let others = names.indices.filter { $0 != refIndex }.map { "d " + names[$0] }
+        let widths = names.indices.map { k in max(names[k].count, cells.map { $0[k].count }.max() ?? 0) + 2 }
+        let deltaWidths = others.indices.map { k in max(others[k].count, deltas.map { $0[k].count }.max() ?? 0) + 2 }
+        let first = max(6, outputNames.map(\.count).max() ?? 0) + 1
+        lines.append(pad("output", first) + zip(names, widths).map { leftPad($0, $1) }.joined() + zip(others, deltaWidths).map { leftPad($0, $1) }.joined())
         for (j, name) in outputNames.enumerated() {
-            var line = pad(name, 26)
-            let values = table.map { $0[j * perOutput + metricIndex] }
-            for v in values { line += leftPad(String(format: "%.4g", v), width) }
-            for (k, n) in names.enumerated() where n != ref { line += leftPad(String(format: "%+.4g", values[k] - values[refIndex]), width + 6) }
-            lines.append(line)
+            lines.append(pad(name, first) + zip(cells[j], widths).map { leftPad($0, $1) }.joined() + zip(deltas[j], deltaWidths).map { leftPad($0, $1) }.joined())
         }
-        print(lines.joined(separator: "\n"))
+        printOut(lines.joined(separator: "\n"))
 
         guard let dir = output else { return }
         let folder = URL(fileURLWithPath: dir)

@@ -36,3 +36,8 @@ func loadModel(_ path: String?) throws -> (path: String, model: ModelDefinition)
         throw Exit.badModel
     }
 }
+
+/// Standard output without stdio's buffer, so it interleaves in order with messages on standard error.
+func printOut(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}

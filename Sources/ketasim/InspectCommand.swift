@@ -62,7 +62,7 @@ struct Inspect: ParsableCommand {
                 for d in s.doses { out.append("  \(pad("", 28)) dose: \(d)") }
             }
         }
-        print(out.joined(separator: "\n"))
+        printOut(out.joined(separator: "\n"))
     }
 }
 

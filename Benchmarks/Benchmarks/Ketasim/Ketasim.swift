@@ -1,0 +1,129 @@
+import Benchmark
+import Experiments
+import Foundation
+import Integrator
+import Models
+
+// One suite per stage of the pipeline: model load and compile, right-hand side and Jacobian alone,
+// whole runs per stepper and output mode, and a 1,000-run sweep on one core and on all.
+
+private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+private let modelPath = root.appendingPathComponent("models/ketamine_stress.yaml").path
+
+private func loadModel() -> CompiledModel {
+    do { return try CompiledModel(try ModelLoader.load(path: modelPath)) } catch {
+        fatalError("benchmarks need the default model at \(modelPath): \(error)")
+    }
+}
+
+private func plan(_ model: CompiledModel, _ name: String, every: Double = 1.0 / 6) -> SimulationPlan {
+    guard let s = model.definition.scenario(named: name) else { fatalError("no scenario \(name)") }
+    var p = SimulationPlan(scenario: s)
+    p.outputEvery = every
+    return p
+}
+
+let benchmarks: @Sendable () -> Void = {
+    // The hot path must not allocate: any malloc in RHS or Jacobian evaluation fails the threshold.
+    let zeroMallocs: [BenchmarkMetric: BenchmarkThresholds] = [
+        .mallocCountTotal: .init(absolute: [.p0: 0, .p25: 0, .p50: 0, .p75: 0, .p90: 0, .p99: 0, .p100: 0]),
+    ]
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident],
+        warmupIterations: 1,
+        maxDuration: .seconds(5),
+        maxIterations: 100
+    )
+
+    Benchmark("model load and compile", configuration: .init(maxIterations: 20)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(loadModel())
+        }
+    }
+
+    Benchmark(
+        "right-hand side",
+        configuration: .init(metrics: [.wallClock, .instructions, .mallocCountTotal], scalingFactor: .kilo, maxIterations: 1_000_000, thresholds: zeroMallocs)
+    ) { benchmark, workspace in
+        let n = workspace.model.stateCount
+        let y = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        let f = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        defer { y.deallocate(); f.deallocate() }
+        for i in 0..<n { y[i] = workspace.model.definition.states[i].initial }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            workspace.evaluate(t: 1, y: y, dydt: f)
+            blackHole(f[0])
+        }
+        benchmark.stopMeasurement()
+    } setup: {
+        ModelWorkspace(model: loadModel(), organism: "rat")
+    }
+
+    Benchmark(
+        "jacobian",
+        configuration: .init(metrics: [.wallClock, .instructions, .mallocCountTotal], scalingFactor: .kilo, maxIterations: 1_000_000, thresholds: zeroMallocs)
+    ) { benchmark, workspace in
+        let n = workspace.model.stateCount
+        let y = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        let j = UnsafeMutablePointer<Double>.allocate(capacity: n * n)
+        let dt = UnsafeMutablePointer<Double>.allocate(capacity: n)
+        defer { y.deallocate(); j.deallocate(); dt.deallocate() }
+        for i in 0..<n { y[i] = workspace.model.definition.states[i].initial }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            workspace.jacobian(t: 1, y: y, dfdy: j, dfdt: dt)
+            blackHole(j[0])
+        }
+        benchmark.stopMeasurement()
+    } setup: {
+        ModelWorkspace(model: loadModel(), organism: "rat")
+    }
+
+    for mode in OutputMode.allCases {
+        Benchmark("stress_ketamine 35 d, every 10 min, msbdf, \(mode.rawValue)", configuration: .init(maxIterations: 50)) { benchmark, model in
+            let simulator = try Simulator(model: model, settings: SolverSettings(outputMode: mode))
+            let p = plan(model, "stress_ketamine")
+            _ = try simulator.run(p)  // the steady state is cached after the first run, as in a sweep
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { blackHole(try simulator.run(p)) }
+            benchmark.stopMeasurement()
+        } setup: { loadModel() }
+    }
+
+    for stepper in Stepper.allCases where stepper != .msbdf {
+        Benchmark("stress_ketamine 35 d, \(stepper.rawValue)", configuration: .init(maxDuration: .seconds(3), maxIterations: 10)) { benchmark, model in
+            let simulator = try Simulator(model: model, settings: SolverSettings(stepper: stepper, outputMode: .interpolate))
+            let p = plan(model, "stress_ketamine")
+            _ = try? simulator.initialState(for: p)
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { blackHole(try simulator.run(p)) }
+            benchmark.stopMeasurement()
+        } setup: { loadModel() }
+    }
+
+    Benchmark("human_esketamine_course", configuration: .init(maxIterations: 50)) { benchmark, model in
+        let simulator = try Simulator(model: model)
+        let p = plan(model, "human_esketamine_course")
+        _ = try simulator.run(p)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try simulator.run(p)) }
+        benchmark.stopMeasurement()
+    } setup: { loadModel() }
+
+    for jobs in Set([1, ProcessInfo.processInfo.activeProcessorCount]).sorted() {
+        Benchmark("sweep 1000 runs (dose x stress), jobs \(jobs)", configuration: .init(maxDuration: .seconds(60), maxIterations: 3)) { benchmark, model in
+            let base = plan(model, "stress_ketamine", every: 1)
+            let dose = try SweepAxis.parse("dose=log:0.1:100:40", model: model.definition).get()
+            let stress = try SweepAxis.parse("stress=0:1:0.0416666667", model: model.definition).get()
+            let design = SweepDesign(grid: [dose, stress])
+            let runner = SweepRunner(model: model, settings: SolverSettings(outputMode: .interpolate), base: base, design: design,
+                                     outputs: ["synapse_density"], metrics: .standard, jobs: jobs,
+                                     runIDs: Array(1...design.count), keepSeries: false)
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { blackHole(runner.run { row in blackHole(row) }) }
+            benchmark.stopMeasurement()
+        } setup: { loadModel() }
+    }
+}
