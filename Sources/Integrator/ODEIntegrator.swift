@@ -143,8 +143,8 @@ public final class ODEIntegrator {
             statistics.rhsEvaluations = context.rhsEvaluations
             statistics.jacobianEvaluations = context.jacobianEvaluations
         }
-        switch settings.outputMode {
-        case .driver:
+        switch settings.effectiveOutputMode {
+        case .driver, .automatic:
             try advanceWithDriver(t: &t, y: y, to: t1, outputTimes: outputTimes, record: record)
         case .interpolate:
             try advanceInterpolating(t: &t, y: y, to: t1, outputTimes: outputTimes, record: record)

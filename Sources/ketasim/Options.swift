@@ -23,8 +23,8 @@ struct SolverOptions: ParsableArguments {
     @Option(help: "Most steps the solver may take between two output times (or breakpoints).")
     var maxSteps: Int = 1_000_000
 
-    @Option(help: "How output times are produced: driver stops at each; interpolate steps freely and interpolates.")
-    var outputMode: OutputMode = .driver
+    @Option(help: "How output times are produced: driver stops at each; interpolate steps freely and interpolates; automatic interpolates for msbdf and msadams only.")
+    var outputMode: OutputMode = .automatic
 
     func settings() throws -> SolverSettings {
         var s = SolverSettings(stepper: stepper, relativeTolerance: rtol, absoluteTolerance: atol, maxSteps: maxSteps, outputMode: outputMode)
