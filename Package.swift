@@ -11,7 +11,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ketasim", targets: ["ketasim"]),
-        .library(name: "KetasimKit", targets: ["Expressions", "Models", "Integrator", "Experiments"]),
+        .library(name: "KetasimKit", targets: ["Expressions", "Models", "Integrator", "Experiments", "SBML"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,6 +27,8 @@ let package = Package(
         .target(name: "Models", dependencies: ["Expressions", .product(name: "Yams", package: "Yams")]),
         .target(name: "Integrator", dependencies: ["CGSL"]),
         .target(name: "Experiments", dependencies: ["Models", "Integrator", "Expressions"]),
+        .target(name: "SBML", dependencies: ["Models", "Expressions", "Integrator"]),
+        .executableTarget(name: "sbml-test-suite", dependencies: ["SBML"]),
         .executableTarget(
             name: "ketasim",
             dependencies: ["Experiments", "Models", "Integrator", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -36,6 +38,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Expressions"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Models", "Integrator"]),
         .testTarget(name: "CLITests", dependencies: ["ketasim"]),
+        .testTarget(name: "SBMLTests", dependencies: ["SBML", "Models", "Expressions", "Integrator", "Experiments"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

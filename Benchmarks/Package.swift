@@ -7,7 +7,8 @@ let package = Package(
     name: "ketasim-benchmarks",
     platforms: [.macOS(.v13)],
     dependencies: [
-        .package(path: "../"),
+        // Named, because a path package is otherwise known by its folder name, which differs per checkout.
+        .package(name: "ketasim", path: "../"),
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [

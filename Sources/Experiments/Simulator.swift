@@ -182,6 +182,14 @@ public final class Simulator {
             guard let k = model.inputIndex(name) else { return nil }
             return (k, periods, def.inputs[k].defaultValue)
         }
+        /// The scheduled inputs at time t (periods are [from, to): the value at an edge is the new one).
+        func setInputs(at t: Double) {
+            for s in inputSchedules {
+                var value = s.fallback
+                for p in s.periods where p.from <= t && t < p.to { value = p.value }
+                workspace.setInput(s.index, value)
+            }
+        }
         let firstDose = plan.referenceTime
         var preDose: [Double]?
         let workspace = self.workspace
@@ -194,11 +202,7 @@ public final class Simulator {
             }
             // Inputs and infusion rates are recomputed from scratch at every breakpoint, so the
             // value at t is right however periods and infusions overlap.
-            for s in inputSchedules {
-                var value = s.fallback
-                for p in s.periods where p.from <= t && t < p.to { value = p.value }
-                workspace.setInput(s.index, value)
-            }
+            setInputs(at: t)
             for slot in model.infusionTargets.indices { workspace.setInfusion(slot: slot, rate: 0) }
             for e in doseEvents {
                 if let slot = e.infusionSlot {
@@ -212,6 +216,8 @@ public final class Simulator {
         solution.values.withUnsafeBufferPointer { states in
             observed.withUnsafeMutableBufferPointer { obs in
                 for k in 0..<solution.count {
+                    // Assignments may read inputs: observe each row with the inputs of its own time.
+                    setInputs(at: solution.times[k])
                     workspace.observe(t: solution.times[k], y: states.baseAddress! + k * solution.dimension, into: obs.baseAddress!)
                     for j in 0..<m { values[k * m + j] = obs[outputIndices[j]] }
                 }

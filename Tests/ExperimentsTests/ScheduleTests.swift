@@ -16,9 +16,11 @@ inputs:
   stress: {default: 0, unit: "1"}
 states:
   x: {initial: 0.3, unit: "1"}
+assignments:
+  felt: 2 * stress + x
 odes:
   x: (stress - x) / tau
-outputs: [x]
+outputs: [x, felt]
 scenarios:
   pulse:
     t_end: 12h
@@ -46,6 +48,17 @@ struct ScheduleTests {
             else if t <= 6 { let x2 = 0.5 * exp(-1.0); expected = 1 + (x2 - 1) * exp(-(t - 2) / 2) }
             else { let x2 = 0.5 * exp(-1.0); let x6 = 1 + (x2 - 1) * exp(-2.0); expected = x6 * exp(-(t - 6) / 2) }
             #expect(abs(x[k] - expected) < 1e-8, "t=\(t)")
+        }
+    }
+
+    @Test func assignmentsSeeTheInputsOfTheirOwnTime() throws {
+        // `felt` reads the input directly: 2 x 1 + x inside the period [2, 6), 2 x 0 + x outside.
+        let model = try CompiledModel(try ModelLoader.parse(relaxModel, file: "relax.yaml"))
+        let result = try Simulator(model: model).run(SimulationPlan(scenario: try #require(model.definition.scenario(named: "pulse"))))
+        let x = try #require(result.series("x")), felt = try #require(result.series("felt"))
+        for (k, t) in result.times.enumerated() {
+            let stress = t >= 2 && t < 6 ? 1.0 : 0.0
+            #expect(abs(felt[k] - (2 * stress + x[k])) < 1e-12, "t=\(t)")
         }
     }
 

@@ -1,0 +1,440 @@
+import Expressions
+import Foundation
+
+/// MathML content as read from the document, before translation to `Expr`. Kept separate because
+/// SBML's MathML is richer than ketasim's expressions (trigonometry, floor, factorial...): those parts
+/// are evaluated here when their arguments are constant and refused otherwise.
+indirect enum MathNode: Sendable {
+    case number(Double)
+    case name(String)
+    case time
+    case apply(String, [MathNode])
+    /// A call of a function definition, inlined before translation.
+    case call(String, [MathNode])
+    case piecewise([Piece], otherwise: MathNode?)
+
+    struct Piece: Sendable {
+        var value: MathNode
+        var condition: MathNode
+    }
+
+    /// Names read by the expression (not `time`).
+    var names: Set<String> {
+        var result = Set<String>()
+        collect(into: &result)
+        return result
+    }
+
+    private func collect(into result: inout Set<String>) {
+        switch self {
+        case .number, .time: break
+        case .name(let n): result.insert(n)
+        case .apply(_, let args), .call(_, let args): for a in args { a.collect(into: &result) }
+        case .piecewise(let pieces, let otherwise):
+            for p in pieces { p.value.collect(into: &result); p.condition.collect(into: &result) }
+            otherwise?.collect(into: &result)
+        }
+    }
+
+    var usesTime: Bool {
+        switch self {
+        case .time: return true
+        case .number, .name: return false
+        case .apply(_, let args), .call(_, let args): return args.contains { $0.usesTime }
+        case .piecewise(let pieces, let otherwise):
+            return pieces.contains { $0.value.usesTime || $0.condition.usesTime } || (otherwise?.usesTime ?? false)
+        }
+    }
+
+    func substituting(_ map: [String: MathNode]) -> MathNode {
+        switch self {
+        case .number, .time: return self
+        case .name(let n): return map[n] ?? self
+        case .apply(let op, let args): return .apply(op, args.map { $0.substituting(map) })
+        case .call(let f, let args): return .call(f, args.map { $0.substituting(map) })
+        case .piecewise(let pieces, let otherwise):
+            return .piecewise(pieces.map { Piece(value: $0.value.substituting(map), condition: $0.condition.substituting(map)) },
+                              otherwise: otherwise?.substituting(map))
+        }
+    }
+}
+
+/// Where a piece of math sits in the document, for error messages.
+struct MathContext {
+    var file: String
+    var line: Int
+    var element: String
+    var id: String?
+
+    func error(_ kind: SBMLError.Kind, _ message: String) -> SBMLError {
+        SBMLError(kind, file: file, line: line, element: element, id: id, message: message)
+    }
+}
+
+enum MathML {
+    static let avogadro = 6.02214179e23
+
+    /// Operators ketasim's expressions cannot represent; folded when their arguments are constant.
+    static let foldOnly: Set<String> = [
+        "floor", "ceiling", "factorial", "quotient", "rem",
+        "sin", "cos", "tan", "sec", "csc", "cot", "sinh", "cosh", "tanh", "sech", "csch", "coth",
+        "arcsin", "arccos", "arctan", "arcsec", "arccsc", "arccot",
+        "arcsinh", "arccosh", "arctanh", "arcsech", "arccsch", "arccoth",
+    ]
+    static let translatable: Set<String> = [
+        "plus", "minus", "times", "divide", "power", "root", "abs", "exp", "ln", "log",
+        "eq", "neq", "gt", "lt", "geq", "leq", "and", "or", "xor", "not", "implies", "max", "min",
+    ]
+
+    /// Reads the single expression inside a `<math>` element.
+    static func read(math: XMLNode, context: MathContext, functions: Set<String>) throws(SBMLError) -> MathNode {
+        let content = math.children.filter { $0.name != "annotation" && $0.name != "annotation-xml" }
+        guard content.count == 1, let first = content.first else {
+            throw context.error(.malformed, "<math> must hold exactly one expression, found \(content.count)")
+        }
+        return try read(first, context: context, functions: functions)
+    }
+
+    static func read(_ node: XMLNode, context: MathContext, functions: Set<String>) throws(SBMLError) -> MathNode {
+        var context = context
+        if node.line > 0 { context.line = node.line }
+        switch node.name {
+        case "cn": return .number(try number(node, context: context))
+        case "ci": return .name(node.text.trimmingCharacters(in: .whitespacesAndNewlines))
+        case "csymbol": return try csymbol(node, context: context)
+        case "true": return .number(1)
+        case "false": return .number(0)
+        case "pi": return .number(Double.pi)
+        case "exponentiale": return .number(M_E)
+        case "notanumber": return .number(.nan)
+        case "infinity": return .number(.infinity)
+        case "semantics":
+            guard let first = node.children.first else { throw context.error(.malformed, "empty <semantics>") }
+            return try read(first, context: context, functions: functions)
+        case "piecewise":
+            var pieces: [MathNode.Piece] = []
+            var otherwise: MathNode?
+            for child in node.children {
+                if child.name == "piece" {
+                    guard child.children.count == 2 else { throw context.error(.malformed, "<piece> needs a value and a condition") }
+                    pieces.append(.init(value: try read(child.children[0], context: context, functions: functions),
+                                        condition: try read(child.children[1], context: context, functions: functions)))
+                } else if child.name == "otherwise" {
+                    guard let value = child.children.first else { throw context.error(.malformed, "empty <otherwise>") }
+                    otherwise = try read(value, context: context, functions: functions)
+                }
+            }
+            return .piecewise(pieces, otherwise: otherwise)
+        case "apply":
+            return try apply(node, context: context, functions: functions)
+        default:
+            throw context.error(.unsupported, "MathML element <\(node.name)>")
+        }
+    }
+
+    private static func number(_ node: XMLNode, context: MathContext) throws(SBMLError) -> Double {
+        let parts = node.text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }).map(String.init)
+        func value(_ s: String) throws(SBMLError) -> Double {
+            guard let v = Double(s) else { throw context.error(.malformed, "<cn> holds `\(s)`, not a number") }
+            return v
+        }
+        switch node["type"] ?? "real" {
+        case "integer", "real", "double":
+            guard parts.count == 1 else { throw context.error(.malformed, "<cn> holds `\(node.text)`, not one number") }
+            return try value(parts[0])
+        case "e-notation":
+            guard parts.count == 2 else { throw context.error(.malformed, "e-notation <cn> needs a mantissa and an exponent") }
+            return try value(parts[0] + "e" + parts[1])
+        case "rational":
+            guard parts.count == 2 else { throw context.error(.malformed, "rational <cn> needs a numerator and a denominator") }
+            return try value(parts[0]) / value(parts[1])
+        case let other:
+            throw context.error(.unsupported, "<cn type=\"\(other)\">")
+        }
+    }
+
+    private static func csymbol(_ node: XMLNode, context: MathContext) throws(SBMLError) -> MathNode {
+        let url = node["definitionURL"] ?? ""
+        switch url {
+        case "http://www.sbml.org/sbml/symbols/time": return .time
+        case "http://www.sbml.org/sbml/symbols/avogadro": return .number(avogadro)
+        case "http://www.sbml.org/sbml/symbols/delay": throw context.error(.unsupported, "the delay csymbol (delay differential equations)")
+        case "http://www.sbml.org/sbml/symbols/rateOf": throw context.error(.unsupported, "the rateOf csymbol")
+        default: throw context.error(.unsupported, "csymbol `\(url)`")
+        }
+    }
+
+    private static func apply(_ node: XMLNode, context: MathContext, functions: Set<String>) throws(SBMLError) -> MathNode {
+        guard let head = node.children.first else { throw context.error(.malformed, "empty <apply>") }
+        var args: [MathNode] = []
+        var degree: MathNode?
+        var logbase: MathNode?
+        for child in node.children.dropFirst() {
+            switch child.name {
+            case "degree", "logbase":
+                guard let inner = child.children.first else { throw context.error(.malformed, "empty <\(child.name)>") }
+                let value = try read(inner, context: context, functions: functions)
+                if child.name == "degree" { degree = value } else { logbase = value }
+            case "bvar":
+                throw context.error(.unsupported, "<bvar> outside a function definition")
+            default:
+                args.append(try read(child, context: context, functions: functions))
+            }
+        }
+        switch head.name {
+        case "ci":
+            let name = head.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard functions.contains(name) else { throw context.error(.invalid, "`\(name)` is called like a function but no function definition has that id") }
+            return .call(name, args)
+        case "csymbol":
+            let symbol = try csymbol(head, context: context)
+            throw context.error(.unsupported, "applying csymbol \(symbol)")
+        case "root":
+            return .apply("root", [degree ?? .number(2)] + args)
+        case "log":
+            return .apply("log", [logbase ?? .number(10)] + args)
+        default:
+            let op = head.name
+            guard translatable.contains(op) || foldOnly.contains(op) else {
+                throw context.error(.unsupported, "MathML operator <\(op)>")
+            }
+            return .apply(op, args)
+        }
+    }
+
+    /// Replaces calls of function definitions by their bodies. `definitions` maps id -> (parameters, body).
+    static func inline(_ node: MathNode, definitions: [String: (parameters: [String], body: MathNode)],
+                       context: MathContext, depth: Int = 0) throws(SBMLError) -> MathNode {
+        if depth > 64 { throw context.error(.invalid, "function definitions call each other recursively") }
+        switch node {
+        case .number, .name, .time: return node
+        case .apply(let op, let args):
+            var out: [MathNode] = []
+            for a in args { out.append(try inline(a, definitions: definitions, context: context, depth: depth)) }
+            return .apply(op, out)
+        case .call(let f, let args):
+            guard let definition = definitions[f] else { throw context.error(.invalid, "unknown function `\(f)`") }
+            guard definition.parameters.count == args.count else {
+                throw context.error(.invalid, "function `\(f)` takes \(definition.parameters.count) arguments, got \(args.count)")
+            }
+            var map: [String: MathNode] = [:]
+            for (p, a) in zip(definition.parameters, args) {
+                map[p] = try inline(a, definitions: definitions, context: context, depth: depth)
+            }
+            let body = try inline(definition.body, definitions: definitions, context: context, depth: depth + 1)
+            return body.substituting(map)
+        case .piecewise(let pieces, let otherwise):
+            var out: [MathNode.Piece] = []
+            for p in pieces {
+                out.append(.init(value: try inline(p.value, definitions: definitions, context: context, depth: depth),
+                                 condition: try inline(p.condition, definitions: definitions, context: context, depth: depth)))
+            }
+            let o: MathNode? = if let otherwise { try inline(otherwise, definitions: definitions, context: context, depth: depth) } else { nil }
+            return .piecewise(out, otherwise: o)
+        }
+    }
+
+    // MARK: evaluation (initial values and folding)
+
+    /// Full MathML semantics, used where `Expr` cannot go: initial values and constant folding.
+    static func evaluate(_ node: MathNode, time: Double, value: (String) throws(SBMLError) -> Double) throws(SBMLError) -> Double {
+        switch node {
+        case .number(let v): return v
+        case .time: return time
+        case .name(let n): return try value(n)
+        case .call: return .nan
+        case .piecewise(let pieces, let otherwise):
+            for p in pieces where try evaluate(p.condition, time: time, value: value) != 0 {
+                return try evaluate(p.value, time: time, value: value)
+            }
+            return try otherwise.map { (o) throws(SBMLError) in try evaluate(o, time: time, value: value) } ?? .nan
+        case .apply(let op, let args):
+            var x: [Double] = []
+            for a in args { x.append(try evaluate(a, time: time, value: value)) }
+            return apply(op, x)
+        }
+    }
+
+    static func apply(_ op: String, _ x: [Double]) -> Double {
+        func b(_ v: Bool) -> Double { v ? 1 : 0 }
+        let a = x.first ?? .nan
+        let c = x.count > 1 ? x[1] : .nan
+        switch op {
+        case "plus": return x.reduce(0, +)
+        case "minus": return x.count == 1 ? -a : a - c
+        case "times": return x.reduce(1, *)
+        case "divide": return a / c
+        case "power": return pow(a, c)
+        case "root": return a == 2 ? c.squareRoot() : pow(c, 1 / a)
+        case "abs": return Swift.abs(a)
+        case "exp": return Foundation.exp(a)
+        case "ln": return Foundation.log(a)
+        case "log": return a == 10 ? Foundation.log10(c) : Foundation.log(c) / Foundation.log(a)
+        case "floor": return a.rounded(.down)
+        case "ceiling": return a.rounded(.up)
+        case "factorial": return tgamma(a + 1)
+        case "quotient": return (a / c).rounded(.towardZero)
+        case "rem": return fmod(a, c)
+        case "max": return x.max() ?? .nan
+        case "min": return x.min() ?? .nan
+        case "eq": return b(zip(x, x.dropFirst()).allSatisfy { $0 == $1 })
+        case "neq": return b(a != c)
+        case "gt": return b(zip(x, x.dropFirst()).allSatisfy { $0 > $1 })
+        case "lt": return b(zip(x, x.dropFirst()).allSatisfy { $0 < $1 })
+        case "geq": return b(zip(x, x.dropFirst()).allSatisfy { $0 >= $1 })
+        case "leq": return b(zip(x, x.dropFirst()).allSatisfy { $0 <= $1 })
+        case "and": return b(x.allSatisfy { $0 != 0 })
+        case "or": return b(x.contains { $0 != 0 })
+        case "xor": return b(x.filter { $0 != 0 }.count % 2 == 1)
+        case "not": return b(a == 0)
+        case "implies": return b(a == 0 || c != 0)
+        case "sin": return sin(a)
+        case "cos": return cos(a)
+        case "tan": return tan(a)
+        case "sec": return 1 / cos(a)
+        case "csc": return 1 / sin(a)
+        case "cot": return 1 / tan(a)
+        case "sinh": return sinh(a)
+        case "cosh": return cosh(a)
+        case "tanh": return tanh(a)
+        case "sech": return 1 / cosh(a)
+        case "csch": return 1 / sinh(a)
+        case "coth": return 1 / tanh(a)
+        case "arcsin": return asin(a)
+        case "arccos": return acos(a)
+        case "arctan": return atan(a)
+        case "arcsec": return acos(1 / a)
+        case "arccsc": return asin(1 / a)
+        case "arccot": return atan(1 / a)
+        case "arcsinh": return asinh(a)
+        case "arccosh": return acosh(a)
+        case "arctanh": return atanh(a)
+        case "arcsech": return acosh(1 / a)
+        case "arccsch": return asinh(1 / a)
+        case "arccoth": return atanh(1 / a)
+        default: return .nan
+        }
+    }
+
+    // MARK: translation to Expr
+
+    /// Hyperbolic functions and their inverses in terms of exp, log and sqrt, which `Expr` has.
+    static func hyperbolic(_ op: String, _ args: [MathNode]) -> MathNode? {
+        guard args.count == 1 else { return nil }
+        let x = args[0]
+        func ap(_ o: String, _ a: MathNode...) -> MathNode { .apply(o, a) }
+        let one = MathNode.number(1), two = MathNode.number(2)
+        let ePlus = ap("exp", x), eMinus = ap("exp", ap("minus", x))
+        switch op {
+        case "sinh": return ap("divide", ap("minus", ePlus, eMinus), two)
+        case "cosh": return ap("divide", ap("plus", ePlus, eMinus), two)
+        case "tanh": return ap("divide", ap("minus", ePlus, eMinus), ap("plus", ePlus, eMinus))
+        case "sech": return ap("divide", two, ap("plus", ePlus, eMinus))
+        case "csch": return ap("divide", two, ap("minus", ePlus, eMinus))
+        case "coth": return ap("divide", ap("plus", ePlus, eMinus), ap("minus", ePlus, eMinus))
+        case "arcsinh": return ap("ln", ap("plus", x, ap("root", two, ap("plus", ap("power", x, two), one))))
+        case "arccosh": return ap("ln", ap("plus", x, ap("root", two, ap("minus", ap("power", x, two), one))))
+        case "arctanh": return ap("times", .number(0.5), ap("ln", ap("divide", ap("plus", one, x), ap("minus", one, x))))
+        case "arccoth": return ap("times", .number(0.5), ap("ln", ap("divide", ap("plus", x, one), ap("minus", x, one))))
+        case "arcsech": return ap("ln", ap("divide", ap("plus", one, ap("root", two, ap("minus", one, ap("power", x, two)))), x))
+        case "arccsch": return ap("ln", ap("plus", ap("divide", one, x), ap("root", two, ap("plus", ap("divide", one, ap("power", x, two)), one))))
+        default: return nil
+        }
+    }
+
+    /// Translates to ketasim's expressions. `symbol` maps an SBML id to its ketasim name (throwing for
+    /// unknown ids); `constant` returns the fixed value of an id that never changes during a simulation,
+    /// which lets operators `Expr` lacks be folded when every argument is fixed.
+    static func expr(_ node: MathNode, context: MathContext,
+                     symbol: (String) throws(SBMLError) -> String,
+                     constant: (String) -> Double?) throws(SBMLError) -> Expr {
+        func go(_ n: MathNode) throws(SBMLError) -> Expr { try expr(n, context: context, symbol: symbol, constant: constant) }
+        switch node {
+        case .number(let v): return .constant(v)
+        case .time: return .symbol("t")
+        case .name(let n): return .symbol(try symbol(n))
+        case .call(let f, _): throw context.error(.invalid, "function `\(f)` was not inlined")
+        case .piecewise(let pieces, let otherwise):
+            var result: Expr = try otherwise.map { (o) throws(SBMLError) in try go(o) } ?? .constant(.nan)
+            for p in pieces.reversed() {
+                result = .conditional(try go(p.condition), try go(p.value), result)
+            }
+            return result
+        case .apply(let op, let argNodes):
+            if let rewritten = hyperbolic(op, argNodes) { return try go(rewritten) }
+            if foldOnly.contains(op) {
+                // Fold when nothing in the arguments can change during a run.
+                if !node.usesTime, node.names.allSatisfy({ constant($0) != nil }) {
+                    let v = try evaluate(node, time: 0) { (n: String) throws(SBMLError) -> Double in constant(n) ?? .nan }
+                    return .constant(v)
+                }
+                throw context.error(.unsupported, "MathML <\(op)> of a quantity that changes during the simulation (ketasim expressions have no \(op))")
+            }
+            var args: [Expr] = []
+            for a in argNodes { args.append(try go(a)) }
+            func need(_ count: Int) throws(SBMLError) {
+                guard args.count == count else { throw context.error(.malformed, "<\(op)> takes \(count) arguments, got \(args.count)") }
+            }
+            func chain(_ b: BinaryOperator) throws(SBMLError) -> Expr {
+                guard args.count >= 2 else {
+                    if args.count == 1 { return .constant(1) }
+                    throw context.error(.malformed, "<\(op)> needs arguments")
+                }
+                var result: Expr = .binary(b, args[0], args[1])
+                for k in 2..<max(2, args.count) { result = .binary(.and, result, .binary(b, args[k - 1], args[k])) }
+                return result
+            }
+            switch op {
+            case "plus":
+                guard let first = args.first else { return .constant(0) }
+                return args.dropFirst().reduce(first) { .binary(.add, $0, $1) }
+            case "times":
+                guard let first = args.first else { return .constant(1) }
+                return args.dropFirst().reduce(first) { .binary(.multiply, $0, $1) }
+            case "minus":
+                if args.count == 1 { return .unary(.negate, args[0]) }
+                try need(2)
+                return .binary(.subtract, args[0], args[1])
+            case "divide": try need(2); return .binary(.divide, args[0], args[1])
+            case "power": try need(2); return .binary(.power, args[0], args[1])
+            case "root":
+                try need(2)
+                if case .constant(2) = args[0] { return .call(.sqrt, [args[1]]) }
+                return .binary(.power, args[1], .binary(.divide, .constant(1), args[0]))
+            case "abs": try need(1); return .call(.abs, args)
+            case "exp": try need(1); return .call(.exp, args)
+            case "ln": try need(1); return .call(.log, args)
+            case "log":
+                try need(2)
+                if case .constant(10) = args[0] { return .call(.log10, [args[1]]) }
+                return .binary(.divide, .call(.log, [args[1]]), .call(.log, [args[0]]))
+            case "max", "min":
+                guard let first = args.first else { throw context.error(.malformed, "<\(op)> needs arguments") }
+                if args.count == 1 { return first }
+                return .call(op == "max" ? .max : .min, args)
+            case "eq": return try chain(.equal)
+            case "gt": return try chain(.greater)
+            case "lt": return try chain(.less)
+            case "geq": return try chain(.greaterEqual)
+            case "leq": return try chain(.lessEqual)
+            case "neq": try need(2); return .binary(.notEqual, args[0], args[1])
+            case "and":
+                guard let first = args.first else { return .constant(1) }
+                return args.dropFirst().reduce(.binary(.notEqual, first, .constant(0))) { .binary(.and, $0, $1) }
+            case "or":
+                guard let first = args.first else { return .constant(0) }
+                return args.dropFirst().reduce(.binary(.notEqual, first, .constant(0))) { .binary(.or, $0, $1) }
+            case "xor":
+                // Parity of the true arguments: (a != 0) != (b != 0), chained.
+                guard let first = args.first else { return .constant(0) }
+                return args.dropFirst().reduce(.binary(.notEqual, first, .constant(0))) {
+                    .binary(.notEqual, $0, .binary(.notEqual, $1, .constant(0)))
+                }
+            case "not": try need(1); return .unary(.not, args[0])
+            case "implies": try need(2); return .binary(.or, .unary(.not, args[0]), args[1])
+            default:
+                throw context.error(.unsupported, "MathML operator <\(op)>")
+            }
+        }
+    }
+}

@@ -1,0 +1,712 @@
+import Expressions
+import Foundation
+import Models
+
+/// Reads SBML Level 2 and 3 core models into ketasim models.
+///
+/// Species are held as concentrations when their compartment never changes, and as amounts
+/// (`<id>_amount`) otherwise, because an amount is what a volume change conserves. Everything an event
+/// changes becomes a state (with derivative 0 between events) so events only ever change the state
+/// vector. Anything outside the subset is refused with the element and id, never skipped.
+public enum SBMLImporter {
+    public static func importModel(path: String) throws(SBMLError) -> SBMLModel {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file"
+            throw SBMLError(.unreadable, file: path, line: 0, element: "sbml", message: reason)
+        }
+        return try importModel(data: data, file: path)
+    }
+
+    public static func importModel(xml: String, file: String = "<string>") throws(SBMLError) -> SBMLModel {
+        try importModel(data: Data(xml.utf8), file: file)
+    }
+
+    public static func importModel(data: Data, file: String) throws(SBMLError) -> SBMLModel {
+        let root = try XMLNode.parse(data: data, file: file)
+        var reader = DocumentReader(file: file)
+        return try reader.read(root)
+    }
+}
+
+private let mathMLNamespace = "http://www.w3.org/1998/Math/MathML"
+
+/// Reserved by ketasim's model format; SBML ids equal to these are renamed.
+private let reservedNames: Set<String> = Set(["t", "if", "piecewise", "time"] + Function.allCases.map(\.rawValue))
+
+private struct Compartment { var id: String; var size: Double?; var constant: Bool; var dimensions: Double; var units: String?; var name: String?; var line: Int }
+private struct Species {
+    var id: String; var compartment: String; var initialAmount: Double?; var initialConcentration: Double?
+    var onlySubstance: Bool; var boundary: Bool; var constant: Bool; var conversionFactor: String?
+    var units: String?; var name: String?; var identifiers: [String: String]; var line: Int
+}
+private struct Parameter { var id: String; var value: Double?; var constant: Bool; var units: String?; var name: String?; var line: Int }
+private struct SpeciesReference { var species: String; var stoichiometry: Double?; var id: String?; var constant: Bool; var line: Int }
+private struct Reaction {
+    var id: String; var reactants: [SpeciesReference]; var products: [SpeciesReference]
+    var law: MathNode; var locals: [(id: String, value: Double)]; var line: Int
+}
+private struct Rule { var variable: String; var math: MathNode; var line: Int }
+private struct EventAssignment { var variable: String; var math: MathNode; var line: Int }
+private struct Event {
+    var id: String?; var trigger: MathNode; var initialValue: Bool; var persistent: Bool
+    var useValuesFromTriggerTime: Bool; var assignments: [EventAssignment]; var line: Int
+}
+
+private struct DocumentReader {
+    let file: String
+    var level = 3
+    var functions: [String: (parameters: [String], body: MathNode)] = [:]
+    var notes: [String] = []
+
+    init(file: String) { self.file = file }
+
+    func error(_ kind: SBMLError.Kind, _ node: XMLNode, _ message: String, id: String? = nil) -> SBMLError {
+        SBMLError(kind, file: file, line: node.line, element: node.name, id: id ?? node.id, message: message)
+    }
+
+    func context(_ node: XMLNode, id: String? = nil) -> MathContext {
+        MathContext(file: file, line: node.line, element: node.name, id: id ?? node.id)
+    }
+
+    func double(_ node: XMLNode, _ attribute: String) throws(SBMLError) -> Double? {
+        guard let text = node[attribute] else { return nil }
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        switch trimmed {
+        case "INF": return .infinity
+        case "-INF": return -.infinity
+        case "NaN": return .nan
+        default:
+            guard let v = Double(trimmed) else { throw error(.malformed, node, "attribute \(attribute)=\"\(text)\" is not a number") }
+            return v
+        }
+    }
+
+    func bool(_ node: XMLNode, _ attribute: String, default value: Bool) throws(SBMLError) -> Bool {
+        guard let text = node[attribute] else { return value }
+        switch text.trimmingCharacters(in: .whitespaces) {
+        case "true", "1": return true
+        case "false", "0": return false
+        default: throw error(.malformed, node, "attribute \(attribute)=\"\(text)\" is not a boolean")
+        }
+    }
+
+    func required(_ node: XMLNode, _ attribute: String) throws(SBMLError) -> String {
+        guard let v = node[attribute], !v.isEmpty else { throw error(.malformed, node, "missing required attribute `\(attribute)`") }
+        return v
+    }
+
+    /// Reads the `<math>` child, with function definitions inlined.
+    func math(_ node: XMLNode, id: String? = nil) throws(SBMLError) -> MathNode {
+        guard let m = node.child("math") else { throw error(.malformed, node, "missing <math>", id: id) }
+        let ctx = context(node, id: id)
+        let raw = try MathML.read(math: m, context: ctx, functions: Set(functions.keys))
+        return try MathML.inline(raw, definitions: functions, context: ctx)
+    }
+
+    /// Refuses elements of SBML packages (whose namespaces extend the core one): their meaning would be lost.
+    func checkNoPackages(_ node: XMLNode, core: String) throws(SBMLError) {
+        if node.name == "annotation" || node.name == "notes" { return }
+        if node.namespace != core && node.namespace != mathMLNamespace {
+            throw error(.unsupported, node, "element <\(node.name)> of the SBML package or extension `\(node.namespace)`")
+        }
+        for child in node.children { try checkNoPackages(child, core: core) }
+    }
+
+    /// MIRIAM `bqbiol:is` identifiers.org URIs as ketasim identifiers (hgnc, entrez, mesh...).
+    func identifiers(_ node: XMLNode) -> [String: String] {
+        guard let annotation = node.child("annotation") else { return [:] }
+        var result: [String: String] = [:]
+        func walk(_ n: XMLNode, inIs: Bool) {
+            let isQualifier = n.name == "is" && n.namespace.contains("biomodels.net/biology-qualifiers")
+            if n.name == "li", inIs, let uri = n.attributes["rdf:resource"] ?? n.attributes["resource"] {
+                if let (key, value) = SBMLAnnotations.identifier(fromURI: uri) { result[key] = value }
+            }
+            for c in n.children { walk(c, inIs: inIs || isQualifier) }
+        }
+        walk(annotation, inIs: false)
+        return result
+    }
+
+    mutating func read(_ root: XMLNode) throws(SBMLError) -> SBMLModel {
+        guard root.name == "sbml" else { throw error(.malformed, root, "the root element is <\(root.name)>, not <sbml>") }
+        level = Int(root["level"] ?? "3") ?? 3
+        guard level >= 2 else { throw error(.unsupported, root, "SBML Level \(level); ketasim reads Levels 2 and 3") }
+        for (key, value) in root.attributes where key.hasSuffix("required") && value == "true" {
+            throw error(.unsupported, root, "the document requires an SBML package (\(key)=\"true\")")
+        }
+        guard let model = root.child("model") else { throw error(.malformed, root, "no <model> element") }
+        try checkNoPackages(model, core: root.namespace)
+
+        let known: Set<String> = [
+            "notes", "annotation", "listOfFunctionDefinitions", "listOfUnitDefinitions", "listOfCompartmentTypes",
+            "listOfSpeciesTypes", "listOfCompartments", "listOfSpecies", "listOfParameters", "listOfInitialAssignments",
+            "listOfRules", "listOfConstraints", "listOfReactions", "listOfEvents",
+        ]
+        for child in model.children where !known.contains(child.name) {
+            throw error(.unsupported, child, "unknown model component <\(child.name)>")
+        }
+        if let constraints = model.child("listOfConstraints"), !constraints.children.isEmpty {
+            notes.append("constraints (\(constraints.children.count)) are not checked during simulation")
+        }
+
+        // Function definitions: read in document order, each may call the ones before it (and, as
+        // Level 3 allows, later ones: unresolved calls are inlined on a second pass).
+        var rawFunctions: [(id: String, parameters: [String], body: MathNode, node: XMLNode)] = []
+        let functionIDs = Set(model.list("listOfFunctionDefinitions", "functionDefinition").compactMap(\.id))
+        for f in model.list("listOfFunctionDefinitions", "functionDefinition") {
+            let id = try required(f, "id")
+            guard let lambda = f.child("math")?.children.first(where: { $0.name == "lambda" || $0.name == "semantics" }) else {
+                throw error(.malformed, f, "a function definition needs <math><lambda>")
+            }
+            let lam = lambda.name == "semantics" ? (lambda.child("lambda") ?? lambda) : lambda
+            var parameters: [String] = []
+            for b in lam.children("bvar") {
+                guard let ci = b.child("ci") else { throw error(.malformed, f, "<bvar> without <ci>") }
+                parameters.append(ci.text.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            guard let bodyNode = lam.children.last(where: { $0.name != "bvar" }) else {
+                throw error(.malformed, f, "function definition without a body")
+            }
+            let body = try MathML.read(bodyNode, context: context(f), functions: functionIDs)
+            rawFunctions.append((id, parameters, body, f))
+        }
+        for f in rawFunctions { functions[f.id] = (f.parameters, f.body) }
+        for f in rawFunctions {
+            let body = try MathML.inline(f.body, definitions: functions, context: context(f.node))
+            functions[f.id] = (f.parameters, body)
+        }
+
+        // Components
+        var compartments: [Compartment] = []
+        for c in model.list("listOfCompartments", "compartment") {
+            let id = try required(c, "id")
+            // Level 2 gives compartments without a size the size 1; Level 3 leaves it undefined.
+            var size = try double(c, "size")
+            if size == nil && level == 2 { size = 1 }
+            compartments.append(Compartment(
+                id: id, size: size,
+                constant: try bool(c, "constant", default: true), dimensions: try double(c, "spatialDimensions") ?? 3,
+                units: c["units"], name: c["name"], line: c.line))
+        }
+        var species: [Species] = []
+        for s in model.list("listOfSpecies", "species") {
+            let id = try required(s, "id")
+            let compartment = try required(s, "compartment")
+            guard compartments.contains(where: { $0.id == compartment }) else {
+                throw error(.invalid, s, "species `\(id)` is in unknown compartment `\(compartment)`")
+            }
+            species.append(Species(
+                id: id, compartment: compartment, initialAmount: try double(s, "initialAmount"),
+                initialConcentration: try double(s, "initialConcentration"),
+                onlySubstance: try bool(s, "hasOnlySubstanceUnits", default: false),
+                boundary: try bool(s, "boundaryCondition", default: false), constant: try bool(s, "constant", default: false),
+                conversionFactor: s["conversionFactor"], units: s["substanceUnits"], name: s["name"],
+                identifiers: identifiers(s), line: s.line))
+        }
+        var parameters: [Parameter] = []
+        for p in model.list("listOfParameters", "parameter") {
+            parameters.append(Parameter(id: try required(p, "id"), value: try double(p, "value"),
+                                        constant: try bool(p, "constant", default: true), units: p["units"], name: p["name"], line: p.line))
+        }
+        var initialAssignments: [String: (math: MathNode, line: Int)] = [:]
+        for ia in model.list("listOfInitialAssignments", "initialAssignment") {
+            let symbol = try required(ia, "symbol")
+            if initialAssignments[symbol] != nil { throw error(.invalid, ia, "`\(symbol)` has two initial assignments", id: symbol) }
+            initialAssignments[symbol] = (try math(ia, id: symbol), ia.line)
+        }
+        var assignmentRules: [String: Rule] = [:]
+        var rateRules: [String: Rule] = [:]
+        for r in model.child("listOfRules")?.children ?? [] {
+            switch r.name {
+            case "assignmentRule", "rateRule":
+                let variable = try required(r, "variable")
+                if assignmentRules[variable] != nil || rateRules[variable] != nil {
+                    throw error(.invalid, r, "`\(variable)` has two rules", id: variable)
+                }
+                let rule = Rule(variable: variable, math: try math(r, id: variable), line: r.line)
+                if r.name == "assignmentRule" { assignmentRules[variable] = rule } else { rateRules[variable] = rule }
+            case "algebraicRule":
+                throw error(.unsupported, r, "algebraic rules (the model is a differential-algebraic system)")
+            case "annotation", "notes":
+                continue
+            default:
+                // Level 2 spells rules by kind of variable.
+                throw error(.unsupported, r, "rule element <\(r.name)>")
+            }
+        }
+
+        var reactions: [Reaction] = []
+        for r in model.list("listOfReactions", "reaction") {
+            let id = try required(r, "id")
+            if try bool(r, "fast", default: false) { throw error(.unsupported, r, "fast reactions (rapid equilibrium needs algebraic constraints)", id: id) }
+            func refs(_ list: String) throws(SBMLError) -> [SpeciesReference] {
+                var result: [SpeciesReference] = []
+                for sr in r.list(list, "speciesReference") {
+                    if sr.child("stoichiometryMath") != nil {
+                        throw error(.unsupported, sr, "<stoichiometryMath> (Level 2 variable stoichiometry)", id: sr.id ?? id)
+                    }
+                    result.append(SpeciesReference(species: try required(sr, "species"), stoichiometry: try double(sr, "stoichiometry"),
+                                                   id: sr.id, constant: try bool(sr, "constant", default: true), line: sr.line))
+                }
+                return result
+            }
+            guard let law = r.child("kineticLaw") else {
+                throw error(.unsupported, r, "a reaction without a kinetic law has no defined rate", id: id)
+            }
+            var locals: [(String, Double)] = []
+            for lp in law.list("listOfLocalParameters", "localParameter") + law.list("listOfParameters", "parameter") {
+                let lid = try required(lp, "id")
+                guard let v = try double(lp, "value") else { throw error(.invalid, lp, "local parameter without a value", id: lid) }
+                locals.append((lid, v))
+            }
+            reactions.append(Reaction(id: id, reactants: try refs("listOfReactants"), products: try refs("listOfProducts"),
+                                      law: try math(law, id: id), locals: locals, line: r.line))
+        }
+
+        var events: [Event] = []
+        for e in model.list("listOfEvents", "event") {
+            if e.child("delay") != nil { throw error(.unsupported, e, "events with a delay") }
+            if e.child("priority") != nil { throw error(.unsupported, e, "event priorities") }
+            // Level 3 Version 2 makes the trigger optional; an event without one never fires.
+            let trigger = e.child("trigger")
+            let triggerMath: MathNode = if let trigger { try math(trigger, id: e.id) } else { .number(0) }
+            var assignments: [EventAssignment] = []
+            for ea in e.list("listOfEventAssignments", "eventAssignment") {
+                let variable = try required(ea, "variable")
+                assignments.append(EventAssignment(variable: variable, math: try math(ea, id: variable), line: ea.line))
+            }
+            events.append(Event(
+                id: e.id, trigger: triggerMath,
+                initialValue: try trigger.map { (t) throws(SBMLError) in try bool(t, "initialValue", default: true) } ?? true,
+                persistent: try trigger.map { (t) throws(SBMLError) in try bool(t, "persistent", default: true) } ?? true,
+                useValuesFromTriggerTime: try bool(e, "useValuesFromTriggerTime", default: true),
+                assignments: assignments, line: e.line))
+        }
+
+        var builder = ModelBuilder(
+            file: file, modelNode: model, compartments: compartments, species: species, parameters: parameters,
+            initialAssignments: initialAssignments, assignmentRules: assignmentRules, rateRules: rateRules,
+            reactions: reactions, events: events, conversionFactor: model["conversionFactor"], notes: notes)
+        return try builder.build()
+    }
+}
+
+/// Turns the collected components into a ketasim model.
+private struct ModelBuilder {
+    let file: String
+    let modelNode: XMLNode
+    let compartments: [Compartment]
+    let species: [Species]
+    let parameters: [Parameter]
+    let initialAssignments: [String: (math: MathNode, line: Int)]
+    let assignmentRules: [String: Rule]
+    let rateRules: [String: Rule]
+    let reactions: [Reaction]
+    let events: [Event]
+    let conversionFactor: String?
+    var notes: [String]
+
+    var names: [String: String] = [:]
+    var taken: Set<String> = []
+    var initialValues: [String: Double] = [:]
+
+    init(file: String, modelNode: XMLNode, compartments: [Compartment], species: [Species], parameters: [Parameter],
+         initialAssignments: [String: (math: MathNode, line: Int)], assignmentRules: [String: Rule], rateRules: [String: Rule],
+         reactions: [Reaction], events: [Event], conversionFactor: String?, notes: [String]) {
+        self.file = file
+        self.modelNode = modelNode
+        self.compartments = compartments
+        self.species = species
+        self.parameters = parameters
+        self.initialAssignments = initialAssignments
+        self.assignmentRules = assignmentRules
+        self.rateRules = rateRules
+        self.reactions = reactions
+        self.events = events
+        self.conversionFactor = conversionFactor
+        self.notes = notes
+    }
+
+    func fail(_ kind: SBMLError.Kind, line: Int, element: String, id: String?, _ message: String) -> SBMLError {
+        SBMLError(kind, file: file, line: line, element: element, id: id, message: message)
+    }
+
+    var speciesReferences: [SpeciesReference] {
+        reactions.flatMap { $0.reactants + $0.products }.filter { $0.id != nil }
+    }
+
+    /// A fresh ketasim name: the id itself when free and not reserved, else with `_` appended.
+    mutating func claim(_ base: String) -> String {
+        var candidate = reservedNames.contains(base) ? base + "_" : base
+        while taken.contains(candidate) { candidate += "_" }
+        taken.insert(candidate)
+        return candidate
+    }
+
+    mutating func build() throws(SBMLError) -> SBMLModel {
+        // Every global id first, so mangled names (amount states, local parameters) avoid all of them.
+        var ids: [(id: String, line: Int, element: String)] = compartments.map { ($0.id, $0.line, "compartment") }
+        ids += species.map { ($0.id, $0.line, "species") }
+        ids += parameters.map { ($0.id, $0.line, "parameter") }
+        ids += speciesReferences.compactMap { r in r.id.map { ($0, r.line, "speciesReference") } }
+        ids += reactions.map { ($0.id, $0.line, "reaction") }
+        var seen: Set<String> = []
+        for entry in ids {
+            if !seen.insert(entry.id).inserted {
+                throw fail(.invalid, line: entry.line, element: entry.element, id: entry.id, "the id `\(entry.id)` is used twice")
+            }
+        }
+        taken = seen.subtracting(reservedNames)
+        for entry in ids {
+            if reservedNames.contains(entry.id) {
+                let name = claim(entry.id)
+                names[entry.id] = name
+                notes.append("SBML id `\(entry.id)` is reserved in ketasim and was renamed `\(name)`")
+            } else {
+                names[entry.id] = entry.id
+            }
+        }
+
+        let eventTargets = Set(events.flatMap { $0.assignments.map(\.variable) })
+        for target in Set(assignmentRules.keys).union(rateRules.keys).union(eventTargets).union(initialAssignments.keys)
+        where names[target] == nil {
+            throw fail(.invalid, line: modelNode.line, element: "model", id: target, "a rule, initial assignment or event assignment sets unknown id `\(target)`")
+        }
+        for (variable, rule) in assignmentRules where rateRules[variable] != nil || eventTargets.contains(variable) {
+            throw fail(.invalid, line: rule.line, element: "assignmentRule", id: variable, "`\(variable)` has an assignment rule and is also changed by a rate rule or an event")
+        }
+        let compartmentByID = Dictionary(compartments.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let speciesByID = Dictionary(species.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for s in species where names[s.compartment] == nil {
+            throw fail(.invalid, line: s.line, element: "species", id: s.id, "unknown compartment `\(s.compartment)`")
+        }
+        func isVarying(_ id: String) -> Bool { rateRules[id] != nil || assignmentRules[id] != nil || eventTargets.contains(id) }
+        // A 0-dimensional compartment without a size holds amounts; given a size, it scales concentrations
+        // like any other (the Test Suite's reading: cases 50 and 1809).
+        func valueIsAmount(_ s: Species) -> Bool {
+            guard !s.onlySubstance else { return true }
+            guard let c = compartmentByID[s.compartment], c.dimensions == 0 else { return false }
+            return c.size == nil && initialAssignments[c.id] == nil && !isVarying(c.id)
+        }
+        func heldAsAmount(_ s: Species) -> Bool { !valueIsAmount(s) && isVarying(s.compartment) }
+
+        // Initial values, in SBML ids, by the rules of SBML: assignment rules hold at t0 and take
+        // precedence, then initial assignments, then the attributes.
+        var definitions: [String: (math: MathNode, line: Int, element: String)] = [:]
+        for c in compartments { definitions[c.id] = (.number(c.size ?? .nan), c.line, "compartment") }
+        for p in parameters { definitions[p.id] = (.number(p.value ?? .nan), p.line, "parameter") }
+        for r in speciesReferences { if let id = r.id { definitions[id] = (.number(r.stoichiometry ?? 1), r.line, "speciesReference") } }
+        for s in species {
+            let c = MathNode.name(s.compartment)
+            let math: MathNode
+            switch (s.initialAmount, s.initialConcentration, valueIsAmount(s)) {
+            case (let a?, _, true): math = .number(a)
+            case (let a?, _, false): math = .apply("divide", [.number(a), c])
+            case (nil, let x?, false): math = .number(x)
+            case (nil, let x?, true):
+                math = .apply("times", [.number(x), c])
+            case (nil, nil, _): math = .number(.nan)
+            }
+            definitions[s.id] = (math, s.line, "species")
+        }
+        for r in reactions {
+            let locals = Dictionary(r.locals.map { ($0.id, MathNode.number($0.value)) }, uniquingKeysWith: { a, _ in a })
+            definitions[r.id] = (r.law.substituting(locals), r.line, "reaction")
+        }
+        for (symbol, ia) in initialAssignments { definitions[symbol] = (ia.math, ia.line, "initialAssignment") }
+        for (variable, rule) in assignmentRules { definitions[variable] = (rule.math, rule.line, "assignmentRule") }
+
+        var visiting: Set<String> = []
+        func value(_ id: String) throws(SBMLError) -> Double {
+            if let v = initialValues[id] { return v }
+            guard let d = definitions[id] else {
+                throw fail(.invalid, line: modelNode.line, element: "model", id: id, "math refers to unknown id `\(id)`")
+            }
+            guard visiting.insert(id).inserted else {
+                throw fail(.invalid, line: d.line, element: d.element, id: id, "initial values depend on each other in a cycle through `\(id)`")
+            }
+            let v = try MathML.evaluate(d.math, time: 0) { (name: String) throws(SBMLError) -> Double in try value(name) }
+            visiting.remove(id)
+            initialValues[id] = v
+            return v
+        }
+        for id in ids.map(\.id) { _ = try value(id) }
+
+        // Roles. Constant things are parameters; what rules, reactions or events change are states;
+        // assignment rules and reaction rates are assignments.
+        var yaml = ModelYAML(name: sanitizedName(modelNode["id"] ?? modelNode["name"] ?? "sbml_model"),
+                             description: description(), provenance: "imported from SBML \(URL(fileURLWithPath: file).lastPathComponent)")
+        var constantValues: [String: Double] = [:]
+        var speciesInfo: [String: SBMLSpecies] = [:]
+        var amountNames: [String: String] = [:]
+        var localNames: [String: [String: String]] = [:]
+        for r in reactions {
+            var map: [String: String] = [:]
+            for l in r.locals {
+                let name = claim("\(names[r.id] ?? r.id)_\(l.id)")
+                map[l.id] = name
+                constantValues[name] = l.value
+            }
+            localNames[r.id] = map
+        }
+
+        // Constant ids (folding may use their values).
+        func isConstantID(_ id: String) -> Bool {
+            if isVarying(id) { return false }
+            if let s = speciesByID[id] {
+                return (s.constant || s.boundary) && !isVarying(s.compartment)
+            }
+            return compartmentByID[id] != nil || parameters.contains { $0.id == id } || speciesReferences.contains { $0.id == id }
+        }
+        for id in ids.map(\.id) where isConstantID(id) { if let v = initialValues[id] { constantValues[names[id] ?? id] = v } }
+
+        func translate(_ math: MathNode, line: Int, element: String, id: String?, locals: [String: String] = [:]) throws(SBMLError) -> Expr {
+            let ctx = MathContext(file: file, line: line, element: element, id: id)
+            let names = self.names
+            return try MathML.expr(math, context: ctx, symbol: { (name: String) throws(SBMLError) -> String in
+                if let local = locals[name] { return local }
+                guard let n = names[name] else { throw ctx.error(.invalid, "math refers to unknown id `\(name)`") }
+                return n
+            }, constant: { name in
+                if let local = locals[name] { return constantValues[local] }
+                return names[name].flatMap { constantValues[$0] }
+            })
+        }
+
+        // Reaction rates as assignments named by the reaction.
+        for r in reactions {
+            let rate = try translate(r.law, line: r.line, element: "kineticLaw", id: r.id, locals: localNames[r.id] ?? [:])
+            yaml.assignment(names[r.id] ?? r.id, rate, description: "rate of reaction \(r.id)")
+        }
+        for r in reactions {
+            for l in r.locals { yaml.parameter(localNames[r.id]?[l.id] ?? l.id, l.value, unit: "unspecified", description: "local parameter \(l.id) of reaction \(r.id)") }
+        }
+
+        // Reaction contributions to each species, in amount per time.
+        var change: [String: Expr] = [:]
+        for r in reactions {
+            for (sign, refs) in [(-1.0, r.reactants), (1.0, r.products)] {
+                for ref in refs {
+                    guard let s = speciesByID[ref.species] else {
+                        throw fail(.invalid, line: ref.line, element: "speciesReference", id: ref.id ?? r.id, "reaction `\(r.id)` refers to unknown species `\(ref.species)`")
+                    }
+                    if s.boundary || s.constant { continue }
+                    let coefficient: Expr = ref.id.flatMap { names[$0] }.map { .symbol($0) } ?? .constant(ref.stoichiometry ?? 1)
+                    var term: Expr = .binary(.multiply, coefficient, .symbol(names[r.id] ?? r.id))
+                    if let cf = s.conversionFactor ?? conversionFactor {
+                        guard let n = names[cf] else { throw fail(.invalid, line: s.line, element: "species", id: s.id, "unknown conversion factor `\(cf)`") }
+                        term = .binary(.multiply, term, .symbol(n))
+                    }
+                    if let previous = change[s.id] {
+                        change[s.id] = sign < 0 ? .binary(.subtract, previous, term) : .binary(.add, previous, term)
+                    } else {
+                        change[s.id] = sign < 0 ? .unary(.negate, term) : term
+                    }
+                }
+            }
+        }
+        for s in species where rateRules[s.id] != nil && change[s.id] != nil {
+            throw fail(.invalid, line: s.line, element: "species", id: s.id, "species `\(s.id)` has a rate rule and takes part in reactions without being a boundary species")
+        }
+
+        // Compartments, parameters and species references.
+        func nonSpecies(_ id: String, initial: Double, units: String?, description: String?, line: Int, element: String) throws(SBMLError) {
+            let name = names[id] ?? id
+            if let rule = assignmentRules[id] {
+                yaml.assignment(name, try translate(rule.math, line: rule.line, element: "assignmentRule", id: id), description: description)
+            } else if let rule = rateRules[id] {
+                try yaml.state(name, initial, unit: units, description: description, ode: try translate(rule.math, line: rule.line, element: "rateRule", id: id), line: line, element: element, id: id, file: file)
+            } else if eventTargets.contains(id) {
+                try yaml.state(name, initial, unit: units, description: description, ode: .constant(0), line: line, element: element, id: id, file: file)
+            } else if initial.isFinite {
+                yaml.parameter(name, initial, unit: units ?? "unspecified", description: description ?? "")
+            } else {
+                // ketasim parameters must be finite numbers; an undefined or infinite value stays as a constant expression.
+                yaml.assignment(name, .constant(initial), description: description)
+            }
+        }
+        for c in compartments {
+            try nonSpecies(c.id, initial: initialValues[c.id] ?? .nan, units: c.units, description: c.name, line: c.line, element: "compartment")
+        }
+        for p in parameters {
+            try nonSpecies(p.id, initial: initialValues[p.id] ?? .nan, units: p.units, description: p.name, line: p.line, element: "parameter")
+        }
+        for r in speciesReferences {
+            guard let id = r.id else { continue }
+            try nonSpecies(id, initial: initialValues[id] ?? 1, units: "1", description: "stoichiometry of \(r.species)", line: r.line, element: "speciesReference")
+        }
+
+        // Species.
+        for s in species {
+            let name = names[s.id] ?? s.id
+            let compartment: Expr = .symbol(names[s.compartment] ?? s.compartment)
+            let amount: Expr = valueIsAmount(s) ? .symbol(name) : .binary(.multiply, .symbol(name), compartment)
+            let concentration: Expr = valueIsAmount(s) ? .binary(.divide, .symbol(name), compartment) : .symbol(name)
+            speciesInfo[s.id] = SBMLSpecies(id: s.id, name: name, compartment: names[s.compartment] ?? s.compartment,
+                                            valueIsAmount: valueIsAmount(s), amount: amount, concentration: concentration)
+            let initial = initialValues[s.id] ?? .nan
+            if let rule = assignmentRules[s.id] {
+                yaml.assignment(name, try translate(rule.math, line: rule.line, element: "assignmentRule", id: s.id), description: s.name)
+                continue
+            }
+            let reactionChange = change[s.id]
+            if heldAsAmount(s) {
+                let amountName = claim(name + "_amount")
+                amountNames[s.id] = amountName
+                var ode: Expr = reactionChange ?? .constant(0)
+                if let rule = rateRules[s.id] {
+                    // d(amount)/dt = d[S]/dt * V + [S] * dV/dt.
+                    let rate = try translate(rule.math, line: rule.line, element: "rateRule", id: s.id)
+                    let dV: Expr
+                    if let vRule = rateRules[s.compartment] {
+                        dV = try translate(vRule.math, line: vRule.line, element: "rateRule", id: s.compartment)
+                    } else if assignmentRules[s.compartment] != nil {
+                        throw fail(.unsupported, line: rule.line, element: "rateRule", id: s.id, "a rate rule on a concentration in compartment `\(s.compartment)`, whose size is set by an assignment rule")
+                    } else {
+                        dV = .constant(0)
+                    }
+                    ode = .binary(.add, .binary(.multiply, rate, compartment), .binary(.multiply, .symbol(name), dV))
+                } else if s.constant {
+                    ode = .constant(0)
+                }
+                let compartmentSize = initialValues[s.compartment] ?? .nan
+                try yaml.state(amountName, initial * compartmentSize, unit: s.units, description: "amount of \(s.id)", ode: ode,
+                               line: s.line, element: "species", id: s.id, file: file, identifiers: s.identifiers)
+                yaml.assignment(name, .binary(.divide, .symbol(amountName), compartment), description: s.name ?? "concentration of \(s.id)")
+                speciesInfo[s.id]?.amount = .symbol(amountName)
+            } else {
+                var ode: Expr = .constant(0)
+                if let rule = rateRules[s.id] {
+                    ode = try translate(rule.math, line: rule.line, element: "rateRule", id: s.id)
+                } else if let reactionChange, !s.constant {
+                    ode = valueIsAmount(s) ? reactionChange : .binary(.divide, reactionChange, compartment)
+                }
+                try yaml.state(name, initial, unit: s.units, description: s.name, ode: ode, line: s.line, element: "species", id: s.id,
+                               file: file, identifiers: s.identifiers)
+            }
+        }
+
+        // Events.
+        var sbmlEvents: [SBMLEvent] = []
+        for e in events {
+            let trigger = try translate(e.trigger, line: e.line, element: "trigger", id: e.id)
+            var assignments: [SBMLEventAssignment] = []
+            for a in e.assignments {
+                let value = try translate(a.math, line: a.line, element: "eventAssignment", id: a.variable)
+                if let s = speciesByID[a.variable] {
+                    if s.constant { throw fail(.invalid, line: a.line, element: "eventAssignment", id: a.variable, "an event assigns constant species `\(a.variable)`") }
+                    if heldAsAmount(s) {
+                        assignments.append(SBMLEventAssignment(state: amountNames[s.id] ?? s.id, value: value,
+                                                               scale: .symbol(names[s.compartment] ?? s.compartment)))
+                        continue
+                    }
+                } else if let p = parameters.first(where: { $0.id == a.variable }), p.constant {
+                    throw fail(.invalid, line: a.line, element: "eventAssignment", id: a.variable, "an event assigns constant parameter `\(a.variable)`")
+                } else if let c = compartmentByID[a.variable], c.constant {
+                    throw fail(.invalid, line: a.line, element: "eventAssignment", id: a.variable, "an event assigns constant compartment `\(a.variable)`")
+                }
+                assignments.append(SBMLEventAssignment(state: names[a.variable] ?? a.variable, value: value, scale: nil))
+            }
+            sbmlEvents.append(SBMLEvent(id: e.id, trigger: trigger, initialValue: e.initialValue, persistent: e.persistent,
+                                        useValuesFromTriggerTime: e.useValuesFromTriggerTime, assignments: assignments, line: e.line))
+        }
+
+        yaml.outputs = species.map { names[$0.id] ?? $0.id }.filter { yaml.observables.contains($0) }
+            + (compartments.map(\.id) + parameters.map(\.id)).compactMap { names[$0] }.filter { yaml.observables.contains($0) }
+        let text = yaml.render()
+        let definition: ModelDefinition
+        do {
+            definition = try ModelLoader.parse(text, file: file)
+        } catch {
+            // The generated text is ketasim's own format; a problem here is an import bug or a name the
+            // format cannot hold, reported against the model element.
+            let first = error.problems.first.map { "\($0.message) (in generated model line \($0.location.line): \($0.sourceLine.trimmingCharacters(in: .whitespaces)))" } ?? error.description
+            throw fail(.unsupported, line: modelNode.line, element: "model", id: modelNode["id"], "could not be expressed as a ketasim model: \(first)")
+        }
+        return SBMLModel(definition: definition, events: sbmlEvents, symbols: names, species: speciesInfo, notes: notes, file: file)
+    }
+
+    func sanitizedName(_ raw: String) -> String {
+        var s = String(raw.unicodeScalars.map { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_") ? Character($0) : "_" })
+        if s.isEmpty || s.first.map({ !$0.isLetter }) ?? true { s = "m_" + s }
+        return s
+    }
+
+    func description() -> String {
+        let name = modelNode["name"] ?? modelNode["id"] ?? "unnamed"
+        return "SBML model \(name), imported from \(URL(fileURLWithPath: file).lastPathComponent); time in the SBML model's own unit."
+    }
+}
+
+/// Accumulates the model in ketasim's YAML format, which is then read by `ModelLoader` so an imported
+/// model passes exactly the checks a hand-written one does.
+struct ModelYAML {
+    var name: String
+    var description: String
+    var provenance: String
+    var parameters: [String] = []
+    var states: [String] = []
+    var assignments: [String] = []
+    var odes: [String] = []
+    var outputs: [String] = []
+    var observables: Set<String> = []
+
+    static func quote(_ s: String) -> String {
+        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: " ") + "\""
+    }
+
+    static func number(_ x: Double) -> String { "\(x)" }
+
+    mutating func parameter(_ name: String, _ value: Double, unit: String, description: String) {
+        parameters.append("""
+          \(Self.quote(name)):
+            value: \(Self.number(value))
+            unit: \(Self.quote(unit.isEmpty ? "unspecified" : unit))
+            description: \(Self.quote(description))
+            assumption: \(Self.quote(provenance))
+        """)
+    }
+
+    mutating func state(_ name: String, _ initial: Double, unit: String?, description: String?, ode: Expr,
+                        line: Int, element: String, id: String, file: String, identifiers: [String: String] = [:]) throws(SBMLError) {
+        guard initial.isFinite else {
+            throw SBMLError(.invalid, file: file, line: line, element: element, id: id, message: "`\(id)` changes during the simulation but its initial value is \(initial.isNaN ? "undefined" : "infinite")")
+        }
+        var text = """
+          \(Self.quote(name)):
+            initial: \(Self.number(initial))
+            unit: \(Self.quote(unit ?? "unspecified"))
+            description: \(Self.quote(description ?? ""))
+        """
+        if !identifiers.isEmpty {
+            text += "\n    identifiers: {" + identifiers.sorted { $0.key < $1.key }.map { "\(Self.quote($0.key)): \(Self.quote($0.value))" }.joined(separator: ", ") + "}"
+        }
+        states.append(text)
+        odes.append("  \(Self.quote(name)): \(Self.quote(ode.description))")
+        observables.insert(name)
+    }
+
+    mutating func assignment(_ name: String, _ expression: Expr, description: String?) {
+        var text = """
+          \(Self.quote(name)):
+            expression: \(Self.quote(expression.description))
+        """
+        if let description { text += "\n    description: \(Self.quote(description))" }
+        assignments.append(text)
+        observables.insert(name)
+    }
+
+    func render() -> String {
+        var out = "name: \(Self.quote(name))\ndescription: \(Self.quote(description))\ntime_unit: h\n"
+        out += "parameters:" + (parameters.isEmpty ? " {}\n" : "\n" + parameters.joined(separator: "\n") + "\n")
+        out += "states:" + (states.isEmpty ? " {}\n" : "\n" + states.joined(separator: "\n") + "\n")
+        if !assignments.isEmpty { out += "assignments:\n" + assignments.joined(separator: "\n") + "\n" }
+        out += "odes:" + (odes.isEmpty ? " {}\n" : "\n" + odes.joined(separator: "\n") + "\n")
+        out += "outputs: [" + outputs.map(Self.quote).joined(separator: ", ") + "]\n"
+        return out
+    }
+}

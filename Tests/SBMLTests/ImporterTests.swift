@@ -1,0 +1,189 @@
+import Expressions
+import Foundation
+import Integrator
+import Models
+@testable import SBML
+import Testing
+
+func document(_ body: String, extraNamespaces: String = "") -> String {
+    """
+    <?xml version="1.0" encoding="UTF-8"?>
+    <sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" \(extraNamespaces) level="3" version="2">
+      <model id="test_model">
+    \(body)
+      </model>
+    </sbml>
+    """
+}
+
+func importError(_ xml: String) -> SBMLError? {
+    do {
+        _ = try SBMLImporter.importModel(xml: xml, file: "test.xml")
+        return nil
+    } catch {
+        return error
+    }
+}
+
+let decayBody = """
+    <listOfCompartments><compartment id="cell" size="2" constant="true"/></listOfCompartments>
+    <listOfSpecies>
+      <species id="A" compartment="cell" initialConcentration="3" hasOnlySubstanceUnits="false" boundaryCondition="false" constant="false"/>
+    </listOfSpecies>
+    <listOfParameters><parameter id="k" value="0.5" constant="true"/></listOfParameters>
+    <listOfReactions>
+      <reaction id="r1" reversible="false">
+        <listOfReactants><speciesReference species="A" stoichiometry="1" constant="true"/></listOfReactants>
+        <kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><times/><ci>k</ci><ci>A</ci><ci>cell</ci></apply></math></kineticLaw>
+      </reaction>
+    </listOfReactions>
+    """
+
+@Suite struct ImporterTests {
+    @Test func reactionBecomesConcentrationODE() throws {
+        let model = try SBMLImporter.importModel(xml: document(decayBody), file: "decay.xml")
+        let d = model.definition
+        #expect(d.states.map(\.name) == ["A"])
+        #expect(d.states.first?.initial == 3)
+        #expect(d.assignments.map(\.name) == ["r1"])
+        #expect(d.parameters.map(\.name).sorted() == ["cell", "k"])
+        // d[A]/dt = -(k [A] V) / V = -k [A]
+        let rate = try d.odes[0].substituting(["r1": d.assignments[0].expression]).evaluate(["A": 3, "k": 0.5, "cell": 2])
+        #expect(abs(rate - -1.5) < 1e-15)
+        let simulator = try SBMLSimulator(model: model)
+        let outputs = try simulator.outputs(forSBMLIDs: ["A"], amounts: ["A"])
+        let run = try simulator.simulate(times: [0, 1, 2], outputs: outputs)
+        #expect(run.failure == nil)
+        for (i, t) in [0.0, 1, 2].enumerated() {
+            #expect(abs(run.value(0, at: i) - 6 * exp(-0.5 * t)) < 1e-8)
+        }
+    }
+
+    @Test func functionDefinitionsLocalParametersAndTimeAreTranslated() throws {
+        let body = """
+            <listOfFunctionDefinitions>
+              <functionDefinition id="twice"><math xmlns="http://www.w3.org/1998/Math/MathML">
+                <lambda><bvar><ci>x</ci></bvar><apply><times/><cn type="integer">2</cn><ci>x</ci></apply></lambda></math></functionDefinition>
+              <functionDefinition id="quad"><math xmlns="http://www.w3.org/1998/Math/MathML">
+                <lambda><bvar><ci>x</ci></bvar><apply><ci>twice</ci><apply><ci>twice</ci><ci>x</ci></apply></apply></lambda></math></functionDefinition>
+            </listOfFunctionDefinitions>
+            <listOfParameters>
+              <parameter id="p" value="0" constant="false"/>
+              <parameter id="q" value="1" constant="false"/>
+            </listOfParameters>
+            <listOfRules>
+              <assignmentRule variable="p"><math xmlns="http://www.w3.org/1998/Math/MathML">
+                <apply><plus/><apply><ci>quad</ci><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/time">time</csymbol></apply>
+                <apply><cosh/><cn>0</cn></apply></apply></math></assignmentRule>
+              <rateRule variable="q"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><sinh/><ci>q</ci></apply></math></rateRule>
+            </listOfRules>
+            """
+        let model = try SBMLImporter.importModel(xml: document(body), file: "f.xml")
+        let p = try #require(model.definition.assignments.first { $0.name == "p" })
+        #expect(try p.expression.evaluate(["t": 1.5]) == 7)
+        let ode = try #require(model.definition.odes.first)
+        #expect(abs(try ode.evaluate(["q": 0.7]) - sinh(0.7)) < 1e-15)
+    }
+
+    @Test func eventsFireAtTheirTimeAndAtStart() throws {
+        let body = """
+            <listOfParameters>
+              <parameter id="x" value="0" constant="false"/>
+              <parameter id="hits" value="0" constant="false"/>
+            </listOfParameters>
+            <listOfRules>
+              <rateRule variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>1</cn></math></rateRule>
+            </listOfRules>
+            <listOfEvents>
+              <event id="reset" useValuesFromTriggerTime="true">
+                <trigger initialValue="true" persistent="true"><math xmlns="http://www.w3.org/1998/Math/MathML">
+                  <apply><geq/><ci>x</ci><cn>2.5</cn></apply></math></trigger>
+                <listOfEventAssignments>
+                  <eventAssignment variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>0</cn></math></eventAssignment>
+                  <eventAssignment variable="hits"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><plus/><ci>hits</ci><cn>1</cn></apply></math></eventAssignment>
+                </listOfEventAssignments>
+              </event>
+              <event id="start" useValuesFromTriggerTime="true">
+                <trigger initialValue="false" persistent="true"><math xmlns="http://www.w3.org/1998/Math/MathML"><true/></math></trigger>
+                <listOfEventAssignments>
+                  <eventAssignment variable="hits"><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>100</cn></math></eventAssignment>
+                </listOfEventAssignments>
+              </event>
+            </listOfEvents>
+            """
+        let model = try SBMLImporter.importModel(xml: document(body), file: "e.xml")
+        let simulator = try SBMLSimulator(model: model)
+        let run = try simulator.simulate(times: [0, 1, 3, 6], outputs: try simulator.outputs(forSBMLIDs: ["x", "hits"]))
+        #expect(run.failure == nil)
+        let x = (0..<4).map { run.value(0, at: $0) }
+        let hits = (0..<4).map { run.value(1, at: $0) }
+        #expect(hits == [100, 100, 101, 102])
+        for (got, want) in zip(x, [0, 1, 0.5, 1.0]) { #expect(abs(got - want) < 1e-9) }
+    }
+
+    @Test func refusalsNameTheElementAndId() {
+        let algebraic = importError(document("""
+            <listOfParameters><parameter id="a" value="1" constant="false"/></listOfParameters>
+            <listOfRules><algebraicRule><math xmlns="http://www.w3.org/1998/Math/MathML"><ci>a</ci></math></algebraicRule></listOfRules>
+            """))
+        #expect(algebraic?.kind == .unsupported)
+        #expect(algebraic?.description.contains("<algebraicRule>") == true)
+        #expect(algebraic?.description.contains("algebraic rules") == true)
+
+        let delayed = importError(document("""
+            <listOfParameters><parameter id="a" value="1" constant="false"/></listOfParameters>
+            <listOfEvents><event id="late" useValuesFromTriggerTime="true">
+              <trigger initialValue="true" persistent="true"><math xmlns="http://www.w3.org/1998/Math/MathML"><true/></math></trigger>
+              <delay><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>1</cn></math></delay>
+            </event></listOfEvents>
+            """))
+        #expect(delayed?.description.contains("<event id=\"late\">") == true)
+        #expect(delayed?.description.contains("delay") == true)
+        #expect(delayed?.description.contains("test.xml:") == true)
+
+        let package = importError(document("""
+            <fbc:listOfObjectives xmlns:fbc="http://www.sbml.org/sbml/level3/version1/fbc/version2"/>
+            """, extraNamespaces: "xmlns:fbc=\"http://www.sbml.org/sbml/level3/version1/fbc/version2\" fbc:required=\"false\""))
+        #expect(package?.kind == .unsupported)
+        #expect(package?.description.contains("fbc") == true)
+
+        let trig = importError(document("""
+            <listOfParameters><parameter id="a" value="1" constant="false"/></listOfParameters>
+            <listOfRules><rateRule variable="a"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><sin/><ci>a</ci></apply></math></rateRule></listOfRules>
+            """))
+        #expect(trig?.description.contains("<rateRule id=\"a\">") == true)
+        #expect(trig?.description.contains("sin") == true)
+
+        let fast = importError(document(decayBody.replacingOccurrences(of: "reversible=\"false\"", with: "reversible=\"false\" fast=\"true\"")))
+        #expect(fast?.description.contains("fast") == true)
+
+        let unknown = importError(document("""
+            <listOfParameters><parameter id="a" value="1" constant="false"/></listOfParameters>
+            <listOfRules><rateRule variable="a"><math xmlns="http://www.w3.org/1998/Math/MathML"><ci>nothing</ci></math></rateRule></listOfRules>
+            """))
+        #expect(unknown?.kind == .invalid)
+        #expect(unknown?.description.contains("nothing") == true)
+
+        let broken = importError("<sbml><model>")
+        #expect(broken?.kind == .malformed)
+    }
+
+    @Test func sineOfAConstantIsFolded() throws {
+        let model = try SBMLImporter.importModel(xml: document("""
+            <listOfParameters><parameter id="k" value="0.5" constant="true"/><parameter id="a" value="1" constant="false"/></listOfParameters>
+            <listOfRules><rateRule variable="a"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><sin/><ci>k</ci></apply></math></rateRule></listOfRules>
+            """), file: "fold.xml")
+        #expect(model.definition.odes.first == .constant(sin(0.5)))
+    }
+
+    @Test func reservedIdsAreRenamed() throws {
+        let model = try SBMLImporter.importModel(xml: document("""
+            <listOfParameters><parameter id="t" value="2" constant="true"/><parameter id="exp" value="1" constant="false"/></listOfParameters>
+            <listOfRules><rateRule variable="exp"><math xmlns="http://www.w3.org/1998/Math/MathML"><ci>t</ci></math></rateRule></listOfRules>
+            """), file: "names.xml")
+        #expect(model.symbols["t"] == "t_")
+        #expect(model.symbols["exp"] == "exp_")
+        #expect(model.definition.odes.first == .symbol("t_"))
+        #expect(model.notes.count == 2)
+    }
+}
