@@ -1,6 +1,6 @@
 # Two commands set up and use ketasim on a fresh machine:
 #   make run    installs GSL if missing, builds in release mode, runs the main comparison
-#   make test   installs GSL if missing, runs the whole test suite
+#   make test   installs GSL if missing, runs the whole test suite and the libRoadRunner cross-check
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 OUT ?= out
@@ -21,6 +21,8 @@ run: build
 
 test: deps
 	$(SWIFT) test
+	$(SWIFT) build --product ketasim
+	scripts/crosscheck-default-model
 
 bench: deps
 	cd Benchmarks && $(SWIFT) package benchmark

@@ -31,7 +31,7 @@ let package = Package(
         .executableTarget(name: "sbml-test-suite", dependencies: ["SBML"]),
         .executableTarget(
             name: "ketasim",
-            dependencies: ["Experiments", "Models", "Integrator", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Experiments", "Models", "Integrator", "SBML", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "ExpressionsTests", dependencies: ["Expressions"]),
         .testTarget(name: "IntegratorTests", dependencies: ["Integrator"]),

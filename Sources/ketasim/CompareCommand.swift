@@ -62,7 +62,9 @@ struct Compare: ParsableCommand {
     }
 
     func run() throws {
-        let (path, definition) = try loadModel(model)
+        let loaded = try loadModel(model)
+        try loaded.requireNoEvents("compare")
+        let (path, definition) = (loaded.path, loaded.definition)
         let settings = try solver.settings()
         let names = scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if names.isEmpty { throw ValidationError("--scenarios needs at least one scenario") }

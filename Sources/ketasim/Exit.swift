@@ -2,6 +2,7 @@ import Experiments
 import ArgumentParser
 import Foundation
 import Models
+import SBML
 
 /// sysexits.h codes, so scripts can tell a typo from a broken model from a failed integration.
 enum Exit {
@@ -19,14 +20,42 @@ func printStandardError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
-/// Loads a model file, printing every problem and exiting 65 when it is not valid.
-func loadModel(_ path: String?) throws -> (path: String, model: ModelDefinition) {
+/// A model as the commands see it: a ketasim YAML file, or an imported SBML document whose events (if
+/// any) only `run` and `export` can honour.
+struct LoadedModel {
+    var path: String
+    var definition: ModelDefinition
+    var sbml: SBMLModel?
+
+    var hasEvents: Bool { !(sbml?.events.isEmpty ?? true) }
+
+    /// Refuses commands that cannot honour SBML events, rather than silently dropping them.
+    func requireNoEvents(_ command: String) throws {
+        if let sbml, !sbml.events.isEmpty {
+            throw ValidationError("\(path) has \(sbml.events.count) SBML event(s); `\(command)` does not run events (use `ketasim run`)")
+        }
+    }
+}
+
+/// Loads a model file (`.xml` or `.sbml`: SBML; anything else: ketasim YAML), printing every problem and
+/// exiting 65 when it is not valid.
+func loadModel(_ path: String?) throws -> LoadedModel {
     guard let path = path ?? ModelLocator.defaultModelPath() else {
         printError("cannot find the default model \(ModelLocator.defaultModelFile); pass --model PATH or set KETASIM_MODEL")
         throw Exit.usage
     }
+    let lower = path.lowercased()
+    if lower.hasSuffix(".xml") || lower.hasSuffix(".sbml") {
+        do {
+            let sbml = try SBMLImporter.importModel(path: path)
+            return LoadedModel(path: path, definition: sbml.definition, sbml: sbml)
+        } catch {
+            printStandardError(error.description)
+            throw error.kind == .unreadable ? Exit.usage : Exit.badModel
+        }
+    }
     do {
-        return (path, try ModelLoader.load(path: path))
+        return LoadedModel(path: path, definition: try ModelLoader.load(path: path))
     } catch {
         if case .unreadable = error {
             printError(error.description)

@@ -10,7 +10,8 @@ struct Inspect: ParsableCommand {
     var model: String?
 
     func run() throws {
-        let (path, m) = try loadModel(model)
+        let loaded = try loadModel(model)
+        let (path, m) = (loaded.path, loaded.definition)
         var out: [String] = []
         out.append("\(m.name) (\(path))")
         out.append(m.description)
@@ -61,6 +62,11 @@ struct Inspect: ParsableCommand {
                 out.append("  \(pad(s.name, 28)) \(s.organism ?? "-"), \(Duration.describe(s.tEnd)): \(s.description)")
                 for d in s.doses { out.append("  \(pad("", 28)) dose: \(d)") }
             }
+        }
+        if let sbml = loaded.sbml {
+            out.append("")
+            out.append("Imported from SBML: \(sbml.events.count) event(s)" + (sbml.notes.isEmpty ? "" : "; notes:"))
+            for note in sbml.notes { out.append("  \(note)") }
         }
         printOut(out.joined(separator: "\n"))
     }

@@ -21,6 +21,6 @@ struct Ketasim: ParsableCommand {
         Exit codes: 0 success, 64 bad arguments, 65 bad model file, 70 a simulation failed.
         """,
         version: version,
-        subcommands: [Run.self, Sweep.self, Compare.self, Inspect.self, Validate.self, Merge.self]
+        subcommands: [Run.self, Sweep.self, Compare.self, Inspect.self, Validate.self, Merge.self, Export.self]
     )
 }

@@ -104,7 +104,9 @@ struct Sweep: ParsableCommand {
     }
 
     func run() throws {
-        let (path, definition) = try loadModel(scenario.model)
+        let loaded = try loadModel(scenario.model)
+        try loaded.requireNoEvents("sweep")
+        let (path, definition) = (loaded.path, loaded.definition)
         let settings = try solver.settings()
         let base = try scenario.plan(definition)
         let compiled = try compile(definition)

@@ -11,7 +11,7 @@ struct Validate: ParsableCommand {
     var path: String
 
     func run() throws {
-        let (_, model) = try loadModel(path)
+        let model = try loadModel(path).definition
         do { _ = try CompiledModel(model) } catch {
             printStandardError(error.description)
             throw Exit.badModel

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Experiments
+import Foundation
+import Integrator
+import Models
+import SBML
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a model and one scenario as SBML Level 3 Version 2 core.",
+        discussion: """
+        Parameters carry their units; states become species or rate-rule parameters; assignments become
+        assignment rules; doses, infusions (a rate switched on and off by two events) and the stress
+        schedule become events; state identifiers (HGNC, Entrez, MeSH) become MIRIAM annotations.
+        A scenario that starts from steady state is exported with that equilibrium as its initial
+        values (SBML has no such notion). Time is in hours.
+
+        Examples:
+          ketasim export --sbml stress_ketamine.xml --scenario stress_ketamine
+          ketasim export --sbml infusion.xml --scenario human_ketamine_infusion --stress 0.5
+        """
+    )
+
+    @Option(help: "SBML file to write.")
+    var sbml: String
+
+    @OptionGroup var scenario: ScenarioOptions
+
+    @Flag(help: "Overwrite the output file.")
+    var force = false
+
+    func validate() throws {
+        try scenario.validateValues()
+        if FileManager.default.fileExists(atPath: sbml) && !force { throw ValidationError("\(sbml) already exists; pass --force to overwrite it") }
+    }
+
+    func run() throws {
+        let loaded = try loadModel(scenario.model)
+        try loaded.requireNoEvents("export")
+        let definition = loaded.definition
+        let plan = try scenario.plan(definition)
+        let compiled = try compile(definition)
+        var initial: [Double]?
+        if plan.start == .steadyState {
+            do { initial = try Simulator(model: compiled).initialState(for: plan) } catch {
+                printError("\(error)")
+                throw Exit.failedRun
+            }
+        }
+        // The exporter takes the model's own Scenario type: start from the named one and put the
+        // user's changes into it.
+        var exported: Scenario?
+        if var s = definition.scenario(named: plan.scenarioName) ?? definition.scenarios.first {
+            s.organism = plan.organism
+            s.tEnd = plan.tEnd
+            s.outputEvery = plan.outputEvery
+            s.inputs = plan.inputs.mapValues { $0.map { InputPeriod(value: $0.value, from: $0.from, to: $0.to.isFinite ? $0.to : plan.tEnd) } }
+            s.parameters = plan.parameters
+            s.doses = plan.doses
+            s.treatment = plan.treatment
+            exported = s
+        }
+        let document: SBMLExport
+        do {
+            document = try SBMLExporter.exportDocument(definition, scenario: exported, parameters: plan.parameters, initialState: initial)
+        } catch {
+            printError(error.description)
+            throw Exit.badModel
+        }
+        try write(document.xml, to: sbml, force: force)
+        for note in document.notes { printStandardError("note: \(note)") }
+        printStandardError("wrote \(sbml) (\(definition.states.count) states, scenario \(plan.scenarioName))")
+    }
+}
