@@ -3,6 +3,7 @@ import Foundation
 enum Opcode: UInt8, Sendable {
     case add, subtract, multiply, divide, negate, power
     case exp, log, log10, sqrt, abs, sign, min, max
+    case floor, ceil, sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, factorial, quotient, rem, polygamma
     case less, lessEqual, greater, greaterEqual, equal, notEqual, and, or, not
     /// dst = a != 0 ? b : c. Both branches are always computed; expressions have no side effects.
     case select
@@ -11,7 +12,8 @@ enum Opcode: UInt8, Sendable {
 
     var operandCount: Int {
         switch self {
-        case .negate, .exp, .log, .log10, .sqrt, .abs, .sign, .not, .store: 1
+        case .negate, .exp, .log, .log10, .sqrt, .abs, .sign, .not, .store,
+             .floor, .ceil, .sin, .cos, .tan, .asin, .acos, .atan, .sinh, .cosh, .tanh, .factorial: 1
         case .select: 3
         default: 2
         }
@@ -42,6 +44,21 @@ enum Opcode: UInt8, Sendable {
         case .sign: "sign"
         case .min: "min"
         case .max: "max"
+        case .floor: "floor"
+        case .ceil: "ceil"
+        case .sin: "sin"
+        case .cos: "cos"
+        case .tan: "tan"
+        case .asin: "asin"
+        case .acos: "acos"
+        case .atan: "atan"
+        case .sinh: "sinh"
+        case .cosh: "cosh"
+        case .tanh: "tanh"
+        case .factorial: "fact"
+        case .quotient: "quot"
+        case .rem: "rem"
+        case .polygamma: "polygamma"
         case .less: "lt"
         case .lessEqual: "le"
         case .greater: "gt"
@@ -73,6 +90,21 @@ enum Opcode: UInt8, Sendable {
         case .sign: ExprMath.sign(a)
         case .min: ExprMath.minimum(a, b)
         case .max: ExprMath.maximum(a, b)
+        case .floor: a.rounded(.down)
+        case .ceil: a.rounded(.up)
+        case .sin: Foundation.sin(a)
+        case .cos: Foundation.cos(a)
+        case .tan: Foundation.tan(a)
+        case .asin: Foundation.asin(a)
+        case .acos: Foundation.acos(a)
+        case .atan: Foundation.atan(a)
+        case .sinh: Foundation.sinh(a)
+        case .cosh: Foundation.cosh(a)
+        case .tanh: Foundation.tanh(a)
+        case .factorial: ExprMath.factorial(a)
+        case .quotient: ExprMath.quotient(a, b)
+        case .rem: ExprMath.rem(a, b)
+        case .polygamma: ExprMath.polygamma(a, b)
         case .less: ExprMath.bool(a < b)
         case .lessEqual: ExprMath.bool(a <= b)
         case .greater: ExprMath.bool(a > b)
@@ -154,6 +186,21 @@ public struct CompiledProgram: Sendable {
                 case .sign: r[d] = ExprMath.sign(r[a])
                 case .min: r[d] = ExprMath.minimum(r[a], r[b])
                 case .max: r[d] = ExprMath.maximum(r[a], r[b])
+                case .floor: r[d] = r[a].rounded(.down)
+                case .ceil: r[d] = r[a].rounded(.up)
+                case .sin: r[d] = Foundation.sin(r[a])
+                case .cos: r[d] = Foundation.cos(r[a])
+                case .tan: r[d] = Foundation.tan(r[a])
+                case .asin: r[d] = Foundation.asin(r[a])
+                case .acos: r[d] = Foundation.acos(r[a])
+                case .atan: r[d] = Foundation.atan(r[a])
+                case .sinh: r[d] = Foundation.sinh(r[a])
+                case .cosh: r[d] = Foundation.cosh(r[a])
+                case .tanh: r[d] = Foundation.tanh(r[a])
+                case .factorial: r[d] = ExprMath.factorial(r[a])
+                case .quotient: r[d] = ExprMath.quotient(r[a], r[b])
+                case .rem: r[d] = ExprMath.rem(r[a], r[b])
+                case .polygamma: r[d] = ExprMath.polygamma(r[a], r[b])
                 case .less: r[d] = r[a] < r[b] ? 1 : 0
                 case .lessEqual: r[d] = r[a] <= r[b] ? 1 : 0
                 case .greater: r[d] = r[a] > r[b] ? 1 : 0
@@ -315,6 +362,21 @@ private struct ProgramBuilder {
             case .sqrt: return emit(.sqrt, x)
             case .abs: return emit(.abs, x)
             case .sign: return emit(.sign, x)
+            case .floor: return emit(.floor, x)
+            case .ceil: return emit(.ceil, x)
+            case .sin: return emit(.sin, x)
+            case .cos: return emit(.cos, x)
+            case .tan: return emit(.tan, x)
+            case .asin: return emit(.asin, x)
+            case .acos: return emit(.acos, x)
+            case .atan: return emit(.atan, x)
+            case .sinh: return emit(.sinh, x)
+            case .cosh: return emit(.cosh, x)
+            case .tanh: return emit(.tanh, x)
+            case .factorial: return emit(.factorial, x)
+            case .quotient: return emit(.quotient, x, registers[1])
+            case .rem: return emit(.rem, x, registers[1])
+            case .polygamma: return emit(.polygamma, x, registers[1])
             case .min, .max:
                 let op: Opcode = f == .min ? .min : .max
                 return registers.dropFirst().reduce(x) { emit(op, $0, $1) }

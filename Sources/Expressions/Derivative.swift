@@ -88,8 +88,39 @@ private struct Differentiator {
             return div(derivative(of: a), mul(.constant(2), S.call(.sqrt, [a])))
         case .abs:
             return mul(S.call(.sign, [a]), derivative(of: a))
-        case .sign:
+        case .sign, .floor, .ceil, .quotient:
+            // Piecewise constant: 0 between the jumps, where the derivative does not exist.
             return S.zero
+        case .sin:
+            return mul(S.call(.cos, [a]), derivative(of: a))
+        case .cos:
+            return S.unary(.negate, mul(S.call(.sin, [a]), derivative(of: a)))
+        case .tan:
+            return div(derivative(of: a), pow(S.call(.cos, [a]), .constant(2)))
+        case .asin:
+            return div(derivative(of: a), S.call(.sqrt, [sub(S.one, pow(a, .constant(2)))]))
+        case .acos:
+            return S.unary(.negate, div(derivative(of: a), S.call(.sqrt, [sub(S.one, pow(a, .constant(2)))])))
+        case .atan:
+            return div(derivative(of: a), add(S.one, pow(a, .constant(2))))
+        case .sinh:
+            return mul(S.call(.cosh, [a]), derivative(of: a))
+        case .cosh:
+            return mul(S.call(.sinh, [a]), derivative(of: a))
+        case .tanh:
+            // 1/cosh^2 rather than 1 - tanh^2, which cancels to 0 long before the true value underflows.
+            return div(derivative(of: a), pow(S.call(.cosh, [a]), .constant(2)))
+        case .factorial:
+            // Gamma'(x + 1) = Gamma(x + 1) psi(x + 1).
+            let shifted = add(a, S.one)
+            return mul(mul(S.call(.factorial, [a]), S.call(.polygamma, [S.zero, shifted])), derivative(of: a))
+        case .rem:
+            // rem(a, b) = a - b * quotient(a, b) with the quotient piecewise constant.
+            return sub(derivative(of: a), mul(S.call(.quotient, [a, args[1]]), derivative(of: args[1])))
+        case .polygamma:
+            // The order is an integer, so only x varies continuously.
+            let next = add(a, S.one)
+            return mul(S.call(.polygamma, [next, args[1]]), derivative(of: args[1]))
         case .min, .max:
             return extremum(f, args)
         case .pow:

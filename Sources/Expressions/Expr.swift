@@ -32,23 +32,44 @@ public enum Function: String, Sendable, Hashable, CaseIterable {
     case exp, log, log10, sqrt, abs, min, max, pow, hill
     /// Produced by differentiating `abs`; also accepted in source text.
     case sign
+    case floor, ceil
+    case sin, cos, tan, asin, acos, atan, sinh, cosh, tanh
+    /// Gamma(x + 1), so it is defined (and differentiable) between the integers too.
+    case factorial
+    /// Integer quotient truncated toward zero, and the matching remainder (sign of the dividend),
+    /// as MathML's `quotient` and `rem`: rem(a, b) = a - b * quotient(a, b).
+    case quotient, rem
+    /// polygamma(n, x): n-th derivative of the digamma function (n = 0, 1, 2, ...). Produced by
+    /// differentiating `factorial`; also accepted in source text.
+    case polygamma
+
+    /// Names other languages (MathML, C, spreadsheets) use for these functions; too far from ours in
+    /// edit distance to be suggested otherwise.
+    static let otherSpellings: [String: Function] = [
+        "ceiling": .ceil, "arcsin": .asin, "arccos": .acos, "arctan": .atan, "ln": .log, "fmod": .rem,
+        "mod": .rem, "digamma": .polygamma,
+    ]
 
     func accepts(argumentCount count: Int) -> Bool {
         switch self {
-        case .exp, .log, .log10, .sqrt, .abs, .sign: count == 1
         case .min, .max: count >= 2
-        case .pow: count == 2
+        case .pow, .quotient, .rem, .polygamma: count == 2
         case .hill: count == 3
+        case .exp, .log, .log10, .sqrt, .abs, .sign, .floor, .ceil, .sin, .cos, .tan, .asin, .acos, .atan,
+             .sinh, .cosh, .tanh, .factorial: count == 1
         }
     }
 
     /// Phrase completing "`f` takes ..." in arity errors.
     var expectedArguments: String {
         switch self {
-        case .exp, .log, .log10, .sqrt, .abs, .sign: "1 argument"
         case .min, .max: "at least 2 arguments"
         case .pow: "2 arguments (base, exponent)"
+        case .quotient, .rem: "2 arguments (dividend, divisor)"
+        case .polygamma: "2 arguments (order, x)"
         case .hill: "3 arguments (x, K, n)"
+        case .exp, .log, .log10, .sqrt, .abs, .sign, .floor, .ceil, .sin, .cos, .tan, .asin, .acos, .atan,
+             .sinh, .cosh, .tanh, .factorial: "1 argument"
         }
     }
 }
@@ -194,6 +215,66 @@ enum ExprMath {
         return xn / (power(k, n) + xn)
     }
 
+    @inline(__always) static func factorial(_ x: Double) -> Double { Foundation.tgamma(x + 1) }
+    @inline(__always) static func quotient(_ a: Double, _ b: Double) -> Double { (a / b).rounded(.towardZero) }
+    /// fmod is exact, unlike a - b * quotient(a, b), and takes the dividend's sign like the truncated quotient.
+    @inline(__always) static func rem(_ a: Double, _ b: Double) -> Double { Foundation.fmod(a, b) }
+
+    /// psi^(n)(x) by the recurrence psi^(n)(x) = psi^(n)(x + 1) - (-1)^n n! / x^(n+1) up to x >= 10 + n,
+    /// then the asymptotic series with Bernoulli numbers up to B14 (truncation below 1e-16 relative there).
+    /// NaN for non-integer or negative orders, orders above 100 (the series needs x far beyond any use),
+    /// poles (x a non-positive integer) and x < -1e4, where the recurrence would take too many steps
+    /// to stay cheap and accurate.
+    static func polygamma(_ order: Double, _ x: Double) -> Double {
+        guard order >= 0, order <= 100, order == order.rounded() else { return .nan }
+        if x == .infinity { return order == 0 ? .infinity : 0 }
+        guard x.isFinite, x >= -1e4, !(x <= 0 && x == x.rounded()) else { return .nan }
+        let n = Int(order)
+        var nFactorial = 1.0
+        if n > 1 { for k in 2...n { nFactorial *= Double(k) } }
+        let sign: Double = n % 2 == 0 ? 1 : -1
+        var x = x
+        var shift = 0.0
+        while x < 10 + order {
+            shift -= sign * nFactorial / Foundation.pow(x, order + 1)
+            x += 1
+        }
+        let inverse = 1 / x
+        let inverseSquare = inverse * inverse
+        // A switch rather than an array literal: `run` must not allocate.
+        func bernoulli(_ k: Int) -> Double {
+            switch k {
+            case 1: 1.0 / 6
+            case 2: -1.0 / 30
+            case 3: 1.0 / 42
+            case 4: -1.0 / 30
+            case 5: 5.0 / 66
+            case 6: -691.0 / 2730
+            default: 7.0 / 6
+            }
+        }
+        if n == 0 {
+            var series = 0.0
+            var power = inverseSquare
+            for k in 1...7 {
+                series += bernoulli(k) / Double(2 * k) * power
+                power *= inverseSquare
+            }
+            return Foundation.log(x) - 0.5 * inverse - series + shift
+        }
+        // (-1)^(n+1) [ (n-1)!/x^n + n!/(2 x^(n+1)) + sum_k B_2k (2k+n-1)!/(2k)! / x^(2k+n) ]
+        let xn = Foundation.pow(x, order)
+        var sum = nFactorial / order / xn + nFactorial / 2 / (xn * x)
+        var power = inverseSquare / xn
+        for k in 1...7 {
+            var ratio = 1.0 // (2k+n-1)! / (2k)!
+            if n > 1 { for j in (2 * k + 1)...(2 * k + n - 1) { ratio *= Double(j) } }
+            sum += bernoulli(k) * ratio * power
+            power *= inverseSquare
+        }
+        return -sign * sum + shift
+    }
+
     /// Wrong argument counts (only possible for programmatically built trees) yield NaN rather than trapping.
     static func call(_ f: Function, _ xs: [Double]) -> Double {
         guard f.accepts(argumentCount: xs.count) else { return .nan }
@@ -208,6 +289,21 @@ enum ExprMath {
         case .max: return xs.dropFirst().reduce(xs[0], maximum)
         case .pow: return power(xs[0], xs[1])
         case .hill: return hill(xs[0], xs[1], xs[2])
+        case .floor: return xs[0].rounded(.down)
+        case .ceil: return xs[0].rounded(.up)
+        case .sin: return Foundation.sin(xs[0])
+        case .cos: return Foundation.cos(xs[0])
+        case .tan: return Foundation.tan(xs[0])
+        case .asin: return Foundation.asin(xs[0])
+        case .acos: return Foundation.acos(xs[0])
+        case .atan: return Foundation.atan(xs[0])
+        case .sinh: return Foundation.sinh(xs[0])
+        case .cosh: return Foundation.cosh(xs[0])
+        case .tanh: return Foundation.tanh(xs[0])
+        case .factorial: return factorial(xs[0])
+        case .quotient: return quotient(xs[0], xs[1])
+        case .rem: return rem(xs[0], xs[1])
+        case .polygamma: return polygamma(xs[0], xs[1])
         }
     }
 }

@@ -274,8 +274,11 @@ private struct Parser {
         default:
             guard let function = Function(rawValue: name) else {
                 let candidates = Function.allCases.map(\.rawValue) + ["if", "piecewise"]
-                throw .unknownFunction(name: name, suggestions: Suggestions.closest(to: name, in: candidates),
-                                       location: location, sourceLine: sourceLine)
+                var suggestions = Suggestions.closest(to: name, in: candidates)
+                if let alias = Function.otherSpellings[name] {
+                    suggestions = [alias.rawValue] + suggestions.filter { $0 != alias.rawValue }.prefix(2)
+                }
+                throw .unknownFunction(name: name, suggestions: suggestions, location: location, sourceLine: sourceLine)
             }
             guard function.accepts(argumentCount: args.count) else {
                 throw .arity(function: name, expected: function.expectedArguments, got: args.count,

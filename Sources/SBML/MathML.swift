@@ -2,8 +2,8 @@ import Expressions
 import Foundation
 
 /// MathML content as read from the document, before translation to `Expr`. Kept separate because
-/// SBML's MathML is richer than ketasim's expressions (trigonometry, floor, factorial...): those parts
-/// are evaluated here when their arguments are constant and refused otherwise.
+/// function definitions must be inlined and initial values evaluated with MathML's own semantics
+/// before anything is renamed for ketasim.
 indirect enum MathNode: Sendable {
     case number(Double)
     case name(String)
@@ -74,17 +74,22 @@ struct MathContext {
 enum MathML {
     static let avogadro = 6.02214179e23
 
-    /// Operators ketasim's expressions cannot represent; folded when their arguments are constant.
-    static let foldOnly: Set<String> = [
-        "floor", "ceiling", "factorial", "quotient", "rem",
-        "sin", "cos", "tan", "sec", "csc", "cot", "sinh", "cosh", "tanh", "sech", "csch", "coth",
-        "arcsin", "arccos", "arctan", "arcsec", "arccsc", "arccot",
+    /// MathML operators with one `Expressions.Function` each (MathML name -> function).
+    static let functions: [String: Function] = [
+        "abs": .abs, "exp": .exp, "ln": .log, "floor": .floor, "ceiling": .ceil, "factorial": .factorial,
+        "quotient": .quotient, "rem": .rem,
+        "sin": .sin, "cos": .cos, "tan": .tan, "arcsin": .asin, "arccos": .acos, "arctan": .atan,
+        "sinh": .sinh, "cosh": .cosh, "tanh": .tanh,
+    ]
+    /// Operators with no function of their own, rewritten in terms of others by `rewritten`.
+    static let rewrites: Set<String> = [
+        "sec", "csc", "cot", "sech", "csch", "coth", "arcsec", "arccsc", "arccot",
         "arcsinh", "arccosh", "arctanh", "arcsech", "arccsch", "arccoth",
     ]
-    static let translatable: Set<String> = [
-        "plus", "minus", "times", "divide", "power", "root", "abs", "exp", "ln", "log",
+    static let translatable: Set<String> = Set(functions.keys).union(rewrites).union([
+        "plus", "minus", "times", "divide", "power", "root", "log",
         "eq", "neq", "gt", "lt", "geq", "leq", "and", "or", "xor", "not", "implies", "max", "min",
-    ]
+    ])
 
     /// Reads the single expression inside a `<math>` element.
     static func read(math: XMLNode, context: MathContext, functions: Set<String>) throws(SBMLError) -> MathNode {
@@ -195,7 +200,7 @@ enum MathML {
             return .apply("log", [logbase ?? .number(10)] + args)
         default:
             let op = head.name
-            guard translatable.contains(op) || foldOnly.contains(op) else {
+            guard translatable.contains(op) else {
                 throw context.error(.unsupported, "MathML operator <\(op)>")
             }
             return .apply(op, args)
@@ -234,9 +239,9 @@ enum MathML {
         }
     }
 
-    // MARK: evaluation (initial values and folding)
+    // MARK: evaluation (initial values)
 
-    /// Full MathML semantics, used where `Expr` cannot go: initial values and constant folding.
+    /// Full MathML semantics for initial values, computed before the model is translated to `Expr`.
     static func evaluate(_ node: MathNode, time: Double, value: (String) throws(SBMLError) -> Double) throws(SBMLError) -> Double {
         switch node {
         case .number(let v): return v
@@ -318,20 +323,24 @@ enum MathML {
 
     // MARK: translation to Expr
 
-    /// Hyperbolic functions and their inverses in terms of exp, log and sqrt, which `Expr` has.
-    static func hyperbolic(_ op: String, _ args: [MathNode]) -> MathNode? {
-        guard args.count == 1 else { return nil }
+    /// Reciprocal trigonometric and hyperbolic functions, their inverses, and the inverse hyperbolic
+    /// functions, in terms of operators that have an `Expressions.Function`. The reciprocal forms match
+    /// `apply`, so a rewritten expression computes what evaluation at import does.
+    static func rewritten(_ op: String, _ args: [MathNode]) -> MathNode? {
+        guard args.count == 1, rewrites.contains(op) else { return nil }
         let x = args[0]
         func ap(_ o: String, _ a: MathNode...) -> MathNode { .apply(o, a) }
         let one = MathNode.number(1), two = MathNode.number(2)
-        let ePlus = ap("exp", x), eMinus = ap("exp", ap("minus", x))
         switch op {
-        case "sinh": return ap("divide", ap("minus", ePlus, eMinus), two)
-        case "cosh": return ap("divide", ap("plus", ePlus, eMinus), two)
-        case "tanh": return ap("divide", ap("minus", ePlus, eMinus), ap("plus", ePlus, eMinus))
-        case "sech": return ap("divide", two, ap("plus", ePlus, eMinus))
-        case "csch": return ap("divide", two, ap("minus", ePlus, eMinus))
-        case "coth": return ap("divide", ap("plus", ePlus, eMinus), ap("minus", ePlus, eMinus))
+        case "sec": return ap("divide", one, ap("cos", x))
+        case "csc": return ap("divide", one, ap("sin", x))
+        case "cot": return ap("divide", one, ap("tan", x))
+        case "sech": return ap("divide", one, ap("cosh", x))
+        case "csch": return ap("divide", one, ap("sinh", x))
+        case "coth": return ap("divide", one, ap("tanh", x))
+        case "arcsec": return ap("arccos", ap("divide", one, x))
+        case "arccsc": return ap("arcsin", ap("divide", one, x))
+        case "arccot": return ap("arctan", ap("divide", one, x))
         case "arcsinh": return ap("ln", ap("plus", x, ap("root", two, ap("plus", ap("power", x, two), one))))
         case "arccosh": return ap("ln", ap("plus", x, ap("root", two, ap("minus", ap("power", x, two), one))))
         case "arctanh": return ap("times", .number(0.5), ap("ln", ap("divide", ap("plus", one, x), ap("minus", one, x))))
@@ -343,11 +352,12 @@ enum MathML {
     }
 
     /// Translates to ketasim's expressions. `symbol` maps an SBML id to its ketasim name (throwing for
-    /// unknown ids); `constant` returns the fixed value of an id that never changes during a simulation,
-    /// which lets operators `Expr` lacks be folded when every argument is fixed.
+    /// unknown ids). Every operator translates, so nothing is folded at import: a folded constant
+    /// parameter would not follow later changes of that parameter. `constant` is ignored; it remains
+    /// only so existing callers compile and can be dropped from them.
     static func expr(_ node: MathNode, context: MathContext,
                      symbol: (String) throws(SBMLError) -> String,
-                     constant: (String) -> Double?) throws(SBMLError) -> Expr {
+                     constant: (String) -> Double? = { _ in nil }) throws(SBMLError) -> Expr {
         func go(_ n: MathNode) throws(SBMLError) -> Expr { try expr(n, context: context, symbol: symbol, constant: constant) }
         switch node {
         case .number(let v): return .constant(v)
@@ -361,15 +371,7 @@ enum MathML {
             }
             return result
         case .apply(let op, let argNodes):
-            if let rewritten = hyperbolic(op, argNodes) { return try go(rewritten) }
-            if foldOnly.contains(op) {
-                // Fold when nothing in the arguments can change during a run.
-                if !node.usesTime, node.names.allSatisfy({ constant($0) != nil }) {
-                    let v = try evaluate(node, time: 0) { (n: String) throws(SBMLError) -> Double in constant(n) ?? .nan }
-                    return .constant(v)
-                }
-                throw context.error(.unsupported, "MathML <\(op)> of a quantity that changes during the simulation (ketasim expressions have no \(op))")
-            }
+            if let rewritten = rewritten(op, argNodes) { return try go(rewritten) }
             var args: [Expr] = []
             for a in argNodes { args.append(try go(a)) }
             func need(_ count: Int) throws(SBMLError) {
@@ -401,9 +403,6 @@ enum MathML {
                 try need(2)
                 if case .constant(2) = args[0] { return .call(.sqrt, [args[1]]) }
                 return .binary(.power, args[1], .binary(.divide, .constant(1), args[0]))
-            case "abs": try need(1); return .call(.abs, args)
-            case "exp": try need(1); return .call(.exp, args)
-            case "ln": try need(1); return .call(.log, args)
             case "log":
                 try need(2)
                 if case .constant(10) = args[0] { return .call(.log10, [args[1]]) }
@@ -433,7 +432,9 @@ enum MathML {
             case "not": try need(1); return .unary(.not, args[0])
             case "implies": try need(2); return .binary(.or, .unary(.not, args[0]), args[1])
             default:
-                throw context.error(.unsupported, "MathML operator <\(op)>")
+                guard let function = functions[op] else { throw context.error(.unsupported, "MathML operator <\(op)>") }
+                try need(function == .quotient || function == .rem ? 2 : 1)
+                return .call(function, args)
             }
         }
     }

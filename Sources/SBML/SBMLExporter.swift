@@ -370,6 +370,15 @@ enum MathMLWriter {
             case .min: return apply("min", x)
             case .max: return apply("max", x)
             case .pow: return apply("power", x)
+            case .floor: return apply("floor", x)
+            case .ceil: return apply("ceiling", x)
+            case .sin, .cos, .tan, .sinh, .cosh, .tanh, .factorial, .quotient, .rem: return apply(f.rawValue, x)
+            case .asin: return apply("arcsin", x)
+            case .acos: return apply("arccos", x)
+            case .atan: return apply("arctan", x)
+            case .polygamma:
+                // MathML has no polygamma; it only arises from differentiating factorial, which exports never write.
+                return "<notanumber/>"
             case .hill:
                 guard args.count == 3 else { return "<notanumber/>" }
                 let xn = Expr.binary(.power, args[0], args[2])

@@ -44,7 +44,7 @@ enum Trees {
             let count: Int
             switch f {
             case .min, .max: count = 2 + rng.int(3)
-            case .pow: count = 2
+            case .pow, .quotient, .rem, .polygamma: count = 2
             case .hill: count = 3
             default: count = 1
             }
