@@ -65,6 +65,7 @@ public final class Simulator {
     let integrator: ODEIntegrator
     private var observed: [Double]
     private var steadyStateCache: [SteadyKey: [Double]] = [:]
+    private var observationPrograms: [[Int]: ObservationProgram] = [:]
 
     private struct SteadyKey: Hashable {
         var parameters: [Double]
@@ -213,13 +214,17 @@ public final class Simulator {
             }
         }
         var values = [Double](repeating: 0, count: solution.count * m)
+        let program = observationPrograms[outputIndices] ?? model.observationProgram(outputIndices)
+        if let program, observationPrograms.count < 32 { observationPrograms[outputIndices] = program }
         solution.values.withUnsafeBufferPointer { states in
-            observed.withUnsafeMutableBufferPointer { obs in
+            values.withUnsafeMutableBufferPointer { out in
+                guard let program, let base = out.baseAddress, let y = states.baseAddress else { return }
+                let scratch = UnsafeMutablePointer<Double>.allocate(capacity: workspace.requiredScratch(for: program))
+                defer { scratch.deallocate() }
                 for k in 0..<solution.count {
                     // Assignments may read inputs: observe each row with the inputs of its own time.
                     setInputs(at: solution.times[k])
-                    workspace.observe(t: solution.times[k], y: states.baseAddress! + k * solution.dimension, into: obs.baseAddress!)
-                    for j in 0..<m { values[k * m + j] = obs[outputIndices[j]] }
+                    workspace.observe(program, t: solution.times[k], y: y + k * solution.dimension, into: base + k * m, scratch: scratch)
                 }
             }
         }

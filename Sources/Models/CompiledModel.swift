@@ -27,6 +27,8 @@ public final class CompiledModel: Sendable {
 
     /// The right-hand side with assignments substituted in (what the programs compute).
     public let expandedODEs: [Expr]
+    /// Every observable (states, then assignments) as an expression of the variables.
+    let observableExprs: [Expr]
 
     public init(_ model: ModelDefinition) throws(ModelError) {
         definition = model
@@ -76,12 +78,21 @@ public final class CompiledModel: Sendable {
             rhs = try CompiledProgram(variables: variableNames, outputs: odes)
             jacobian = try CompiledProgram(variables: variableNames, outputs: entries, destinations: destinations)
             timeDerivative = try CompiledProgram(variables: variableNames, outputs: dt, destinations: dtDestinations)
-            observables = try CompiledProgram(variables: variableNames, outputs: model.states.map { .symbol($0.name) } + assignmentExprs)
+            observableExprs = model.states.map { .symbol($0.name) } + assignmentExprs
+            observables = try CompiledProgram(variables: variableNames, outputs: observableExprs)
         } catch {
             // Names were checked when the file was read; reaching this is a bug in the loader.
             throw .invalid([ModelProblem(location: SourceLocation(file: model.file, line: 1, column: 1), message: "internal: could not compile the model: \(error.message)")])
         }
         registerCount = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount, observables.registerCount)
+    }
+
+    /// A program computing only the observables at `indices` (into `observableNames`), in that order:
+    /// writing 24 outputs should not pay for all 88 observables on every row.
+    public func observationProgram(_ indices: [Int]) -> ObservationProgram? {
+        guard indices.allSatisfy({ observableExprs.indices.contains($0) }),
+              let program = try? CompiledProgram(variables: variableNames, outputs: indices.map { observableExprs[$0] }) else { return nil }
+        return ObservationProgram(program: program, count: indices.count)
     }
 
     public func parameterIndex(_ name: String) -> Int? { definition.parameters.firstIndex { $0.name == name } }
@@ -94,6 +105,13 @@ public final class CompiledModel: Sendable {
     public var instructionCounts: (rhs: Int, jacobian: Int, observables: Int) {
         (rhs.instructionCount, jacobian.instructionCount, observables.instructionCount)
     }
+}
+
+/// Observables chosen for output, compiled together (see `CompiledModel.observationProgram`).
+public struct ObservationProgram: Sendable {
+    let program: CompiledProgram
+    public let count: Int
+    var registerCount: Int { program.registerCount }
 }
 
 /// The mutable half of a compiled model: one register file holding parameters, inputs and infusion
@@ -150,6 +168,17 @@ public final class ModelWorkspace {
         model.jacobian.run(registers: registers, outputs: dfdy)
         model.timeDerivative.run(registers: registers, outputs: dfdt)
     }
+
+    /// Writes the chosen observables at (t, y) into `out`, using `scratch` (at least
+    /// `requiredScratch(for:)` doubles) as its registers.
+    public func observe(_ p: ObservationProgram, t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
+        load(t: t, y: y)
+        let variables = model.variableNames.count
+        scratch.update(from: registers, count: variables)
+        p.program.run(registers: scratch, outputs: out)
+    }
+
+    public func requiredScratch(for p: ObservationProgram) -> Int { max(p.registerCount, model.variableNames.count) }
 
     /// Writes every observable (states, then assignments) at (t, y) into `out`.
     public func observe(t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {

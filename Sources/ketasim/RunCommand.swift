@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Experiments
 import Foundation
 import Integrator
@@ -43,9 +44,13 @@ struct Run: ParsableCommand {
     @Option(help: "Also draw the time courses to this SVG file (panels per output, doses dashed).")
     var plot: String?
 
+    @Option(name: .customLong("repeat"), help: "Run the simulation N more times and print the median and minimum time per run on standard error (the model is loaded and compiled once; output is written once).")
+    var repeatCount: Int = 0
+
     @OptionGroup var solver: SolverOptions
 
     func validate() throws {
+        if repeatCount < 0 { throw ValidationError("--repeat must be 0 or more") }
         if modelArgument != nil && scenario.model != nil { throw ValidationError("give the model either as an argument or with --model, not both") }
         if all && outputs != nil { throw ValidationError("--all and --outputs exclude each other") }
         try scenario.validateValues()
@@ -68,6 +73,7 @@ struct Run: ParsableCommand {
         if all { names = compiled.observableNames }
         if let list = outputs { names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         let result = try simulate(compiled, plan: plan, settings: settings, outputs: names)
+        if repeatCount > 0 { try time(compiled, plan: plan, settings: settings, outputs: names) }
         let text = result.csv()
         if let file = output {
             try write(text, to: file, force: force)
@@ -118,6 +124,27 @@ func write(_ text: String, to path: String, force: Bool) throws {
 }
 
 extension Run {
+    /// Times `repeat` runs on one simulator: what a sweep worker pays per run, with the equilibrium
+    /// cached after the first, as in a sweep.
+    func time(_ compiled: CompiledModel, plan: SimulationPlan, settings: SolverSettings, outputs: [String]?) throws {
+        let simulator: Simulator
+        do { simulator = try Simulator(model: compiled, settings: settings) } catch { throw ValidationError(error.description) }
+        _ = try? simulator.run(plan, outputs: outputs)
+        var seconds: [Double] = []
+        var steps = 0
+        var evaluations = ""
+        for _ in 0..<repeatCount {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let r = try? simulator.run(plan, outputs: outputs)
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            steps = r?.statistics.steps ?? 0
+            if let s = r?.statistics { evaluations = "\(s.rhsEvaluations) RHS, \(s.jacobianEvaluations) Jacobian evaluations, \(s.restarts) restarts" }
+        }
+        seconds.sort()
+        let median = seconds[seconds.count / 2]
+        printStandardError(String(format: "timing: %d runs, median %.3f ms, min %.3f ms per run (%d steps, %@; %@)", repeatCount, median * 1e3, seconds[0] * 1e3, steps, settings.stepper.rawValue, evaluations))
+    }
+
     /// An SBML model with events runs through the SBML simulator, which locates event triggers; the
     /// scenario machinery (doses, stress, scenarios) does not apply to it and is refused.
     func runWithEvents(_ sbml: SBMLModel, settings: SolverSettings) throws {
