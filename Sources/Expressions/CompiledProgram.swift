@@ -131,17 +131,25 @@ struct Instruction: Sendable {
 /// A flat register program evaluating several expressions at once, with shared subexpressions
 /// computed once. Register layout: variables, then constants, then one register per instruction result.
 public struct CompiledProgram: Sendable {
-    private let instructions: [Instruction]
+    /// Instructions whose operands are all invariant (constants, and variables at or after
+    /// `varyingVariables`): in an ODE right-hand side, what depends on parameters and inputs only.
+    private let prelude: [Instruction]
+    /// Everything else, stores included.
+    private let body: [Instruction]
     private let constants: [Double]
     private let variables: [String]
 
     public let registerCount: Int
     public var variableCount: Int { variables.count }
-    public var instructionCount: Int { instructions.count }
+    public var instructionCount: Int { prelude.count + body.count }
+    /// Instructions `prepare` hoists out of `runPrepared`.
+    public var invariantInstructionCount: Int { prelude.count }
 
     /// Output i is written to `out[destinations[i]]` (default `0..<outputs.count`).
+    /// `varyingVariables`: only the first that many variables change between calls of `runPrepared`
+    /// (for an ODE: t and the states); nil when any may.
     /// Throws `.unknownSymbol` (location `<compiled>:0:0`) for names not in `variables`.
-    public init(variables: [String], outputs: [Expr], destinations: [Int]? = nil) throws(ExpressionError) {
+    public init(variables: [String], outputs: [Expr], destinations: [Int]? = nil, varyingVariables: Int? = nil) throws(ExpressionError) {
         let destinations = destinations ?? Array(outputs.indices)
         precondition(destinations.count == outputs.count, "CompiledProgram: one destination per output is required")
         precondition(destinations.allSatisfy { $0 >= 0 && $0 <= Int(Int32.max) }, "CompiledProgram: destinations must be non-negative")
@@ -152,7 +160,23 @@ public struct CompiledProgram: Sendable {
             stores.append((Int32(destination), try builder.lower(output.simplified())))
         }
         let layout = builder.finish(stores: stores)
-        self.instructions = layout.instructions
+        // Partition in program order: an instruction is invariant when every operand is a constant,
+        // an invariant variable or the result of an invariant instruction.
+        let varying = varyingVariables ?? variables.count
+        var invariant = [Bool](repeating: true, count: layout.registerCount)
+        for k in 0..<min(varying, variables.count) { invariant[k] = false }
+        var prelude: [Instruction] = [], body: [Instruction] = []
+        for ins in layout.instructions {
+            let operands = [ins.a, ins.b, ins.c].prefix(ins.op.operandCount)
+            if ins.op != .store && operands.allSatisfy({ invariant[Int($0)] }) {
+                prelude.append(ins)
+            } else {
+                if ins.op != .store { invariant[Int(ins.dst)] = false }
+                body.append(ins)
+            }
+        }
+        self.prelude = prelude
+        self.body = body
         self.constants = layout.constants
         self.variables = variables
         self.registerCount = layout.registerCount
@@ -161,11 +185,30 @@ public struct CompiledProgram: Sendable {
     /// `registers` holds `registerCount` doubles whose first `variableCount` entries are the inputs;
     /// the rest is scratch. Allocates nothing and takes no locks.
     public func run(registers: UnsafeMutablePointer<Double>, outputs: UnsafeMutablePointer<Double>) {
+        prepare(registers: registers)
+        runPrepared(registers: registers, outputs: outputs)
+    }
+
+    /// Loads the constants and computes the invariant part into `registers`; call again whenever an
+    /// invariant variable changes. The results stay in the buffer for `runPrepared`.
+    public func prepare(registers: UnsafeMutablePointer<Double>) {
         let constantBase = variables.count
         constants.withUnsafeBufferPointer { constants in
             for index in constants.indices { registers[constantBase + index] = constants[index] }
         }
-        instructions.withUnsafeBufferPointer { code in
+        prelude.withUnsafeBufferPointer { Self.execute($0, registers, registers) }
+    }
+
+    /// The varying part only: `registers` must have been through `prepare` since its invariant
+    /// variables last changed, and must not have been used by another program since.
+    @inline(__always)
+    public func runPrepared(registers: UnsafeMutablePointer<Double>, outputs: UnsafeMutablePointer<Double>) {
+        body.withUnsafeBufferPointer { Self.execute($0, registers, outputs) }
+    }
+
+    @inline(__always)
+    private static func execute(_ code: UnsafeBufferPointer<Instruction>, _ registers: UnsafeMutablePointer<Double>, _ outputs: UnsafeMutablePointer<Double>) {
+        do {
             let r = registers
             for ins in code {
                 let d = Int(ins.dst)
@@ -220,10 +263,11 @@ public struct CompiledProgram: Sendable {
     /// Human-readable listing for debugging.
     public func dump() -> String {
         var lines: [String] = []
-        lines.append("; \(variables.count) variables, \(constants.count) constants, \(instructions.count) instructions, \(registerCount) registers")
+        lines.append("; \(variables.count) variables, \(constants.count) constants, \(instructionCount) instructions (\(prelude.count) invariant), \(registerCount) registers")
         for (index, name) in variables.enumerated() { lines.append("r\(index) = \(name)") }
         for (index, value) in constants.enumerated() { lines.append("r\(variables.count + index) = const \(value)") }
-        for ins in instructions {
+        for ins in prelude + [Instruction(op: .store, dst: -1, a: 0, b: 0, c: 0)] + body {
+            if ins.dst == -1 { lines.append("; varying part"); continue }
             let operands = [ins.a, ins.b, ins.c].prefix(ins.op.operandCount).map { "r\($0)" }.joined(separator: ", ")
             if ins.op == .store {
                 lines.append("out[\(ins.dst)] = \(operands)")

@@ -75,9 +75,11 @@ public final class CompiledModel: Sendable {
         }
         jacobianNonZeros = entries.count
         do {
-            rhs = try CompiledProgram(variables: variableNames, outputs: odes)
-            jacobian = try CompiledProgram(variables: variableNames, outputs: entries, destinations: destinations)
-            timeDerivative = try CompiledProgram(variables: variableNames, outputs: dt, destinations: dtDestinations)
+            // Only t and the states vary between calls inside the integrator: what depends on
+            // parameters, inputs and infusion rates alone is hoisted into each program's prelude.
+            rhs = try CompiledProgram(variables: variableNames, outputs: odes, varyingVariables: 1 + n)
+            jacobian = try CompiledProgram(variables: variableNames, outputs: entries, destinations: destinations, varyingVariables: 1 + n)
+            timeDerivative = try CompiledProgram(variables: variableNames, outputs: dt, destinations: dtDestinations, varyingVariables: 1 + n)
             observableExprs = model.states.map { .symbol($0.name) } + assignmentExprs
             observables = try CompiledProgram(variables: variableNames, outputs: observableExprs)
         } catch {
@@ -105,6 +107,11 @@ public final class CompiledModel: Sendable {
     public var instructionCounts: (rhs: Int, jacobian: Int, observables: Int) {
         (rhs.instructionCount, jacobian.instructionCount, observables.instructionCount)
     }
+
+    /// Instructions per call of the right-hand side and the Jacobian once parameter-only work is hoisted.
+    public var hotInstructionCounts: (rhs: Int, jacobian: Int) {
+        (rhs.instructionCount - rhs.invariantInstructionCount, jacobian.instructionCount - jacobian.invariantInstructionCount)
+    }
 }
 
 /// Observables chosen for output, compiled together (see `CompiledModel.observationProgram`).
@@ -118,63 +125,96 @@ public struct ObservationProgram: Sendable {
 /// rates for one simulation at a time. Not thread-safe; give every thread its own.
 public final class ModelWorkspace {
     public let model: CompiledModel
+    // One register file per program: each keeps its hoisted, parameter-only results between calls.
+    private let rhsRegisters: UnsafeMutablePointer<Double>
+    private let jacobianRegisters: UnsafeMutablePointer<Double>
+    private let timeRegisters: UnsafeMutablePointer<Double>
     private let registers: UnsafeMutablePointer<Double>
+    private let size: Int
     private let n: Int
+    /// Set when a parameter, input or infusion rate changes; the preludes run before the next call.
+    private var stale = true
 
     public init(model: CompiledModel, organism: String? = nil, parameters overrides: [String: Double] = [:]) {
         self.model = model
         n = model.stateCount
-        registers = .allocate(capacity: max(model.registerCount, model.variableNames.count))
-        registers.initialize(repeating: 0, count: max(model.registerCount, model.variableNames.count))
+        size = max(model.registerCount, model.variableNames.count)
+        rhsRegisters = .allocate(capacity: size)
+        jacobianRegisters = .allocate(capacity: size)
+        timeRegisters = .allocate(capacity: size)
+        registers = .allocate(capacity: size)
+        for buffer in [rhsRegisters, jacobianRegisters, timeRegisters, registers] { buffer.initialize(repeating: 0, count: size) }
         setParameters(model.definition.parameterValues(organism: organism, overrides: overrides))
         resetInputs()
     }
 
-    deinit { registers.deallocate() }
+    deinit {
+        for buffer in [rhsRegisters, jacobianRegisters, timeRegisters, registers] { buffer.deallocate() }
+    }
+
+    @inline(__always)
+    private func setVariable(_ index: Int, _ value: Double) {
+        rhsRegisters[index] = value
+        jacobianRegisters[index] = value
+        timeRegisters[index] = value
+        registers[index] = value
+        stale = true
+    }
 
     public func setParameters(_ values: [Double]) {
         precondition(values.count == model.definition.parameters.count)
-        for (k, v) in values.enumerated() { registers[model.parameterOffset + k] = v }
+        for (k, v) in values.enumerated() { setVariable(model.parameterOffset + k, v) }
     }
 
-    public func setParameter(_ index: Int, _ value: Double) { registers[model.parameterOffset + index] = value }
+    public func setParameter(_ index: Int, _ value: Double) { setVariable(model.parameterOffset + index, value) }
     public func parameter(_ index: Int) -> Double { registers[model.parameterOffset + index] }
-    public func setInput(_ index: Int, _ value: Double) { registers[model.inputOffset + index] = value }
+    public func setInput(_ index: Int, _ value: Double) { setVariable(model.inputOffset + index, value) }
     public func input(_ index: Int) -> Double { registers[model.inputOffset + index] }
-    public func setInfusion(slot: Int, rate: Double) { registers[model.infusionOffset + slot] = rate }
+    public func setInfusion(slot: Int, rate: Double) { setVariable(model.infusionOffset + slot, rate) }
     public func infusion(slot: Int) -> Double { registers[model.infusionOffset + slot] }
 
     /// Inputs back to their defaults and every infusion off.
     public func resetInputs() {
-        for (k, input) in model.definition.inputs.enumerated() { registers[model.inputOffset + k] = input.defaultValue }
-        for k in model.infusionTargets.indices { registers[model.infusionOffset + k] = 0 }
+        for (k, input) in model.definition.inputs.enumerated() { setVariable(model.inputOffset + k, input.defaultValue) }
+        for k in model.infusionTargets.indices { setVariable(model.infusionOffset + k, 0) }
     }
 
     @inline(__always)
-    private func load(t: Double, y: UnsafePointer<Double>) {
-        registers[0] = t
-        (registers + 1).update(from: y, count: n)
+    private func refresh() {
+        guard stale else { return }
+        model.rhs.prepare(registers: rhsRegisters)
+        model.jacobian.prepare(registers: jacobianRegisters)
+        model.timeDerivative.prepare(registers: timeRegisters)
+        stale = false
+    }
+
+    @inline(__always)
+    private func load(_ buffer: UnsafeMutablePointer<Double>, t: Double, y: UnsafePointer<Double>) {
+        buffer[0] = t
+        (buffer + 1).update(from: y, count: n)
     }
 
     public func evaluate(t: Double, y: UnsafePointer<Double>, dydt: UnsafeMutablePointer<Double>) {
-        load(t: t, y: y)
-        model.rhs.run(registers: registers, outputs: dydt)
+        refresh()
+        load(rhsRegisters, t: t, y: y)
+        model.rhs.runPrepared(registers: rhsRegisters, outputs: dydt)
     }
 
     public func jacobian(t: Double, y: UnsafePointer<Double>, dfdy: UnsafeMutablePointer<Double>, dfdt: UnsafeMutablePointer<Double>) {
-        load(t: t, y: y)
+        refresh()
+        load(jacobianRegisters, t: t, y: y)
+        load(timeRegisters, t: t, y: y)
         dfdy.update(repeating: 0, count: n * n)
         dfdt.update(repeating: 0, count: n)
-        model.jacobian.run(registers: registers, outputs: dfdy)
-        model.timeDerivative.run(registers: registers, outputs: dfdt)
+        model.jacobian.runPrepared(registers: jacobianRegisters, outputs: dfdy)
+        model.timeDerivative.runPrepared(registers: timeRegisters, outputs: dfdt)
     }
 
     /// Writes the chosen observables at (t, y) into `out`, using `scratch` (at least
     /// `requiredScratch(for:)` doubles) as its registers.
     public func observe(_ p: ObservationProgram, t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
-        load(t: t, y: y)
-        let variables = model.variableNames.count
-        scratch.update(from: registers, count: variables)
+        load(registers, t: t, y: y)
+        scratch.update(from: registers, count: model.variableNames.count)
         p.program.run(registers: scratch, outputs: out)
     }
 
@@ -182,7 +222,7 @@ public final class ModelWorkspace {
 
     /// Writes every observable (states, then assignments) at (t, y) into `out`.
     public func observe(t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
-        load(t: t, y: y)
+        load(registers, t: t, y: y)
         model.observables.run(registers: registers, outputs: out)
     }
 }

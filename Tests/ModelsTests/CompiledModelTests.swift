@@ -101,3 +101,29 @@ struct CompiledModelTests {
         #expect(abs(out[4] - 1 / (1 + 0.2 * 0.25)) < 1e-15)
     }
 }
+
+@Suite("Workspace caching")
+struct WorkspaceTests {
+    @Test func changingAParameterOrInputAfterAnEvaluationIsSeen() throws {
+        // The hoisted, parameter-only part must be recomputed after every change, or a sweep would
+        // silently reuse the first run's parameters.
+        let model = try CompiledModel(try ModelLoader.parse(chainModel, file: "chain.yaml"))
+        let ws = ModelWorkspace(model: model)
+        let y = [0.8, 0.5, 2.0]
+        func f() -> [Double] {
+            var out = [0.0, 0, 0]
+            y.withUnsafeBufferPointer { yb in out.withUnsafeMutableBufferPointer { ws.evaluate(t: 1, y: yb.baseAddress!, dydt: $0.baseAddress!) } }
+            return out
+        }
+        let before = f()
+        ws.setParameter(try #require(model.parameterIndex("K")), 0.3)
+        let afterK = f()
+        #expect(afterK[1] != before[1])
+        ws.setInput(try #require(model.inputIndex("stress")), 0.9)
+        let afterStress = f()
+        #expect(afterStress[1] != afterK[1] && afterStress[2] != afterK[2])
+        let env: [String: Double] = ["t": 1, "a": y[0], "b": y[1], "c": y[2], "K": 0.3, "n": 2.5, "tau": 3, "stress": 0.9, "__infusion_a": 0]
+        for i in 0..<3 { #expect(abs(afterStress[i] - (try model.expandedODEs[i].evaluate(env))) <= 1e-12 * max(1, abs(afterStress[i]))) }
+        #expect(model.hotInstructionCounts.rhs < model.instructionCounts.rhs)
+    }
+}
