@@ -99,7 +99,7 @@ public enum SVGPlot {
     public static func heatMap(title: String, xLabel: String, yLabel: String, xs: [Double], ys: [Double], z: [[Double]], zLabel: String) -> String {
         let cell = (w: max(18.0, 480.0 / Double(max(xs.count, 1))), h: max(14.0, 320.0 / Double(max(ys.count, 1))))
         let left = 80.0, top = 46.0
-        let width = left + Double(xs.count) * cell.w + 120, height = top + Double(ys.count) * cell.h + 60
+        let width = left + Double(xs.count) * cell.w + max(120, 40 + 6.5 * Double(zLabel.count)), height = top + Double(ys.count) * cell.h + 60
         let finite = z.flatMap { $0 }.filter(\.isFinite)
         let lo = finite.min() ?? 0, hi = finite.max() ?? 1
         var svg = header(width: width, height: height)

@@ -158,7 +158,8 @@ struct Sweep: ParsableCommand {
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
         var failed = 0
         var heat: [Int: Double] = [:]
-        let plotColumn = header.firstIndex(of: plotMetric).map { $0 - 4 - axes.count }
+        // Metrics start after run_id, the axes, status and message.
+        let plotColumn = header.firstIndex(of: plotMetric).map { $0 - (3 + axes.count) }
         let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: names, metrics: metrics,
                                  jobs: jobs, runIDs: runIDs, keepSeries: seriesFile != nil)
         let emitted = try runner.run(shouldStop: { interrupted.isSet }) { row in

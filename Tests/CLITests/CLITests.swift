@@ -136,6 +136,23 @@ struct SweepCLITests {
         #expect(meta.contains("\"runs_total\" : \"12\""))
     }
 
+    @Test func heatMapShowsTheRequestedMetric() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("h.csv").path, svg = dir.appendingPathComponent("h.svg").path
+        let r = try ketasim(["sweep", "--model", example, "--vary", "dose=100,200", "--vary", "ke=0.1,0.3", "--outputs", "concentration",
+                             "-o", out, "--plot", svg, "--plot-metric", "concentration.max"])
+        #expect(r.status == 0, "\(r.stderr)")
+        // Each cell carries its value as a tooltip; run 4 (dose 200, ke 0.3) has max 25.884 uM.
+        let rows = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        let header = rows[0].split(separator: ",").map(String.init)
+        let column = try #require(header.firstIndex(of: "concentration.max"))
+        let max4 = try #require(Double(rows[4].split(separator: ",", omittingEmptySubsequences: false)[column]))
+        #expect(abs(max4 - 25.884) < 1e-3)
+        let picture = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(picture.contains("<title>25.88</title>"))
+        #expect(picture.contains("concentration.max"))
+    }
+
     @Test func shardsMergeIntoTheWholeSweepAndResumeFinishesAPartialFile() throws {
         let dir = try temporaryDirectory()
         func path(_ n: String) -> String { dir.appendingPathComponent(n).path }

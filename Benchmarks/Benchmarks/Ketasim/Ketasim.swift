@@ -92,7 +92,9 @@ let benchmarks: @Sendable () -> Void = {
         } setup: { loadModel() }
     }
 
-    for stepper in Stepper.allCases where stepper != .msbdf {
+    // bsimp is left out: on this model it stalls near t = 0.2 h with ever smaller steps (it gives up
+    // after --max-steps), so a single iteration would not finish within any useful time.
+    for stepper in Stepper.allCases where stepper != .msbdf && stepper != .bsimp {
         Benchmark("stress_ketamine 35 d, \(stepper.rawValue)", configuration: .init(maxDuration: .seconds(3), maxIterations: 10)) { benchmark, model in
             let simulator = try Simulator(model: model, settings: SolverSettings(stepper: stepper, outputMode: .interpolate))
             let p = plan(model, "stress_ketamine")
