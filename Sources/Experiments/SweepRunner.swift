@@ -2,6 +2,43 @@ import Foundation
 import Integrator
 import Models
 
+/// Which runs of a sweep to execute: every `step`-th run ID from `first` to `last` (a whole sweep, or
+/// one shard of it) minus those already done. Held as a stride, not a list, so that memory does not
+/// grow with the number of runs.
+public struct RunSet: Sendable, Equatable {
+    public var first: Int
+    public var step: Int
+    public var last: Int
+    public var done: Set<Int>
+
+    public static func all(_ total: Int) -> RunSet { RunSet(first: 1, step: 1, last: total, done: []) }
+
+    /// Shard `index` (0-based) of `count`: every count-th run, so shards are balanced whatever the order of the grid.
+    public static func shard(_ index: Int, of count: Int, total: Int) -> RunSet { RunSet(first: index + 1, step: count, last: total, done: []) }
+
+    /// Positions in the stride, done ones included.
+    var candidates: Int { last >= first ? (last - first) / step + 1 : 0 }
+    func id(at position: Int) -> Int { first + position * step }
+    func contains(_ id: Int) -> Bool { id >= first && id <= last && (id - first) % step == 0 }
+
+    /// Runs still to do.
+    public var count: Int { candidates - done.filter(contains).count }
+}
+
+extension RunSet: Sequence {
+    public func makeIterator() -> AnyIterator<Int> {
+        var position = 0
+        return AnyIterator {
+            while position < candidates {
+                let id = self.id(at: position)
+                position += 1
+                if !done.contains(id) { return id }
+            }
+            return nil
+        }
+    }
+}
+
 /// One finished run of a sweep.
 public struct SweepRow: Sendable {
     public var runID: Int
@@ -11,6 +48,8 @@ public struct SweepRow: Sendable {
     public var metrics: [Double]
     /// Kept only when the caller asked for time series.
     public var result: SimulationResult?
+    /// A run already done (resume): passes through the queue in order but is not emitted.
+    var skipped = false
 }
 
 /// Runs a sweep on worker threads, each with its own `Simulator` (and so its own GSL driver), and hands
@@ -25,10 +64,10 @@ public struct SweepRunner: Sendable {
     public var metrics: MetricSpec
     public var jobs: Int
     /// Run IDs (1-based) to execute, ascending.
-    public var runIDs: [Int]
+    public var runIDs: RunSet
     public var keepSeries: Bool
 
-    public init(model: CompiledModel, settings: SolverSettings, base: SimulationPlan, design: SweepDesign, outputs: [String], metrics: MetricSpec, jobs: Int, runIDs: [Int], keepSeries: Bool) {
+    public init(model: CompiledModel, settings: SolverSettings, base: SimulationPlan, design: SweepDesign, outputs: [String], metrics: MetricSpec, jobs: Int, runIDs: RunSet, keepSeries: Bool) {
         self.model = model
         self.settings = settings
         self.base = base
@@ -40,20 +79,19 @@ public struct SweepRunner: Sendable {
         self.keepSeries = keepSeries
     }
 
-    /// The run IDs of shard `index` (0-based) of `count`: every count-th run, so shards are balanced
-    /// whatever the order of the grid.
+    /// The run IDs of shard `index` (0-based) of `count`.
     public static func shard(_ index: Int, of count: Int, total: Int) -> [Int] {
-        stride(from: index + 1, through: total, by: count).map { $0 }
+        Array(RunSet.shard(index, of: count, total: total))
     }
 
     /// Runs everything (or until `shouldStop` turns true, then finishes the runs already started),
     /// calling `emit` in run_id order. Returns the number of rows emitted.
     @discardableResult
     public func run(shouldStop: @escaping @Sendable () -> Bool = { false }, emit: (SweepRow) throws -> Void) rethrows -> Int {
-        let queue = WorkQueue(total: runIDs.count, window: max(4 * jobs, 8))
+        let queue = WorkQueue(total: runIDs.candidates, window: max(4 * jobs, 8))
         let job = self
         var threads: [Thread] = []
-        for _ in 0..<min(jobs, max(1, runIDs.count)) {
+        for _ in 0..<min(jobs, max(1, runIDs.candidates)) {
             let thread = Thread { job.work(queue) }
             thread.stackSize = 8 << 20
             threads.append(thread)
@@ -62,6 +100,7 @@ public struct SweepRunner: Sendable {
         var emitted = 0
         defer { queue.finish() }
         while let row = queue.next(shouldStop: shouldStop) {
+            if row.skipped { continue }
             try emit(row)
             emitted += 1
         }
@@ -73,7 +112,13 @@ public struct SweepRunner: Sendable {
         var setupFailure: String?
         do { simulator = try Simulator(model: model, settings: settings) } catch { setupFailure = error.description }
         while let position = queue.claim() {
-            let runID = runIDs[position]
+            let runID = runIDs.id(at: position)
+            if runIDs.done.contains(runID) {
+                var skip = SweepRow(runID: runID, point: [], succeeded: true, message: "", metrics: [], result: nil)
+                skip.skipped = true
+                queue.deliver(skip, at: position)
+                continue
+            }
             let point = design.point(runID - 1)
             var row = SweepRow(runID: runID, point: point, succeeded: false, message: setupFailure ?? "", metrics: [], result: nil)
             if let simulator {

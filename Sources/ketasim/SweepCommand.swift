@@ -140,11 +140,11 @@ struct Sweep: ParsableCommand {
                 : "--plot-metric `\(plotMetric)` is not a column\(didYouMean(plotMetric, among: header))")
         }
 
-        var runIDs = Array(1...max(1, design.count))
-        if let (index, count) = try shardSpec() { runIDs = SweepRunner.shard(index, of: count, total: design.count) }
+        var runIDs = RunSet.all(design.count)
+        if let (index, count) = try shardSpec() { runIDs = RunSet.shard(index, of: count, total: design.count) }
         let summary = try SweepFile(path: output, header: header, resume: resume, force: force)
         let seriesFile = try series.map { try SweepFile(path: $0, header: ["run_id", "time_h"] + names, resume: resume, force: force, keepRuns: summary.finished) }
-        runIDs.removeAll { summary.finished.contains($0) }
+        runIDs.done = summary.finished
 
         var meta = RunMetadata(version: Ketasim.version, modelFile: path, plan: base, model: definition, solver: settings, seed: samples == nil ? nil : seed,
                                sweep: Dictionary(uniqueKeysWithValues: axes.map { ($0.name, $0.values) }))
@@ -158,8 +158,9 @@ struct Sweep: ParsableCommand {
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
         var failed = 0
         var heat: [Int: Double] = [:]
-        // Metrics start after run_id, the axes, status and message.
-        let plotColumn = header.firstIndex(of: plotMetric).map { $0 - (3 + axes.count) }
+        // Metrics start after run_id, the axes, status and message. Only a heat map keeps a value per
+        // run; without --plot nothing grows with the number of runs.
+        let plotColumn = plot == nil ? nil : header.firstIndex(of: plotMetric).map { $0 - (3 + axes.count) }
         let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: names, metrics: metrics,
                                  jobs: jobs, runIDs: runIDs, keepSeries: seriesFile != nil)
         let emitted = try runner.run(shouldStop: { interrupted.isSet }) { row in

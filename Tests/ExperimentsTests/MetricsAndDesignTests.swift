@@ -99,6 +99,10 @@ struct SweepDesignTests {
         let shards = (0..<3).map { SweepRunner.shard($0, of: 3, total: 10) }
         #expect(shards == [[1, 4, 7, 10], [2, 5, 8], [3, 6, 9]])
         #expect(Set(shards.flatMap { $0 }) == Set(1...10))
+        var rest = RunSet.shard(1, of: 3, total: 10)
+        rest.done = [5, 7]  // 7 belongs to another shard: it does not change this one's count
+        #expect(Array(rest) == [2, 8] && rest.count == 2)
+        #expect(RunSet.all(0).count == 0 && Array(RunSet.all(0)).isEmpty)
     }
 }
 

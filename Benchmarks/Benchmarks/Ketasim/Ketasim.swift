@@ -122,7 +122,7 @@ let benchmarks: @Sendable () -> Void = {
             let design = SweepDesign(grid: [dose, stress])
             let runner = SweepRunner(model: model, settings: SolverSettings(outputMode: .interpolate), base: base, design: design,
                                      outputs: ["synapse_density"], metrics: .standard, jobs: jobs,
-                                     runIDs: Array(1...design.count), keepSeries: false)
+                                     runIDs: .all(design.count), keepSeries: false)
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations { blackHole(runner.run { row in blackHole(row) }) }
             benchmark.stopMeasurement()
