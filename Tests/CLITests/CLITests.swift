@@ -205,3 +205,45 @@ struct SweepCLITests {
         #expect(bad.status == 64 && bad.stderr.contains("did you mean `single_oral`?"))
     }
 }
+
+@Suite("Interrupting a sweep")
+struct InterruptTests {
+    @Test func ctrlCKeepsEveryFinishedRunAndResumeFinishesTheRest() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("big.csv").path
+        let args = ["sweep", "--model", example, "--vary", "dose=1:4000:1", "--outputs", "concentration", "--every", "5min", "--jobs", "2", "-o", out]
+        let process = Process()
+        process.executableURL = try ketasimBinary()
+        process.arguments = args
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Wait until some rows are on disk, then interrupt.
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            if text.split(separator: "\n").count > 20 { break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        if process.terminationStatus == 130 {
+            #expect(stderr.contains("--resume"))
+            // A valid file: a header, whole rows in run order with no gap, ending in a newline.
+            #expect(lines.last == "")
+            let ids = lines.dropFirst().dropLast().map { Int($0.prefix { $0 != "," }) ?? -1 }
+            #expect(ids == Array(1...ids.count))
+            #expect(ids.count < 4000)
+        } else {
+            // The machine finished all 4000 runs before the signal arrived: nothing to interrupt.
+            #expect(process.terminationStatus == 0)
+        }
+        let resumed = try ketasim(args + ["--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let all = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(all.dropFirst().map { Int($0.prefix { $0 != "," }) ?? -1 } == Array(1...4000))
+    }
+}
