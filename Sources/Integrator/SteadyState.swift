@@ -172,7 +172,9 @@ public struct SteadyStateSolver: Sendable {
             }
         }
         guard ok, let root = solver.pointee.x, let data = ketasim_vector_data(root) else { return nil }
-        return Array(UnsafeBufferPointer(start: data, count: n))
+        // Components the root finder leaves at rounding noise around zero (an empty drug compartment
+        // at -4e-27, say) are exactly zero: a negative amount in the output would only confuse.
+        return Array(UnsafeBufferPointer(start: data, count: n)).map { abs($0) < 1e-20 ? 0 : $0 }
     }
 
     private func converged(_ x: UnsafeMutablePointer<gsl_vector>?, _ f: UnsafeMutablePointer<gsl_vector>?) -> Bool {

@@ -152,7 +152,8 @@ struct Compare: ParsableCommand {
             let svg = SVGPlot.timeCourses(title: "\(definition.name): \(names.joined(separator: " vs "))", panels: panels, doseTimes: doses)
             try write(svg, to: folder.appendingPathComponent("compare.svg").path, force: force)
         }
-        printStandardError("wrote \(dir)/timeseries.csv, \(dir)/summary.csv\(plot ? ", \(dir)/compare.svg" : "")")
+        let written = ["timeseries.csv", "summary.csv"] + (plot ? ["compare.svg"] : [])
+        printStandardError("wrote " + written.map { folder.appendingPathComponent($0).relativePath }.joined(separator: ", "))
     }
 }
 
