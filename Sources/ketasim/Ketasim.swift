@@ -23,4 +23,30 @@ struct Ketasim: ParsableCommand {
         version: version,
         subcommands: [Run.self, Sweep.self, Compare.self, Inspect.self, Validate.self, Merge.self, Export.self]
     )
+
+    /// Errors print as one line, `ketasim: <reason>`, with the exit codes of sysexits.h (64 for bad
+    /// arguments), instead of argument-parser's usage dump after every mistake found while running.
+    static func main() {
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            fail(error, hint: true)
+        }
+        do {
+            try command.run()
+        } catch {
+            fail(error, hint: false)
+        }
+    }
+
+    private static func fail(_ error: Error, hint: Bool) -> Never {
+        if let code = error as? ExitCode { Foundation.exit(code.rawValue) }  // already reported
+        let code = exitCode(for: error)
+        if code == .success { exit(withError: error) }  // --help, --version
+        var text = "ketasim: " + message(for: error).trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
+        if hint { text += "See 'ketasim --help' or 'ketasim help <command>'.\n" }
+        FileHandle.standardError.write(Data(text.utf8))
+        Foundation.exit(code == ExitCode.validationFailure ? Exit.usage.rawValue : code.rawValue)
+    }
 }

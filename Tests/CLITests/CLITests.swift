@@ -84,6 +84,8 @@ struct CLITests {
         let r = try ketasim(arguments)
         #expect(r.status == 64)
         #expect(r.stderr.contains(message), "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("ketasim: "), "\(r.stderr)")
+        #expect(!r.stderr.contains("Usage:"))
         #expect(r.stdout.isEmpty)
     }
 
