@@ -24,7 +24,7 @@ let package = Package(
             providers: [.apt(["libgsl-dev"])]
         ),
         .target(name: "Expressions"),
-        .target(name: "Models", dependencies: ["Expressions", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Models", dependencies: ["Expressions", "Integrator", .product(name: "Yams", package: "Yams")]),
         .target(name: "Integrator", dependencies: ["CGSL"]),
         .target(name: "Experiments", dependencies: ["Models", "Integrator", "Expressions"]),
         .target(name: "SBML", dependencies: ["Models", "Expressions", "Integrator"]),

@@ -61,7 +61,6 @@ public final class Simulator {
     public let model: CompiledModel
     public let settings: SolverSettings
     let workspace: ModelWorkspace
-    let system: ModelSystem
     let integrator: ODEIntegrator
     private var observed: [Double]
     private var steadyStateCache: [SteadyKey: [Double]] = [:]
@@ -76,8 +75,7 @@ public final class Simulator {
         self.model = model
         self.settings = settings
         workspace = ModelWorkspace(model: model)
-        system = ModelSystem(workspace: workspace)
-        integrator = try ODEIntegrator(system: system, settings: settings)
+        integrator = try ODEIntegrator(system: workspace, settings: settings)
         observed = [Double](repeating: 0, count: model.observableNames.count)
     }
 
@@ -143,7 +141,7 @@ public final class Simulator {
         let key = SteadyKey(parameters: parameters, inputs: def.inputs.indices.map { workspace.input($0) })
         if let cached = steadyStateCache[key] { return cached }
         do {
-            let y = try SteadyStateSolver().solve(system, guess: initial)
+            let y = try SteadyStateSolver().solve(workspace, guess: initial)
             if steadyStateCache.count > 64 { steadyStateCache.removeAll() }
             steadyStateCache[key] = y
             return y

@@ -291,17 +291,18 @@ struct EventRun {
         return hi
     }
 
-    /// Cubic Hermite interpolant on [t0, t1] from (y0, f0) and (y1, f1), into `yProbe`.
     private mutating func hermite(t0: Double, t1: Double, at t: Double, y1: UnsafePointer<Double>) {
-        let dt = t1 - t0
-        let s = (t - t0) / dt
-        let s2 = s * s, s3 = s2 * s
-        let h00 = 2 * s3 - 3 * s2 + 1
-        let h10 = s3 - 2 * s2 + s
-        let h01 = -2 * s3 + 3 * s2
-        let h11 = s3 - s2
-        for i in 0..<n {
-            yProbe[i] = h00 * y0[i] + h10 * dt * f0[i] + h01 * y1[i] + h11 * dt * f1[i]
+        // Locals share the arrays' storage (no copy) and keep the accesses to `self` apart.
+        let (start, slope0, slope1, n) = (y0, f0, f1, n)
+        start.withUnsafeBufferPointer { a in
+            slope0.withUnsafeBufferPointer { b in
+                slope1.withUnsafeBufferPointer { c in
+                    yProbe.withUnsafeMutableBufferPointer { out in
+                        guard let a = a.baseAddress, let b = b.baseAddress, let c = c.baseAddress, let o = out.baseAddress else { return }
+                        hermiteInterpolate(count: n, t0: t0, t1: t1, at: t, y0: a, f0: b, y1: y1, f1: c, into: o)
+                    }
+                }
+            }
         }
     }
 }

@@ -214,20 +214,8 @@ public final class ODEIntegrator {
         t = t1
     }
 
-    /// Cubic Hermite interpolant on [t0, t1] from y0, f0 (start) and y1, f1 (end), into `yInterpolated`.
-    ///
-    ///     p(s) = h00 y0 + h10 dt f0 + h01 y1 + h11 dt f1,  s = (t - t0) / dt
     private func hermite(t0: Double, t1: Double, at t: Double, y1: UnsafePointer<Double>) {
-        let dt = t1 - t0
-        let s = (t - t0) / dt
-        let s2 = s * s, s3 = s2 * s
-        let h00 = 2 * s3 - 3 * s2 + 1
-        let h10 = s3 - 2 * s2 + s
-        let h01 = -2 * s3 + 3 * s2
-        let h11 = s3 - s2
-        for i in 0..<dimension {
-            yInterpolated[i] = h00 * y0[i] + h10 * dt * f0[i] + h01 * y1[i] + h11 * dt * f1[i]
-        }
+        hermiteInterpolate(count: dimension, t0: t0, t1: t1, at: t, y0: y0, f0: f0, y1: y1, f1: f1, into: yInterpolated)
     }
 
     func failure(status: Int32, t: Double, y: UnsafePointer<Double>) -> IntegrationError {

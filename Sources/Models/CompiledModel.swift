@@ -1,4 +1,5 @@
 import Expressions
+import Integrator
 
 /// A model turned into register programs for the right-hand side, the Jacobian, ∂f/∂t and the
 /// observables. Immutable and shareable between threads; each thread evaluates through its own
@@ -121,9 +122,10 @@ public struct ObservationProgram: Sendable {
     var registerCount: Int { program.registerCount }
 }
 
-/// The mutable half of a compiled model: one register file holding parameters, inputs and infusion
-/// rates for one simulation at a time. Not thread-safe; give every thread its own.
-public final class ModelWorkspace {
+/// The mutable half of a compiled model: register files holding parameters, inputs and infusion
+/// rates for one simulation at a time, presented to the integrator as an `ODESystem`. Not
+/// thread-safe; give every thread its own.
+public final class ModelWorkspace: ODESystem {
     public let model: CompiledModel
     // One register file per program: each keeps its hoisted, parameter-only results between calls.
     private let rhsRegisters: UnsafeMutablePointer<Double>
@@ -135,9 +137,13 @@ public final class ModelWorkspace {
     /// Set when a parameter, input or infusion rate changes; the preludes run before the next call.
     private var stale = true
 
+    public var dimension: Int { n }
+    public let stateNames: [String]
+
     public init(model: CompiledModel, organism: String? = nil, parameters overrides: [String: Double] = [:]) {
         self.model = model
         n = model.stateCount
+        stateNames = model.definition.states.map(\.name)
         size = max(model.registerCount, model.variableNames.count)
         rhsRegisters = .allocate(capacity: size)
         jacobianRegisters = .allocate(capacity: size)

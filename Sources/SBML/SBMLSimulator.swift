@@ -162,7 +162,7 @@ public final class SBMLSimulator {
         }
         let integrator: ODEIntegrator
         do {
-            integrator = try ODEIntegrator(system: SBMLSystem(workspace: workspace), settings: settings)
+            integrator = try ODEIntegrator(system: workspace, settings: settings)
         } catch {
             trajectory.failure = error
             return trajectory
@@ -219,26 +219,5 @@ public final class SBMLSimulator {
                 y[eventTargets[k][j]] = a.scale == nil ? values[j] : values[j] * scales[j]
             }
         }
-    }
-}
-
-/// Presents the workspace to the integrator.
-final class SBMLSystem: ODESystem {
-    let workspace: ModelWorkspace
-    let dimension: Int
-    let stateNames: [String]
-
-    init(workspace: ModelWorkspace) {
-        self.workspace = workspace
-        dimension = workspace.model.stateCount
-        stateNames = workspace.model.definition.states.map(\.name)
-    }
-
-    func evaluate(t: Double, y: UnsafePointer<Double>, dydt: UnsafeMutablePointer<Double>) {
-        workspace.evaluate(t: t, y: y, dydt: dydt)
-    }
-
-    func jacobian(t: Double, y: UnsafePointer<Double>, dfdy: UnsafeMutablePointer<Double>, dfdt: UnsafeMutablePointer<Double>) {
-        workspace.jacobian(t: t, y: y, dfdy: dfdy, dfdt: dfdt)
     }
 }

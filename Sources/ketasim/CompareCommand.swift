@@ -82,11 +82,7 @@ struct Compare: ParsableCommand {
         guard let refIndex = names.firstIndex(of: ref) else { throw ValidationError("--reference `\(ref)` is not among --scenarios") }
         let compiled = try compile(definition)
         let outputNames = outputs.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? definition.outputs
-        var offsets: [(String, Double)] = []
-        for label in at.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            offsets.append((label, try parseDuration(label, option: "--at")))
-        }
-        let metrics = MetricSpec(offsets: offsets)
+        let metrics = try metricSpec(at: at)
         guard let metricIndex = metrics.names.firstIndex(of: tableMetric) else {
             throw ValidationError("--table-metric `\(tableMetric)` is not a metric\(didYouMean(tableMetric, among: metrics.names)); metrics: \(metrics.names.joined(separator: ", "))")
         }

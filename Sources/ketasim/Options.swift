@@ -155,3 +155,12 @@ struct ScenarioOptions: ParsableArguments {
         return plan
     }
 }
+
+/// Metrics with `at_` and `change_` at the comma-separated durations of `--at` (their text names the columns).
+func metricSpec(at text: String) throws -> MetricSpec {
+    var offsets: [(label: String, hours: Double)] = []
+    for label in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+        offsets.append((label, try parseDuration(label, option: "--at")))
+    }
+    return MetricSpec(offsets: offsets)
+}

@@ -128,11 +128,7 @@ struct Sweep: ParsableCommand {
         for n in names where compiled.observableIndex(n) == nil {
             throw ValidationError("unknown output `\(n)`\(didYouMean(n, among: compiled.observableNames))")
         }
-        var offsets: [(String, Double)] = []
-        for label in at.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            offsets.append((label, try parseDuration(label, option: "--at")))
-        }
-        let metrics = MetricSpec(offsets: offsets)
+        let metrics = try metricSpec(at: at)
         let header = ["run_id"] + axes.map(\.name) + ["status", "message"] + metrics.columns(outputs: names)
         if let p = plot, axes.count != 2 || !design.isGrid || !header.contains(plotMetric) {
             throw ValidationError(axes.count != 2 || !design.isGrid
