@@ -193,7 +193,7 @@ public final class Simulator {
         var preDose: [Double]?
         let workspace = self.workspace
         let m = outputIndices.count
-        let solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints) { t, y in
+        func onBreakpoint(_ t: Double, _ y: UnsafeMutableBufferPointer<Double>) {
             guard let base = y.baseAddress else { return }
             if let first = firstDose, t == first, preDose == nil {
                 observed.withUnsafeMutableBufferPointer { workspace.observe(t: t, y: base, into: $0.baseAddress!) }
@@ -210,6 +210,15 @@ public final class Simulator {
                     base[e.state] += e.bolus
                 }
             }
+        }
+        let solution: Solution
+        if let watch = workspace.eventWatch() {
+            solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints, events: watch,
+                                        onBreakpoint: onBreakpoint) { t, fired, state in
+                workspace.fireEvents(fired, at: t, state: state)
+            }
+        } else {
+            solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints, onBreakpoint: onBreakpoint)
         }
         var values = [Double](repeating: 0, count: solution.count * m)
         let program = observationPrograms[outputIndices] ?? model.observationProgram(outputIndices)

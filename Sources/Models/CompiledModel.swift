@@ -17,6 +17,8 @@ public final class CompiledModel: Sendable {
     let jacobian: CompiledProgram
     let timeDerivative: CompiledProgram
     let observables: CompiledProgram
+    /// Nil when the model has no events.
+    let events: CompiledEvents?
     /// Structural non-zeros of the Jacobian.
     public let jacobianNonZeros: Int
     let registerCount: Int
@@ -87,7 +89,8 @@ public final class CompiledModel: Sendable {
             // Names were checked when the file was read; reaching this is a bug in the loader.
             throw .invalid([ModelProblem(location: SourceLocation(file: model.file, line: 1, column: 1), message: "internal: could not compile the model: \(error.message)")])
         }
-        registerCount = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount, observables.registerCount)
+        events = model.events.isEmpty ? nil : try CompiledEvents(model.events, model: model, variables: variableNames, expansion: expansion)
+        registerCount = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount, observables.registerCount, events?.registerCount ?? 0)
     }
 
     /// A program computing only the observables at `indices` (into `observableNames`), in that order:
@@ -132,6 +135,8 @@ public final class ModelWorkspace: ODESystem {
     private let jacobianRegisters: UnsafeMutablePointer<Double>
     private let timeRegisters: UnsafeMutablePointer<Double>
     private let registers: UnsafeMutablePointer<Double>
+    /// Trigger values of the events, one per event.
+    private let eventScratch: UnsafeMutablePointer<Double>
     private let size: Int
     private let n: Int
     /// Set when a parameter, input or infusion rate changes; the preludes run before the next call.
@@ -150,12 +155,15 @@ public final class ModelWorkspace: ODESystem {
         timeRegisters = .allocate(capacity: size)
         registers = .allocate(capacity: size)
         for buffer in [rhsRegisters, jacobianRegisters, timeRegisters, registers] { buffer.initialize(repeating: 0, count: size) }
+        let eventCount = max(1, model.definition.events.count)
+        eventScratch = .allocate(capacity: eventCount)
+        eventScratch.initialize(repeating: 0, count: eventCount)
         setParameters(model.definition.parameterValues(organism: organism, overrides: overrides))
         resetInputs()
     }
 
     deinit {
-        for buffer in [rhsRegisters, jacobianRegisters, timeRegisters, registers] { buffer.deallocate() }
+        for buffer in [rhsRegisters, jacobianRegisters, timeRegisters, registers, eventScratch] { buffer.deallocate() }
     }
 
     @inline(__always)
@@ -230,5 +238,24 @@ public final class ModelWorkspace: ODESystem {
     public func observe(t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
         load(registers, t: t, y: y)
         model.observables.run(registers: registers, outputs: out)
+    }
+
+    /// Writes whether each event's trigger holds at (t, y). Allocates nothing: it runs while the
+    /// integrator looks for a crossing.
+    func evaluateTriggers(_ events: CompiledEvents, t: Double, y: UnsafePointer<Double>, into truth: UnsafeMutableBufferPointer<Bool>) {
+        load(registers, t: t, y: y)
+        events.triggers.run(registers: registers, outputs: eventScratch)
+        for k in truth.indices { truth[k] = eventScratch[k] != 0 }
+    }
+
+    /// Runs an event program at (t, y) and returns its `count` results.
+    func evaluate(_ program: CompiledProgram, t: Double, y: UnsafePointer<Double>, count: Int) -> [Double] {
+        load(registers, t: t, y: y)
+        var out = [Double](repeating: 0, count: count)
+        out.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            program.run(registers: registers, outputs: base)
+        }
+        return out
     }
 }

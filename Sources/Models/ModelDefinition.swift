@@ -129,6 +129,8 @@ public struct ModelDefinition: Sendable {
     public var drugs: [Drug]
     public var organisms: [Organism]
     public var scenarios: [Scenario]
+    /// State changes at conditions (from imported SBML); empty for ketasim's own files.
+    public var events: [ModelEvent] = []
 
     public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
     public func state(named name: String) -> State? { states.first { $0.name == name } }

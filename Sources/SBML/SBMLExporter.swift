@@ -254,7 +254,7 @@ private struct ExportWriter {
         }
         out += "    </listOfRules>\n"
 
-        if !merged.isEmpty {
+        if !merged.isEmpty || !model.events.isEmpty {
             out += "    <listOfEvents>\n"
             for e in merged {
                 // initialValue false so that an event at t = 0 fires at the start, as ketasim applies it.
@@ -264,6 +264,18 @@ private struct ExportWriter {
                 out += "        </trigger>\n        <listOfEventAssignments>\n"
                 for a in e.assignments {
                     out += "          <eventAssignment variable=\"\(a.variable)\">\n" + MathMLWriter.indent(a.math, by: 12) + "          </eventAssignment>\n"
+                }
+                out += "        </listOfEventAssignments>\n      </event>\n"
+            }
+            // The model's own events (an imported SBML model's), after the schedule's.
+            for (k, e) in model.events.enumerated() {
+                out += "      <event id=\"\(fresh(e.id ?? "event\(k + 1)"))\" useValuesFromTriggerTime=\"\(e.useValuesFromTriggerTime)\">\n"
+                out += "        <trigger initialValue=\"\(e.initialValue)\" persistent=\"\(e.persistent)\">\n"
+                out += MathMLWriter.math(e.trigger, indent: 10, asCondition: true)
+                out += "        </trigger>\n        <listOfEventAssignments>\n"
+                for a in e.assignments {
+                    let value = a.scale.map { Expr.binary(.multiply, a.value, $0) } ?? a.value
+                    out += "          <eventAssignment variable=\"\(a.state)\">\n" + MathMLWriter.math(value, indent: 12) + "          </eventAssignment>\n"
                 }
                 out += "        </listOfEventAssignments>\n      </event>\n"
             }

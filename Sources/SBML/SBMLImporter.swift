@@ -590,16 +590,16 @@ private struct ModelBuilder {
         }
 
         // Events.
-        var sbmlEvents: [SBMLEvent] = []
+        var sbmlEvents: [ModelEvent] = []
         for e in events {
             let trigger = try translate(e.trigger, line: e.line, element: "trigger", id: e.id)
-            var assignments: [SBMLEventAssignment] = []
+            var assignments: [ModelEvent.Assignment] = []
             for a in e.assignments {
                 let value = try translate(a.math, line: a.line, element: "eventAssignment", id: a.variable)
                 if let s = speciesByID[a.variable] {
                     if s.constant { throw fail(.invalid, line: a.line, element: "eventAssignment", id: a.variable, "an event assigns constant species `\(a.variable)`") }
                     if heldAsAmount(s) {
-                        assignments.append(SBMLEventAssignment(state: amountNames[s.id] ?? s.id, value: value,
+                        assignments.append(ModelEvent.Assignment(state: amountNames[s.id] ?? s.id, value: value,
                                                                scale: .symbol(names[s.compartment] ?? s.compartment)))
                         continue
                     }
@@ -608,16 +608,17 @@ private struct ModelBuilder {
                 } else if let c = compartmentByID[a.variable], c.constant {
                     throw fail(.invalid, line: a.line, element: "eventAssignment", id: a.variable, "an event assigns constant compartment `\(a.variable)`")
                 }
-                assignments.append(SBMLEventAssignment(state: names[a.variable] ?? a.variable, value: value, scale: nil))
+                assignments.append(ModelEvent.Assignment(state: names[a.variable] ?? a.variable, value: value, scale: nil))
             }
-            sbmlEvents.append(SBMLEvent(id: e.id, trigger: trigger, initialValue: e.initialValue, persistent: e.persistent,
-                                        useValuesFromTriggerTime: e.useValuesFromTriggerTime, assignments: assignments, line: e.line))
+            sbmlEvents.append(ModelEvent(id: e.id, trigger: trigger, initialValue: e.initialValue, persistent: e.persistent,
+                                         useValuesFromTriggerTime: e.useValuesFromTriggerTime, assignments: assignments,
+                                         location: SourceLocation(file: file, line: e.line, column: 1)))
         }
 
         yaml.outputs = species.map { names[$0.id] ?? $0.id }.filter { yaml.observables.contains($0) }
             + (compartments.map(\.id) + parameters.map(\.id)).compactMap { names[$0] }.filter { yaml.observables.contains($0) }
         let text = yaml.render()
-        let definition: ModelDefinition
+        var definition: ModelDefinition
         do {
             definition = try ModelLoader.parse(text, file: file)
         } catch {
@@ -626,7 +627,8 @@ private struct ModelBuilder {
             let first = error.problems.first.map { "\($0.message) (in generated model line \($0.location.line): \($0.sourceLine.trimmingCharacters(in: .whitespaces)))" } ?? error.description
             throw fail(.unsupported, line: modelNode.line, element: "model", id: modelNode["id"], "could not be expressed as a ketasim model: \(first)")
         }
-        return SBMLModel(definition: definition, events: sbmlEvents, symbols: names, species: speciesInfo, notes: notes, file: file)
+        definition.events = sbmlEvents
+        return SBMLModel(definition: definition, symbols: names, species: speciesInfo, notes: notes, file: file)
     }
 
     func sanitizedName(_ raw: String) -> String {

@@ -1,14 +1,14 @@
 import Expressions
 import Models
 
-/// An imported SBML model: the ODE model ketasim simulates, plus what `ModelDefinition` cannot hold
-/// (events, and how each species is reported as an amount or a concentration).
+/// An imported SBML model: the ODE model ketasim simulates (events included), plus what
+/// `ModelDefinition` cannot hold (how each species is reported as an amount or a concentration).
 public struct SBMLModel: Sendable {
     /// States, parameters, assignments and ODEs. Names are the SBML ids, except ids ketasim reserves
     /// (`t`, function names), which get a `_` suffix, and species held as amounts in a varying
     /// compartment, whose state is `<id>_amount` and whose id names the concentration assignment.
     public var definition: ModelDefinition
-    public var events: [SBMLEvent]
+    public var events: [ModelEvent] { definition.events }
     /// SBML id -> ketasim name, for every compartment, species, parameter, species reference with an
     /// id, and reaction (whose name is an assignment holding its rate).
     public var symbols: [String: String]
@@ -47,25 +47,4 @@ public struct SBMLSpecies: Sendable, Equatable {
     public var valueIsAmount: Bool
     public var amount: Expr
     public var concentration: Expr
-}
-
-/// An SBML event without delay. Expressions use ketasim names and may use assignments.
-public struct SBMLEvent: Sendable {
-    public var id: String?
-    public var trigger: Expr
-    /// Truth of the trigger just before t0; false makes a trigger that is true at t0 fire at t0.
-    public var initialValue: Bool
-    public var persistent: Bool
-    public var useValuesFromTriggerTime: Bool
-    public var assignments: [SBMLEventAssignment]
-    public var line: Int
-}
-
-public struct SBMLEventAssignment: Sendable {
-    /// The ketasim state that changes.
-    public var state: String
-    public var value: Expr
-    /// For species held as amounts whose SBML value is a concentration: the new amount is the value
-    /// times this compartment size, taken after the event's other assignments.
-    public var scale: Expr?
 }

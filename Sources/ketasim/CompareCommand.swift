@@ -63,7 +63,6 @@ struct Compare: ParsableCommand {
 
     func run() throws {
         let loaded = try loadModel(model)
-        try loaded.requireNoEvents("compare")
         let (path, definition) = (loaded.path, loaded.definition)
         let settings = try solver.settings()
         let names = scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -20,21 +20,12 @@ func printStandardError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
-/// A model as the commands see it: a ketasim YAML file, or an imported SBML document whose events (if
-/// any) only `run` and `export` can honour.
+/// A model as the commands see it: a ketasim YAML file, or an imported SBML document (its events are
+/// part of the definition and every command runs them).
 struct LoadedModel {
     var path: String
     var definition: ModelDefinition
     var sbml: SBMLModel?
-
-    var hasEvents: Bool { !(sbml?.events.isEmpty ?? true) }
-
-    /// Refuses commands that cannot honour SBML events, rather than silently dropping them.
-    func requireNoEvents(_ command: String) throws {
-        if let sbml, !sbml.events.isEmpty {
-            throw ValidationError("\(path) has \(sbml.events.count) SBML event(s); `\(command)` does not run events (use `ketasim run`)")
-        }
-    }
 }
 
 /// Loads a model file (`.xml` or `.sbml`: SBML; anything else: ketasim YAML), printing every problem and

@@ -36,7 +36,6 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let loaded = try loadModel(scenario.model)
-        try loaded.requireNoEvents("export")
         let definition = loaded.definition
         let plan = try scenario.plan(definition)
         let compiled = try compile(definition)

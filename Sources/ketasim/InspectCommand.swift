@@ -6,11 +6,18 @@ struct Inspect: ParsableCommand {
         abstract: "Describe a model: states, outputs, parameters with units and sources, drugs, routes, scenarios."
     )
 
+    @Argument(help: "Model file (same as --model).")
+    var modelArgument: String?
+
     @Option(help: "Model file; the bundled default when absent.")
     var model: String?
 
+    func validate() throws {
+        if modelArgument != nil && model != nil { throw ValidationError("give the model either as an argument or with --model, not both") }
+    }
+
     func run() throws {
-        let loaded = try loadModel(model)
+        let loaded = try loadModel(modelArgument ?? model)
         let (path, m) = (loaded.path, loaded.definition)
         var out: [String] = []
         out.append("\(m.name) (\(path))")

@@ -63,10 +63,6 @@ struct Run: ParsableCommand {
         let loaded = try loadModel(modelArgument ?? scenario.model)
         let (path, definition) = (loaded.path, loaded.definition)
         let settings = try solver.settings()
-        if let sbml = loaded.sbml, loaded.hasEvents {
-            try runWithEvents(sbml, settings: settings)
-            return
-        }
         let plan = try scenario.plan(definition)
         let compiled = try compile(definition)
         var names: [String]? = nil
@@ -143,40 +139,5 @@ extension Run {
         seconds.sort()
         let median = seconds[seconds.count / 2]
         printStandardError(String(format: "timing: %d runs, median %.3f ms, min %.3f ms per run (%d steps, %@; %@)", repeatCount, median * 1e3, seconds[0] * 1e3, steps, settings.stepper.rawValue, evaluations))
-    }
-
-    /// An SBML model with events runs through the SBML simulator, which locates event triggers; the
-    /// scenario machinery (doses, stress, scenarios) does not apply to it and is refused.
-    func runWithEvents(_ sbml: SBMLModel, settings: SolverSettings) throws {
-        if scenario.scenario != nil || !scenario.doses.isEmpty || scenario.doseTable != nil || scenario.stress != nil || !scenario.sets.isEmpty || plot != nil || all {
-            throw ValidationError("\(sbml.file) has SBML events: only --t-end, --every, --outputs, -o and the solver options apply to it")
-        }
-        let tEnd = try scenario.tEnd.map { try parseDuration($0, option: "--t-end") } ?? 24
-        let every = try scenario.every.map { try parseDuration($0, option: "--every") } ?? tEnd / 100
-        guard tEnd > 0, every > 0 else { throw ValidationError("--t-end and --every must be positive") }
-        let n = Int((tEnd / every + 1e-9).rounded(.down))
-        var times = (0...n).map { Double($0) * every }
-        if let last = times.last, tEnd - last > 1e-9 * tEnd { times.append(tEnd) }
-        // Columns named by SBML id: the ids a modeller knows, whatever ketasim renamed internally.
-        let renamed = Dictionary(sbml.symbols.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        let ids = outputs.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-            ?? sbml.definition.outputs.map { renamed[$0] ?? $0 }
-        let trajectory: SBMLTrajectory
-        do {
-            let simulator = try SBMLSimulator(model: sbml)
-            trajectory = try simulator.simulate(times: times, outputs: try simulator.outputs(forSBMLIDs: ids), settings: settings)
-        } catch {
-            throw ValidationError(error.description)
-        }
-        var lines = [(["time"] + trajectory.names).map(csvField).joined(separator: ",")]
-        for k in 0..<trajectory.times.count {
-            lines.append(([trajectory.times[k]] + (0..<trajectory.names.count).map { trajectory.value($0, at: k) }).map(csvNumber).joined(separator: ","))
-        }
-        let text = lines.joined(separator: "\n") + "\n"
-        if let file = output { try write(text, to: file, force: force) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
-        if let failure = trajectory.failure {
-            printError("simulation failed: \(failure)")
-            throw Exit.failedRun
-        }
     }
 }

@@ -105,7 +105,6 @@ struct Sweep: ParsableCommand {
 
     func run() throws {
         let loaded = try loadModel(scenario.model)
-        try loaded.requireNoEvents("sweep")
         let (path, definition) = (loaded.path, loaded.definition)
         let settings = try solver.settings()
         let base = try scenario.plan(definition)
