@@ -44,9 +44,23 @@ struct Ketasim: ParsableCommand {
         if let code = error as? ExitCode { Foundation.exit(code.rawValue) }  // already reported
         let code = exitCode(for: error)
         if code == .success { exit(withError: error) }  // --help, --version
-        var text = "ketasim: " + message(for: error).trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
+        var text = "ketasim: " + oneLine(message(for: error)) + "\n"
         if hint { text += "See 'ketasim --help' or 'ketasim help <command>'.\n" }
         FileHandle.standardError.write(Data(text.utf8))
         Foundation.exit(code == ExitCode.validationFailure ? Exit.usage.rawValue : code.rawValue)
+    }
+
+    /// argument-parser lists the values of an enumerated option one per line ("Please provide one of
+    /// the following:\n  - rk2\n  - rk4..."); the reason stays one sentence.
+    static func oneLine(_ message: String) -> String {
+        let lines = message.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n", omittingEmptySubsequences: true)
+        let items = lines.filter { $0.hasPrefix("  - ") }.map { $0.dropFirst(4) }
+        let rest = lines.filter { !$0.hasPrefix("  - ") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        var text = rest.joined(separator: " ")
+        if !items.isEmpty {
+            if text.hasSuffix(":") { text.removeLast() }
+            text = text.replacingOccurrences(of: "Please provide one of the following", with: "Expected one of") + ": " + items.joined(separator: ", ")
+        }
+        return text
     }
 }
