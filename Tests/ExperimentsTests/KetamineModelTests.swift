@@ -164,6 +164,21 @@ struct KetamineModelTests {
         #expect(abs(p.time - 40.0 / 60) <= 2.0 / 60, "Tmax \(p.time * 60) min, not at the end of the 40-min infusion")
     }
 
+    /// Murrough 2013 (LITERATURE.md, Humans): after one 0.5 mg/kg infusion the antidepressant effect
+    /// starts within hours, peaks around 24 h and fades over about a week. The model's structural read-out
+    /// is synapse_density against the untreated, still-stressed baseline it starts from.
+    @Test func humanInfusionEffectPeaksAroundADayAndFadesWithinAWeek() throws {
+        let r = try run("human_ketamine_infusion", every: 1, outputs: ["synapse_density"])
+        let baseline = try at(r, "synapse_density", 0)
+        let p = try peak(r, "synapse_density", from: 0, to: 14 * 24)
+        let gain = p.value - baseline
+        #expect(gain > 0, "no rise of synapse_density after the infusion")
+        #expect((12...48).contains(p.time), "synapse_density peaks at \(p.time) h, not around 24 h")
+        #expect(try at(r, "synapse_density", 2) > baseline, "no onset within 2 h")
+        let left = try at(r, "synapse_density", 7 * 24) - baseline
+        #expect(abs(left) < 0.25 * gain, "7 d after the infusion \(left / gain * 100)% of the peak effect remains")
+    }
+
     @Test func twiceWeeklyEsketamineDoesNotAccumulate() throws {
         let r = try run("human_esketamine_course", every: 1.0 / 60, outputs: ["esketamine_plasma"])
         let first84 = try peak(r, "esketamine_plasma", from: 84, to: 84 + 12).value
