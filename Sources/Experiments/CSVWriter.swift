@@ -1,4 +1,5 @@
 import Foundation
+import Models
 
 /// Formats numbers for CSV: shortest round-trip text, so files reload to the same doubles.
 public func csvNumber(_ x: Double) -> String {
@@ -17,9 +18,9 @@ public func csvField(_ s: String) -> String {
 }
 
 extension SimulationResult {
-    /// Wide CSV: `time_h`, then one column per output.
+    /// Wide CSV: the time in the model's unit (`time_h`), then one column per output.
     public func csv() -> String {
-        var lines = [(["time_h"] + outputNames).map(csvField).joined(separator: ",")]
+        var lines = [([Duration.timeColumn(timeUnit)] + outputNames).map(csvField).joined(separator: ",")]
         lines.reserveCapacity(times.count + 1)
         let m = outputNames.count
         for k in 0..<times.count {

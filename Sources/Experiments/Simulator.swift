@@ -28,6 +28,8 @@ public struct SimulationResult: Sendable {
     public var firstDoseTime: Double?
     public var failure: IntegrationError?
     public var statistics: SolverStatistics
+    /// The model's time unit (`h` for ketasim's own models; an imported SBML model's may differ).
+    public var timeUnit: String = "h"
 
     public var succeeded: Bool { failure == nil }
 
@@ -237,6 +239,6 @@ public final class Simulator {
         }
         return SimulationResult(
             outputNames: outputNames, times: solution.times, values: values, preDose: preDose,
-            firstDoseTime: firstDose, failure: solution.failure, statistics: solution.statistics)
+            firstDoseTime: firstDose, failure: solution.failure, statistics: solution.statistics, timeUnit: def.timeUnit)
     }
 }

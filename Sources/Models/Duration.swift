@@ -19,6 +19,21 @@ public enum Duration {
         return .success(value)
     }
 
+    /// A duration in a model's time unit (`h`, `min`, `s` or `d`): a bare number is already in it; a
+    /// number with a suffix is converted. A model whose time unit is something else (an SBML unit
+    /// definition ketasim does not scale) takes bare numbers only.
+    public static func value(_ text: String, timeUnit: String) -> Result<Double, DurationError> {
+        let s = text.trimmingCharacters(in: .whitespaces)
+        if let bare = Double(s), bare.isFinite { return .success(bare) }
+        guard let perHour = unitsInHours.first(where: { $0.suffix == timeUnit }).map({ 1 / $0.hours }) else {
+            return .failure(DurationError(text: text, timeUnit: timeUnit))
+        }
+        return hours(text).map { $0 * perHour }
+    }
+
+    /// The name of the time column of a CSV file: `time_h`, or `time` when the unit is unknown.
+    public static func timeColumn(_ timeUnit: String) -> String { timeUnit.isEmpty ? "time" : "time_" + timeUnit }
+
     /// A short human form: `504 h (21 d)`.
     public static func describe(_ hours: Double) -> String {
         let h = formatNumber(hours)
@@ -29,8 +44,20 @@ public enum Duration {
 
 public struct DurationError: Error, Sendable, Equatable, CustomStringConvertible {
     public var text: String
+    /// Set when the text may be fine but the model's time unit cannot be converted to.
+    public var timeUnit: String?
+
+    public init(text: String, timeUnit: String? = nil) {
+        self.text = text
+        self.timeUnit = timeUnit
+    }
+
     public var description: String {
-        "`\(text)` is not a duration; use a number of hours or a number with a unit: 30s, 30min, 2h, 21d, 1w"
+        if let unit = timeUnit {
+            let name = unit.isEmpty ? "unspecified" : "`\(unit)`"
+            return "`\(text)` needs converting, but the model's time unit is \(name); give a bare number in the model's time unit"
+        }
+        return "`\(text)` is not a duration; use a number of hours or a number with a unit: 30s, 30min, 2h, 21d, 1w"
     }
 }
 

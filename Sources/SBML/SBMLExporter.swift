@@ -163,7 +163,8 @@ private struct ExportWriter {
         }
 
         // Units.
-        let timeUnit = unit("h", for: "time") ?? "second"
+        // An imported model keeps its own time unit; one that did not declare any exports without one.
+        let timeUnit = model.timeUnit.isEmpty ? nil : unit(model.timeUnit, for: "time")
         var parameterUnits: [String: String] = [:]
         for p in model.parameters { parameterUnits[p.name] = unit(p.unit, for: "parameter `\(p.name)`") }
         for i in model.inputs { parameterUnits[i.name] = unit(i.unit, for: "input `\(i.name)`") }
@@ -177,7 +178,7 @@ private struct ExportWriter {
         if let scenario { out += ", scenario \(Self.escape(scenario.name))" }
         out += ". Time is in hours. -->\n"
         out += "<sbml xmlns=\"http://www.sbml.org/sbml/level3/version2/core\" level=\"3\" version=\"2\">\n"
-        out += "  <model id=\"\(id)\" name=\"\(Self.escape(model.name))\" timeUnits=\"\(timeUnit)\">\n"
+        out += "  <model id=\"\(id)\" name=\"\(Self.escape(model.name))\"\(timeUnit.map { " timeUnits=\"\($0)\"" } ?? "")>\n"
         out += "    <notes><body xmlns=\"http://www.w3.org/1999/xhtml\"><p>\(Self.escape(model.description))</p>"
         for r in model.references { out += "<p>\(Self.escape(r))</p>" }
         out += "</body></notes>\n"

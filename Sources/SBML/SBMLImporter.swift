@@ -290,7 +290,26 @@ private struct DocumentReader {
             file: file, modelNode: model, compartments: compartments, species: species, parameters: parameters,
             initialAssignments: initialAssignments, assignmentRules: assignmentRules, rateRules: rateRules,
             reactions: reactions, events: events, conversionFactor: model["conversionFactor"], notes: notes)
-        return try builder.build()
+        var imported = try builder.build()
+        imported.definition.timeUnit = timeUnit(of: model)
+        return imported
+    }
+
+    /// The model's time unit as ketasim names durations (`s`, `min`, `h`, `d`), the unit definition's id
+    /// when it is not a plain multiple of seconds ketasim knows, or "" when the model does not say
+    /// (Level 3 without `timeUnits`). Level 2's default is the second unless the `time` unit is redefined.
+    func timeUnit(of model: XMLNode) -> String {
+        let id = level == 2 ? "time" : model["timeUnits"]
+        guard let id else { return "" }
+        if id == "second" { return "s" }
+        guard let definition = model.list("listOfUnitDefinitions", "unitDefinition").first(where: { $0["id"] == id }) else {
+            return level == 2 ? "s" : id
+        }
+        let units = definition.list("listOfUnits", "unit")
+        guard units.count == 1, let unit = units.first, unit["kind"] == "second", Double(unit["exponent"] ?? "1") == 1 else { return id }
+        let seconds = (Double(unit["multiplier"] ?? "1") ?? 1) * pow(10, Double(unit["scale"] ?? "0") ?? 0)
+        let known: [(Double, String)] = [(1, "s"), (60, "min"), (3600, "h"), (86400, "d")]
+        return known.first { abs($0.0 - seconds) <= 1e-9 * seconds }?.1 ?? id
     }
 }
 

@@ -64,7 +64,7 @@ struct Compare: ParsableCommand {
     func run() throws {
         let loaded = try loadModel(model)
         let (path, definition) = (loaded.path, loaded.definition)
-        let settings = try solver.settings()
+        let settings = try solver.settings(timeUnit: definition.timeUnit)
         let names = scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if names.isEmpty { throw ValidationError("--scenarios needs at least one scenario") }
         var plans: [SimulationPlan] = []
@@ -74,14 +74,14 @@ struct Compare: ParsableCommand {
                 throw ValidationError("unknown scenario `\(name)`\(didYouMean(name, among: known)); the model has \(known.joined(separator: ", "))")
             }
             var plan = SimulationPlan(scenario: s)
-            if let e = every { plan.outputEvery = try parseDuration(e, option: "--every") }
+            if let e = every { plan.outputEvery = try parseDuration(e, option: "--every", timeUnit: definition.timeUnit) }
             plans.append(plan)
         }
         let ref = reference ?? names[0]
         guard let refIndex = names.firstIndex(of: ref) else { throw ValidationError("--reference `\(ref)` is not among --scenarios") }
         let compiled = try compile(definition)
         let outputNames = outputs.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? definition.outputs
-        let metrics = try metricSpec(at: at)
+        let metrics = try metricSpec(at: at, timeUnit: definition.timeUnit)
         guard let metricIndex = metrics.names.firstIndex(of: tableMetric) else {
             throw ValidationError("--table-metric `\(tableMetric)` is not a metric\(didYouMean(tableMetric, among: metrics.names)); metrics: \(metrics.names.joined(separator: ", "))")
         }
@@ -117,7 +117,7 @@ struct Compare: ParsableCommand {
 
         guard let dir = output else { return }
         let folder = URL(fileURLWithPath: dir)
-        var series = (["scenario", "time_h"] + outputNames).map(csvField).joined(separator: ",") + "\n"
+        var series = (["scenario", Duration.timeColumn(definition.timeUnit)] + outputNames).map(csvField).joined(separator: ",") + "\n"
         for (plan, r) in zip(plans, results) {
             let m = r.outputNames.count
             for k in 0..<r.times.count {

@@ -26,10 +26,10 @@ struct SolverOptions: ParsableArguments {
     @Option(help: "How output times are produced: driver stops at each; interpolate steps freely and interpolates; automatic interpolates for msbdf and msadams only.")
     var outputMode: OutputMode = .automatic
 
-    func settings() throws -> SolverSettings {
+    func settings(timeUnit: String) throws -> SolverSettings {
         var s = SolverSettings(stepper: stepper, relativeTolerance: rtol, absoluteTolerance: atol, maxSteps: maxSteps, outputMode: outputMode)
         if let text = maxStep {
-            switch Duration.hours(text) {
+            switch Duration.value(text, timeUnit: timeUnit) {
             case .success(let h) where h > 0: s.maxStep = h
             case .success: throw ValidationError("--max-step must be positive")
             case .failure(let e): throw ValidationError("--max-step: \(e)")
@@ -40,8 +40,8 @@ struct SolverOptions: ParsableArguments {
     }
 }
 
-func parseDuration(_ text: String, option: String) throws -> Double {
-    switch Duration.hours(text) {
+func parseDuration(_ text: String, option: String, timeUnit: String = "h") throws -> Double {
+    switch Duration.value(text, timeUnit: timeUnit) {
     case .success(let h): return h
     case .failure(let e): throw ValidationError("\(option): \(e)")
     }
@@ -111,12 +111,12 @@ struct ScenarioOptions: ParsableArguments {
             plan.organism = o
         }
         if let t = tEnd {
-            let h = try parseDuration(t, option: "--t-end")
+            let h = try parseDuration(t, option: "--t-end", timeUnit: definition.timeUnit)
             guard h > 0 else { throw ValidationError("--t-end must be positive") }
             plan.tEnd = h
         }
         if let e = every {
-            let h = try parseDuration(e, option: "--every")
+            let h = try parseDuration(e, option: "--every", timeUnit: definition.timeUnit)
             guard h > 0 else { throw ValidationError("--every must be positive") }
             plan.outputEvery = h
         }
@@ -157,10 +157,10 @@ struct ScenarioOptions: ParsableArguments {
 }
 
 /// Metrics with `at_` and `change_` at the comma-separated durations of `--at` (their text names the columns).
-func metricSpec(at text: String) throws -> MetricSpec {
+func metricSpec(at text: String, timeUnit: String) throws -> MetricSpec {
     var offsets: [(label: String, hours: Double)] = []
     for label in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-        offsets.append((label, try parseDuration(label, option: "--at")))
+        offsets.append((label, try parseDuration(label, option: "--at", timeUnit: timeUnit)))
     }
     return MetricSpec(offsets: offsets)
 }

@@ -62,7 +62,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let loaded = try loadModel(modelArgument ?? scenario.model)
         let (path, definition) = (loaded.path, loaded.definition)
-        let settings = try solver.settings()
+        let settings = try solver.settings(timeUnit: definition.timeUnit)
         let plan = try scenario.plan(definition)
         let compiled = try compile(definition)
         var names: [String]? = nil

@@ -49,7 +49,7 @@ struct Sweep: ParsableCommand {
     @Flag(help: "Skip the runs already in the output file and append the rest.")
     var resume = false
 
-    @Option(help: "Also write every run's time series in long form (run_id, time_h, outputs) to this file.")
+    @Option(help: "Also write every run's time series in long form (run_id, time, outputs) to this file.")
     var series: String?
 
     @Option(help: "Comma-separated outputs to summarise; the model's outputs by default.")
@@ -106,7 +106,7 @@ struct Sweep: ParsableCommand {
     func run() throws {
         let loaded = try loadModel(scenario.model)
         let (path, definition) = (loaded.path, loaded.definition)
-        let settings = try solver.settings()
+        let settings = try solver.settings(timeUnit: definition.timeUnit)
         let base = try scenario.plan(definition)
         let compiled = try compile(definition)
         var axes: [SweepAxis] = []
@@ -127,7 +127,7 @@ struct Sweep: ParsableCommand {
         for n in names where compiled.observableIndex(n) == nil {
             throw ValidationError("unknown output `\(n)`\(didYouMean(n, among: compiled.observableNames))")
         }
-        let metrics = try metricSpec(at: at)
+        let metrics = try metricSpec(at: at, timeUnit: definition.timeUnit)
         let header = ["run_id"] + axes.map(\.name) + ["status", "message"] + metrics.columns(outputs: names)
         if let p = plot, axes.count != 2 || !design.isGrid || !header.contains(plotMetric) {
             throw ValidationError(axes.count != 2 || !design.isGrid
@@ -138,7 +138,7 @@ struct Sweep: ParsableCommand {
         var runIDs = RunSet.all(design.count)
         if let (index, count) = try shardSpec() { runIDs = RunSet.shard(index, of: count, total: design.count) }
         let summary = try SweepFile(path: output, header: header, resume: resume, force: force)
-        let seriesFile = try series.map { try SweepFile(path: $0, header: ["run_id", "time_h"] + names, resume: resume, force: force, keepRuns: summary.finished) }
+        let seriesFile = try series.map { try SweepFile(path: $0, header: ["run_id", Duration.timeColumn(definition.timeUnit)] + names, resume: resume, force: force, keepRuns: summary.finished) }
         runIDs.done = summary.finished
 
         var meta = RunMetadata(version: Ketasim.version, modelFile: path, plan: base, model: definition, solver: settings, seed: samples == nil ? nil : seed,

@@ -58,6 +58,31 @@ struct CLITests {
         #expect(abs(c1 - 32.3555) < 1e-3)  // Bateman at 1 h: 32.3555 uM
     }
 
+    /// An SBML model in seconds (Test Suite case 00041, with events): durations convert into its unit,
+    /// the time column says so, the events fire (S1 is reset to 1 when it falls below 0.1), and a sweep
+    /// over one of its parameters runs them too.
+    @Test func sbmlModelRunsInItsOwnTimeUnitWithItsEvents() throws {
+        let model = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/sbml-test-suite/cases/00041/00041-sbml-l3v2.xml").path
+        guard FileManager.default.fileExists(atPath: model) else { return }
+        let r = try ketasim(["run", model, "--t-end", "1min", "--every", "30s", "--rtol", "1e-10", "--atol", "1e-14"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.first == "time_s,S1,S2")
+        #expect(lines.count == 4)
+        #expect(lines.last?.hasPrefix("60,") == true)
+        // S1 decays as exp(-k1 t) and is reset to 1 at each crossing of 0.1: at t = 30 it is below 1 and above 0.1.
+        let s1 = lines.dropFirst().compactMap { Double($0.split(separator: ",")[1]) }
+        #expect(s1.count == 3 && s1.allSatisfy { $0 >= 0.1 - 1e-6 && $0 <= 1 + 1e-9 })
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("k1.csv").path
+        let sweep = try ketasim(["sweep", "--model", model, "--vary", "k1=0.5,2", "--t-end", "10", "-o", out])
+        #expect(sweep.status == 0, "\(sweep.stderr)")
+        let rows = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 3 && rows.dropFirst().allSatisfy { $0.contains(",ok,") })
+        let tooVague = try ketasim(["run", model, "--t-end", "1 fortnight"])
+        #expect(tooVague.status == 64)
+    }
+
     @Test func outputFileIsNotOverwrittenWithoutForce() throws {
         let dir = try temporaryDirectory()
         let path = dir.appendingPathComponent("out.csv").path

@@ -96,4 +96,27 @@ import Testing
         #expect((0..<7).map { run.value(1, at: $0) } == want.hits)
         for k in 0..<7 { #expect(abs(run.value(0, at: k) - want.x[k]) < 1e-7) }
     }
+
+    @Test(arguments: [
+        ("", ""),
+        (" timeUnits=\"second\"", "s"),
+        (" timeUnits=\"per_hour\"", "h"),
+        (" timeUnits=\"fortnight\"", "fortnight"),
+    ])
+    func timeUnitIsRead(attribute: String, unit: String) throws {
+        let units = """
+            <listOfUnitDefinitions>
+              <unitDefinition id="per_hour"><listOfUnits><unit kind="second" exponent="1" scale="0" multiplier="3600"/></listOfUnits></unitDefinition>
+              <unitDefinition id="fortnight"><listOfUnits><unit kind="second" exponent="1" scale="0" multiplier="1209600"/></listOfUnits></unitDefinition>
+            </listOfUnitDefinitions>
+            """
+        let xml = document(units + Self.body).replacingOccurrences(of: "<model id=\"test_model\">", with: "<model id=\"test_model\"\(attribute)>")
+        let model = try SBMLImporter.importModel(xml: xml, file: "u.xml")
+        #expect(model.definition.timeUnit == unit)
+        // Export keeps a unit it can write; one it cannot scale is left out, with a note.
+        let exported = try SBMLExporter.exportDocument(model.definition)
+        let again = try SBMLImporter.importModel(xml: exported.xml, file: "again.xml")
+        #expect(again.definition.timeUnit == (unit == "fortnight" ? "" : unit))
+        #expect(exported.notes.contains { $0.contains("unit `fortnight` of time") } == (unit == "fortnight"))
+    }
 }
