@@ -71,6 +71,7 @@ struct Compare: ParsableCommand {
         for name in names {
             guard let s = definition.scenario(named: name) else {
                 let known = definition.scenarios.map(\.name)
+                if known.isEmpty { throw ValidationError("\(path) defines no scenarios, and compare runs a model's named scenarios; use run or sweep with it") }
                 throw ValidationError("unknown scenario `\(name)`\(didYouMean(name, among: known)); the model has \(known.joined(separator: ", "))")
             }
             var plan = SimulationPlan(scenario: s)
