@@ -15,6 +15,9 @@ public struct RunMetadata: Codable, Sendable {
     public var doses: [String]
     public var parametersChanged: [String: Double]
     public var inputs: [String: [InputPeriod]]
+    /// The run's end and output interval, in the model's time unit.
+    public var tEnd: Double?
+    public var outputEvery: Double?
     public var solver: SolverSettings
     public var seed: UInt64?
     public var sweep: [String: [Double]]?
@@ -35,6 +38,8 @@ public struct RunMetadata: Codable, Sendable {
         for (p, v) in zip(model.parameters, values) where p.value != v { changed[p.name] = v }
         parametersChanged = changed
         inputs = plan.inputs.mapValues { $0.map { InputPeriod(value: $0.value, from: $0.from, to: $0.to.isFinite ? $0.to : plan.tEnd) } }
+        tEnd = plan.tEnd
+        outputEvery = plan.outputEvery
         self.solver = solver
         self.seed = seed
         self.sweep = sweep
@@ -47,6 +52,20 @@ public struct RunMetadata: Codable, Sendable {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         guard let data = try? encoder.encode(self) else { return "{}" }
         return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// What two sidecars must share for their files to hold runs of one sweep: model (by hash),
+    /// scenario, organism, doses, parameters, inputs, run length, output grid, solver, sweep axes, seed,
+    /// design and metric offsets. Not the shard, the command line or the time. Nil when `data` is not a sidecar.
+    public static func sweepIdentity(_ data: Data) -> String? {
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        let keys: Set<String> = ["modelSHA256", "scenario", "organism", "doses", "parametersChanged", "inputs", "tEnd",
+                                 "outputEvery", "solver", "sweep", "seed"]
+        var picked = json.filter { keys.contains($0.key) }
+        let extra = json["extra"] as? [String: String] ?? [:]
+        for key in ["design", "runs_total", "metric_offsets"] { picked["extra." + key] = extra[key] ?? "" }
+        // Sorted keys: dictionaries have no stable order of their own.
+        return (try? JSONSerialization.data(withJSONObject: picked, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Writes `path.meta.json` (replacing an older one that belonged to the same output).

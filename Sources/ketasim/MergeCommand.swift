@@ -40,18 +40,12 @@ struct Merge: ParsableCommand {
             guard let first = lines.first else { throw ValidationError("\(file) is empty") }
             if let h = header, h != first { throw ValidationError("\(file) has other columns than \(files[0]); it belongs to another sweep") }
             header = first
-            if let data = FileManager.default.contents(atPath: file + ".meta.json"),
-               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                let keys = ["modelSHA256", "scenario", "organism", "doses", "parametersChanged", "solver", "sweep", "seed"]
-                // Serialised with sorted keys: dictionary descriptions have no stable order.
-                let picked = json.filter { keys.contains($0.key) }
-                let sig = (try? JSONSerialization.data(withJSONObject: picked, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "-"
-                let extra = json["extra"] as? [String: String]
-                let sigWithDesign = sig + "|" + (extra?["design"] ?? "") + "|" + (extra?["runs_total"] ?? "")
-                if let s = signature, s != sigWithDesign {
-                    throw ValidationError("\(file) comes from a different sweep than \(files[0]) (model, scenario, solver or sweep definition differ)")
+            if let data = FileManager.default.contents(atPath: file + ".meta.json"), let identity = RunMetadata.sweepIdentity(data) {
+                if let s = signature, s != identity {
+                    throw ValidationError("\(file) comes from a different sweep than \(files[0]) (model, scenario, doses, parameters, run length, output grid, solver or sweep definition differ)")
                 }
-                signature = sigWithDesign
+                signature = identity
+                let extra = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["extra"] as? [String: String]
                 total = extra?["runs_total"].flatMap(Int.init)
             }
             for line in lines.dropFirst() {
@@ -69,8 +63,16 @@ struct Merge: ParsableCommand {
         }
         let body = rows.keys.sorted().compactMap { rows[$0] }.joined(separator: "\n")
         try write((header ?? "") + "\n" + body + (body.isEmpty ? "" : "\n"), to: output, force: force)
-        if let first = files.first, let meta = FileManager.default.contents(atPath: first + ".meta.json") {
-            try write(String(decoding: meta, as: UTF8.self), to: output + ".meta.json", force: true)
+        // The first shard's sidecar describes the whole sweep once its shard is replaced by the list merged.
+        if let first = files.first, let data = FileManager.default.contents(atPath: first + ".meta.json"),
+           var json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            var extra = json["extra"] as? [String: String] ?? [:]
+            extra.removeValue(forKey: "shard")
+            extra["merged_from"] = files.joined(separator: " ")
+            json["extra"] = extra
+            if let merged = try? JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]) {
+                try write(String(decoding: merged, as: UTF8.self) + "\n", to: output + ".meta.json", force: true)
+            }
         }
         printStandardError("merged \(rows.count) runs from \(files.count) files into \(output)")
     }

@@ -137,16 +137,17 @@ struct Sweep: ParsableCommand {
 
         var runIDs = RunSet.all(design.count)
         if let (index, count) = try shardSpec() { runIDs = RunSet.shard(index, of: count, total: design.count) }
-        let summary = try SweepFile(path: output, header: header, resume: resume, force: force)
-        let seriesFile = try series.map { try SweepFile(path: $0, header: ["run_id", Duration.timeColumn(definition.timeUnit)] + names, resume: resume, force: force, keepRuns: summary.finished) }
-        runIDs.done = summary.finished
-
         var meta = RunMetadata(version: Ketasim.version, modelFile: path, plan: base, model: definition, solver: settings, seed: samples == nil ? nil : seed,
                                sweep: Dictionary(uniqueKeysWithValues: axes.map { ($0.name, $0.values) }))
         meta.extra["runs_total"] = String(design.count)
         meta.extra["design"] = samples == nil ? "grid" : "latin_hypercube"
         if let (i, n) = try shardSpec() { meta.extra["shard"] = "\(i + 1)/\(n)" }
         meta.extra["metric_offsets"] = at
+        if resume && FileManager.default.fileExists(atPath: output) { try checkResumable(output, as: meta) }
+        let summary = try SweepFile(path: output, header: header, resume: resume, force: force)
+        let seriesFile = try series.map { try SweepFile(path: $0, header: ["run_id", Duration.timeColumn(definition.timeUnit)] + names, resume: resume, force: force, keepRuns: summary.finished) }
+        runIDs.done = summary.finished
+
         try write(meta.json(), to: output + ".meta.json", force: true)
 
         let interrupted = InterruptFlag()
@@ -190,6 +191,24 @@ struct Sweep: ParsableCommand {
         if failed > 0 {
             printError("\(failed) of \(emitted) runs failed; see the status and message columns of \(output)")
             throw ExitCode(3)
+        }
+    }
+}
+
+extension Sweep {
+    /// --resume appends to a file only when its sidecar shows the same sweep (and the same shard):
+    /// otherwise the file would mix runs of two designs under one set of run IDs.
+    func checkResumable(_ output: String, as meta: RunMetadata) throws {
+        guard let old = FileManager.default.contents(atPath: output + ".meta.json") else {
+            throw ValidationError("--resume: \(output).meta.json is missing, so nothing shows that \(output) holds this sweep; write a new file or restore it")
+        }
+        let new = Data(meta.json().utf8)
+        let oldShard = ((try? JSONSerialization.jsonObject(with: old) as? [String: Any])?["extra"] as? [String: String])?["shard"]
+        guard let a = RunMetadata.sweepIdentity(old), let b = RunMetadata.sweepIdentity(new), a == b else {
+            throw ValidationError("--resume: \(output) holds another sweep (model, scenario, doses, parameters, run length, output grid, solver or --vary values differ); rerun the command that wrote it, or write a new file")
+        }
+        guard oldShard == meta.extra["shard"] else {
+            throw ValidationError("--resume: \(output) holds shard \(oldShard ?? "none (the whole sweep)"), not \(meta.extra["shard"] ?? "the whole sweep")")
         }
     }
 }

@@ -197,11 +197,28 @@ struct SweepCLITests {
         // A file cut after run 5, with a torn sixth row, is finished by --resume.
         let all = try String(contentsOfFile: path("all.csv"), encoding: .utf8).split(separator: "\n")
         try (all.prefix(6).joined(separator: "\n") + "\n" + all[6].prefix(10)).write(toFile: path("part.csv"), atomically: true, encoding: .utf8)
+        let noSidecar = try ketasim(sweepArgs + ["-o", path("part.csv"), "--resume"])
+        #expect(noSidecar.status == 64 && noSidecar.stderr.contains("part.csv.meta.json is missing"), "\(noSidecar.stderr)")
+        try FileManager.default.copyItem(atPath: path("all.csv.meta.json"), toPath: path("part.csv.meta.json"))
+        // Same columns, other grid or other shard: appending would mix two designs under one set of run IDs.
+        var otherGrid = sweepArgs
+        otherGrid[4] = "dose=0:500:50"
+        let mixed = try ketasim(otherGrid + ["-o", path("part.csv"), "--resume"])
+        #expect(mixed.status == 64 && mixed.stderr.contains("holds another sweep"), "\(mixed.stderr)")
+        let shard = try ketasim(sweepArgs + ["-o", path("part.csv"), "--resume", "--shard", "1/2"])
+        #expect(shard.status == 64 && shard.stderr.contains("holds shard none (the whole sweep), not 1/2"), "\(shard.stderr)")
         let resumed = try ketasim(sweepArgs + ["-o", path("part.csv"), "--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try String(contentsOfFile: path("part.csv"), encoding: .utf8) == String(contentsOfFile: path("all.csv"), encoding: .utf8))
         let other = try ketasim(["sweep", "--model", example, "--vary", "dose=1,2", "-o", path("part.csv"), "--resume"])
-        #expect(other.status == 64 && other.stderr.contains("does not hold this sweep"))
+        #expect(other.status == 64 && other.stderr.contains("holds another sweep"), "\(other.stderr)")
+
+        // Shards of different run lengths do not merge; a merge's sidecar names no shard.
+        #expect(try ketasim(sweepArgs + ["-o", path("c.csv"), "--shard", "2/2", "--t-end", "30h"]).status == 0)
+        let lengths = try ketasim(["merge", path("a.csv"), path("c.csv"), "-o", path("m3.csv")])
+        #expect(lengths.status == 64 && lengths.stderr.contains("comes from a different sweep"), "\(lengths.stderr)")
+        let meta = try String(contentsOfFile: path("m.csv.meta.json"), encoding: .utf8)
+        #expect(!meta.contains("\"shard\"") && meta.contains("merged_from"))
     }
 
     @Test func failedRunsAreRowsAndTheSweepExits3() throws {
