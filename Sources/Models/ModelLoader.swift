@@ -569,6 +569,8 @@ struct Reader {
         if drug.route(named: dose.route) == nil {
             return "\(drug.name) has no route `\(dose.route)`\(didYouMean(dose.route, among: drug.routes.map(\.name))); routes: \(drug.routes.map(\.name).joined(separator: ", "))"
         }
+        // Runs start at t = 0: an earlier dose would silently never be given.
+        if !(dose.time >= 0) { return "the dose at \(formatNumber(dose.time)) h lies before the start of the run (t = 0)" }
         return nil
     }
 }

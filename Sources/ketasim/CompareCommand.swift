@@ -114,7 +114,7 @@ struct Compare: ParsableCommand {
         for (j, name) in outputNames.enumerated() {
             lines.append(pad(name, first) + zip(cells[j], widths).map { leftPad($0, $1) }.joined() + zip(deltas[j], deltaWidths).map { leftPad($0, $1) }.joined())
         }
-        printOut(lines.joined(separator: "\n"))
+        try printOut(lines.joined(separator: "\n"))
 
         guard let dir = output else { return }
         let folder = URL(fileURLWithPath: dir)

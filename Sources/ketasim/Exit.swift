@@ -58,6 +58,16 @@ func loadModel(_ path: String?) throws -> LoadedModel {
 }
 
 /// Standard output without stdio's buffer, so it interleaves in order with messages on standard error.
-func printOut(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+/// A closed pipe or a full disk is a one-line error and exit 73, not a trap in Foundation's `write(_:)`.
+func printOut(_ text: String) throws {
+    try writeStandardOutput(text + "\n")
+}
+
+func writeStandardOutput(_ text: String) throws {
+    do {
+        try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+    } catch {
+        printError("cannot write to standard output: \(error.localizedDescription)")
+        throw Exit.cannotWrite
+    }
 }

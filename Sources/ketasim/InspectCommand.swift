@@ -75,7 +75,7 @@ struct Inspect: ParsableCommand {
             out.append("Imported from SBML: \(sbml.events.count) event(s)" + (sbml.notes.isEmpty ? "" : "; notes:"))
             for note in sbml.notes { out.append("  \(note)") }
         }
-        printOut(out.joined(separator: "\n"))
+        try printOut(out.joined(separator: "\n"))
     }
 }
 

@@ -75,7 +75,7 @@ struct Run: ParsableCommand {
             try write(text, to: file, force: force)
             try write(RunMetadata(version: Ketasim.version, modelFile: path, plan: plan, model: definition, solver: settings).json(), to: file + ".meta.json", force: true)
         } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
+            try writeStandardOutput(text)
         }
         if let file = plot {
             let panels = result.outputNames.map { name in

@@ -17,6 +17,6 @@ struct Validate: ParsableCommand {
             throw Exit.badModel
         }
         let sourced = model.parameters.filter { if case .source = $0.provenance { return true } else { return false } }.count
-        printOut("\(path): valid: \(model.states.count) states, \(model.parameters.count) parameters (\(sourced) with a source, \(model.parameters.count - sourced) assumptions), \(model.assignments.count) assignments, \(model.scenarios.count) scenarios")
+        try printOut("\(path): valid: \(model.states.count) states, \(model.parameters.count) parameters (\(sourced) with a source, \(model.parameters.count - sourced) assumptions), \(model.assignments.count) assignments, \(model.scenarios.count) scenarios")
     }
 }

@@ -100,6 +100,7 @@ struct CLITests {
         (["run", example, "--scenario", "single_orl"], "unknown scenario `single_orl`; did you mean `single_oral`?"),
         (["run", example, "--dose", "drug 10 mg/kg xx at 0"], "drug has no route `xx`"),
         (["run", example, "--dose", "drug 10 mg/kg oral at 3d"], "not after the last dose at 72 h"),
+        (["run", example, "--dose", "drug 10 mg/kg oral at -1d"], "the dose at -24 h lies before the start of the run (t = 0)"),
         (["run", example, "--t-end", "3 weeks"], "--t-end: `3 weeks` is not a duration"),
         (["run", example, "--set", "kx=2"], "--set: unknown parameter `kx`; did you mean `ka` or `ke`?"),
         (["run", example, "--stepper", "rk5"], "The value 'rk5' is invalid for '--stepper <stepper>'. Expected one of: rk2, rk4, rkf45,"),
@@ -113,6 +114,21 @@ struct CLITests {
         #expect(r.stderr.hasPrefix("ketasim: "), "\(r.stderr)")
         #expect(!r.stderr.contains("Usage:"))
         #expect(r.stdout.isEmpty)
+    }
+
+    @Test func aFullDiskIsOneLineAndExit73() throws {
+        guard FileManager.default.fileExists(atPath: "/dev/full") else { return }
+        let process = Process()
+        process.executableURL = try ketasimBinary()
+        process.arguments = ["run", example]
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/full"))
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 73)
+        #expect(stderr.hasPrefix("ketasim: cannot write to standard output") && stderr.split(separator: "\n").count == 1, "\(stderr)")
     }
 
     @Test func badModelFileExits65WithLocations() throws {
