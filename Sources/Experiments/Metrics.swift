@@ -5,7 +5,7 @@ import Models
 ///     pre        value just before the first dose (at the reference time when there is no dose)
 ///     min, max   over [reference, end]
 ///     t_max      time of the maximum after the reference
-///     auc        ∫ value dt over [reference, end] (trapezoids on the output grid)
+///     auc        ∫ value dt over [reference, end] (trapezoids on the output grid and the detail rows)
 ///     at_<d>     value at reference + d (linear interpolation)
 ///     change_<d> at_<d> / pre - 1
 ///     duration   total time the change from pre stays beyond half its largest excursion
@@ -33,18 +33,39 @@ public struct MetricSpec: Sendable, Equatable {
 
     /// Metrics of every output, in `columns(outputs:)` order; NaN where a metric is undefined (e.g. an
     /// `at_` time after the end of the run).
+    /// The grid rows and the detail rows are merged in time order first.
     public func evaluate(_ r: SimulationResult, reference: Double? = nil) -> [Double] {
         let ref = reference ?? r.firstDoseTime ?? 0
         let m = r.outputNames.count
+        // (time, row, from detail) in time order.
+        var order = r.times.indices.map { (r.times[$0], $0, false) } + r.detailTimes.indices.map { (r.detailTimes[$0], $0, true) }
+        if !r.detailTimes.isEmpty { order.sort { $0.0 < $1.0 } }
+        let times = order.map(\.0)
         var out: [Double] = []
         out.reserveCapacity(m * names.count)
         for j in 0..<m {
-            let series = (0..<r.times.count).map { r.values[$0 * m + j] }
+            let series = order.map { $0.2 ? r.detailValues[$0.1 * m + j] : r.values[$0.1 * m + j] }
             let pre: Double
-            if let p = r.preDose, reference == nil || reference == r.firstDoseTime { pre = p[j] } else { pre = interpolate(r.times, series, at: ref) }
-            out.append(contentsOf: metrics(times: r.times, values: series, reference: ref, pre: pre))
+            if let p = r.preDose, reference == nil || reference == r.firstDoseTime { pre = p[j] } else { pre = interpolate(times, series, at: ref) }
+            out.append(contentsOf: metrics(times: times, values: series, reference: ref, pre: pre))
         }
         return out
+    }
+
+    /// Extra output times that let metrics resolve what happens in minutes: every minute for the 6 h
+    /// after each dose starts (and after an infusion ends), and each `at_` time exactly. Hours.
+    public func detailTimes(for plan: SimulationPlan, reference: Double? = nil) -> [Double] {
+        var starts: [Double] = []
+        for d in plan.doses {
+            for t in d.times {
+                starts.append(t)
+                if let duration = d.duration { starts.append(t + duration) }
+            }
+        }
+        var times: [Double] = []
+        for s in Set(starts) { times += (0...360).map { s + Double($0) / 60 } }
+        if let ref = reference ?? plan.referenceTime ?? (plan.doses.isEmpty ? 0 : nil) { times += offsets.map { ref + $0.hours } }
+        return times.filter { $0 >= 0 && $0 <= plan.tEnd }
     }
 
     func metrics(times: [Double], values: [Double], reference ref: Double, pre: Double) -> [Double] {

@@ -30,6 +30,10 @@ public struct SimulationResult: Sendable {
     public var statistics: SolverStatistics
     /// The model's time unit (`h` for ketasim's own models; an imported SBML model's may differ).
     public var timeUnit: String = "h"
+    /// Rows at the extra times asked for (`run(_:outputs:detailTimes:)`), kept apart from the output grid
+    /// so that metrics see the minutes after a dose however coarse the grid is. Same layout as `values`.
+    public var detailTimes: [Double] = []
+    public var detailValues: [Double] = []
 
     public var succeeded: Bool { failure == nil }
 
@@ -63,7 +67,8 @@ public final class Simulator {
     public let model: CompiledModel
     public let settings: SolverSettings
     let workspace: ModelWorkspace
-    let integrator: ODEIntegrator
+    /// Nil for a model without states (an SBML model of rules alone): its outputs follow from t.
+    let integrator: ODEIntegrator?
     private var observed: [Double]
     private var steadyStateCache: [SteadyKey: [Double]] = [:]
     private var observationPrograms: [[Int]: ObservationProgram] = [:]
@@ -77,7 +82,7 @@ public final class Simulator {
         self.model = model
         self.settings = settings
         workspace = ModelWorkspace(model: model)
-        integrator = try ODEIntegrator(system: workspace, settings: settings)
+        integrator = model.stateCount == 0 ? nil : try ODEIntegrator(system: workspace, settings: settings)
         observed = [Double](repeating: 0, count: model.observableNames.count)
     }
 
@@ -133,7 +138,7 @@ public final class Simulator {
     public func initialState(for plan: SimulationPlan) throws(SimulationError) -> [Double] {
         let def = model.definition
         let initial = def.states.map(\.initial)
-        if plan.start == .initial { return initial }
+        if plan.start == .initial || initial.isEmpty { return initial }
         let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
         workspace.setParameters(parameters)
         workspace.resetInputs()
@@ -152,8 +157,9 @@ public final class Simulator {
         }
     }
 
-    /// Simulates a plan and records the named outputs (the model's default outputs when nil).
-    public func run(_ plan: SimulationPlan, outputs requested: [String]? = nil) throws(SimulationError) -> SimulationResult {
+    /// Simulates a plan and records the named outputs (the model's default outputs when nil) on the
+    /// plan's grid, and also at `detailTimes` (see `SimulationResult.detailTimes`).
+    public func run(_ plan: SimulationPlan, outputs requested: [String]? = nil, detailTimes: [Double] = []) throws(SimulationError) -> SimulationResult {
         try checkPlan(plan)
         let def = model.definition
         let outputNames = requested ?? def.outputs
@@ -176,8 +182,11 @@ public final class Simulator {
             for p in periods { breakpoints.append(p.from); if p.to.isFinite { breakpoints.append(p.to) } }
         }
         let count = Int((plan.tEnd / plan.outputEvery).rounded(.down))
-        var times = (0...count).map { Double($0) * plan.outputEvery }
-        if let last = times.last, plan.tEnd - last > 1e-9 * plan.tEnd { times.append(plan.tEnd) }
+        var grid = (0...count).map { Double($0) * plan.outputEvery }
+        if let last = grid.last, plan.tEnd - last > 1e-9 * plan.tEnd { grid.append(plan.tEnd) }
+        let onGrid = Set(grid)
+        let extra = detailTimes.filter { $0 >= 0 && $0 <= plan.tEnd && !onGrid.contains($0) }
+        let times = extra.isEmpty ? grid : Array(Set(grid + extra)).sorted()
 
         let inputSchedules: [(index: Int, periods: [InputPeriod], fallback: Double)] = plan.inputs.compactMap { name, periods in
             guard let k = model.inputIndex(name) else { return nil }
@@ -213,21 +222,30 @@ public final class Simulator {
                 }
             }
         }
-        let solution: Solution
-        if let watch = workspace.eventWatch() {
+        var solution: Solution
+        if let integrator = integrator, let watch = workspace.eventWatch() {
             solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints, events: watch,
                                         onBreakpoint: onBreakpoint) { t, fired, state in
                 workspace.fireEvents(fired, at: t, state: state)
             }
-        } else {
+        } else if let integrator {
             solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints, onBreakpoint: onBreakpoint)
+        } else {
+            solution = Solution(dimension: 0, reservingCapacity: times.count)
+            var nothing = 0.0
+            for t in times { solution.append(time: t, state: &nothing) }
         }
         var values = [Double](repeating: 0, count: solution.count * m)
         let program = observationPrograms[outputIndices] ?? model.observationProgram(outputIndices)
         if let program, observationPrograms.count < 32 { observationPrograms[outputIndices] = program }
         solution.values.withUnsafeBufferPointer { states in
             values.withUnsafeMutableBufferPointer { out in
-                guard let program, let base = out.baseAddress, let y = states.baseAddress else { return }
+                guard let program, let base = out.baseAddress else { return }
+                // A model without states has no state rows to point at; its programs read only t.
+                let none = UnsafeMutablePointer<Double>.allocate(capacity: 1)
+                none.initialize(to: 0)
+                defer { none.deallocate() }
+                let y = states.baseAddress ?? UnsafePointer(none)
                 let scratch = UnsafeMutablePointer<Double>.allocate(capacity: workspace.requiredScratch(for: program))
                 defer { scratch.deallocate() }
                 for k in 0..<solution.count {
@@ -237,8 +255,25 @@ public final class Simulator {
                 }
             }
         }
-        return SimulationResult(
+        var result = SimulationResult(
             outputNames: outputNames, times: solution.times, values: values, preDose: preDose,
             firstDoseTime: firstDose, failure: solution.failure, statistics: solution.statistics, timeUnit: def.timeUnit)
+        if !extra.isEmpty {
+            // Split the rows: the grid is what the user asked to see; the rest serves metrics.
+            var gridTimes: [Double] = [], gridValues: [Double] = []
+            gridTimes.reserveCapacity(grid.count)
+            gridValues.reserveCapacity(grid.count * m)
+            for k in 0..<solution.count {
+                let row = values[(k * m)..<((k + 1) * m)]
+                if onGrid.contains(solution.times[k]) {
+                    gridTimes.append(solution.times[k]); gridValues.append(contentsOf: row)
+                } else {
+                    result.detailTimes.append(solution.times[k]); result.detailValues.append(contentsOf: row)
+                }
+            }
+            result.times = gridTimes
+            result.values = gridValues
+        }
+        return result
     }
 }

@@ -123,14 +123,19 @@ public struct SweepRunner: Sendable {
             var row = SweepRow(runID: runID, point: point, succeeded: false, message: setupFailure ?? "", metrics: [], result: nil)
             if let simulator {
                 do {
-                    let result = try simulator.run(design.plan(runID - 1, base: base), outputs: outputs)
+                    let plan = design.plan(runID - 1, base: base)
+                    var result = try simulator.run(plan, outputs: outputs, detailTimes: metrics.detailTimes(for: plan))
                     if let failure = result.failure {
                         row.message = failure.description
                     } else {
                         row.succeeded = true
                         row.metrics = metrics.evaluate(result)
                     }
-                    if keepSeries { row.result = result }
+                    if keepSeries {
+                        result.detailTimes = []
+                        result.detailValues = []
+                        row.result = result
+                    }
                 } catch {
                     row.message = error.description
                 }

@@ -10,6 +10,7 @@ struct Compare: ParsableCommand {
         discussion: """
         Metrics are measured from a common time: the earliest first dose of a treatment drug among the
         compared scenarios, so `at_24h` means the same moment in every arm (the untreated arm included).
+        They are read from the output grid plus a per-minute trace of the 6 h after each dose.
         With -o DIR writes DIR/timeseries.csv (long: scenario, time_h, outputs), DIR/summary.csv (one
         row per scenario: metrics, then each metric's difference from the reference) and, with --plot,
         DIR/compare.svg; always prints a table of --table-metric for every output.
@@ -90,7 +91,8 @@ struct Compare: ParsableCommand {
 
         var results: [SimulationResult] = []
         for plan in plans {
-            let r = try simulate(compiled, plan: plan, settings: settings, outputs: outputNames)
+            let r = try simulate(compiled, plan: plan, settings: settings, outputs: outputNames,
+                                 detailTimes: metrics.detailTimes(for: plan, reference: origin))
             if let failure = r.failure {
                 printError("scenario `\(plan.scenarioName)` failed: \(failure)")
                 throw Exit.failedRun

@@ -99,10 +99,10 @@ func compile(_ definition: ModelDefinition) throws -> CompiledModel {
 }
 
 /// One simulation with the CLI's error mapping: bad plans are usage errors, failed starts exit 70.
-func simulate(_ compiled: CompiledModel, plan: SimulationPlan, settings: SolverSettings, outputs: [String]?) throws -> SimulationResult {
+func simulate(_ compiled: CompiledModel, plan: SimulationPlan, settings: SolverSettings, outputs: [String]?, detailTimes: [Double] = []) throws -> SimulationResult {
     do {
         let simulator = try Simulator(model: compiled, settings: settings)
-        return try simulator.run(plan, outputs: outputs)
+        return try simulator.run(plan, outputs: outputs, detailTimes: detailTimes)
     } catch let error as SimulationError {
         if case .steadyState = error { printError(error.description); throw Exit.failedRun }
         throw ValidationError(error.description)

@@ -17,7 +17,9 @@ struct Sweep: ParsableCommand {
 
         Each row: run_id, the varied values, status (ok or failed), message, then <output>.<metric>
         for pre, min, max, t_max, auc, at_<d>, change_<d> (d from --at, default 2h,24h,7d) and
-        duration, all measured from the first dose. Rows are written as runs finish, in run_id order.
+        duration, all measured from the first dose. Metrics are read from the output grid plus a
+        per-minute trace of the 6 h after each dose (and each --at time exactly), so the minutes-scale
+        peaks are found however coarse --every is. Rows are written as runs finish, in run_id order.
         A failed run is a failed row with its reason and the sweep goes on (exit 3 at the end).
         Ctrl-C stops after the runs in progress; the file then holds every finished run, and
         --resume runs the rest. --shard I/N runs every N-th run starting at I (1-based), or takes

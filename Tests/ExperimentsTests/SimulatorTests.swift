@@ -35,6 +35,29 @@ struct SimulatorTests {
         }
     }
 
+    /// On the scenario's 1-h grid the Bateman peak (t = ln(ka/ke)/(ka-ke) = 1.341 h) falls between two rows;
+    /// the detail rows (every minute for 6 h after the dose) let max, t_max and auc see it anyway.
+    @Test func metricsResolveAPeakBetweenGridPoints() throws {
+        let model = try loadExample("two_compartment")
+        let sim = try Simulator(model: model, settings: settings)
+        let plan = SimulationPlan(scenario: try #require(model.definition.scenario(named: "single_oral")))
+        let spec = MetricSpec(offsets: [("80min", 4.0 / 3)])
+        let result = try sim.run(plan, outputs: ["concentration"], detailTimes: spec.detailTimes(for: plan))
+        #expect(result.times == (0...24).map(Double.init), "the grid rows are the scenario's, the detail is kept apart")
+        #expect(result.detailTimes.count == 361 - 7)  // minutes 0...360, less the 7 whole hours on the grid
+        let metrics = Dictionary(uniqueKeysWithValues: zip(spec.names, spec.evaluate(result)))
+        let tPeak = log(1.5 / 0.3) / 1.2
+        #expect(abs(try #require(metrics["t_max"]) - tPeak) <= 1.0 / 120)
+        #expect(abs(try #require(metrics["max"]) / bateman(tPeak, dose: 1000) - 1) < 1e-4)
+        #expect(abs(try #require(metrics["at_80min"]) / bateman(4.0 / 3, dose: 1000) - 1) < 1e-7)
+        // ∫0^24 of the Bateman function, against trapezoids (minutes for 6 h, hours after).
+        let auc = 0.5 * 1000 * 1.5 / (10 * 1.2) * ((1 - exp(-0.3 * 24)) / 0.3 - (1 - exp(-1.5 * 24)) / 1.5)
+        #expect(abs(try #require(metrics["auc"]) / auc - 1) < 0.005)
+        // The grid alone puts the peak at a grid hour.
+        let coarse = Dictionary(uniqueKeysWithValues: zip(spec.names, spec.evaluate(try sim.run(plan, outputs: ["concentration"]))))
+        #expect(coarse["t_max"] == 1)
+    }
+
     @Test func repeatedDosesSuperpose() throws {
         let model = try loadExample("two_compartment")
         let sim = try Simulator(model: model, settings: settings)

@@ -119,4 +119,28 @@ import Testing
         #expect(again.definition.timeUnit == (unit == "fortnight" ? "" : unit))
         #expect(exported.notes.contains { $0.contains("unit `fortnight` of time") } == (unit == "fortnight"))
     }
+
+    /// A model of rules alone (no state: Test Suite cases like 00029) runs through the scenario
+    /// machinery too: y = 2 t + k at every output time.
+    @Test func aModelWithoutStatesRuns() throws {
+        let body = """
+            <listOfParameters>
+              <parameter id="k" value="3" constant="true"/>
+              <parameter id="y" constant="false"/>
+            </listOfParameters>
+            <listOfRules>
+              <assignmentRule variable="y"><math xmlns="http://www.w3.org/1998/Math/MathML">
+                <apply><plus/><apply><times/><cn>2</cn><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/time">t</csymbol></apply><ci>k</ci></apply>
+              </math></assignmentRule>
+            </listOfRules>
+            """
+        let model = try SBMLImporter.importModel(xml: document(body), file: "rules.xml")
+        #expect(model.definition.states.isEmpty)
+        let simulator = try Simulator(model: try CompiledModel(model.definition))
+        var plan = SimulationPlan(model: model.definition, tEnd: 4, outputEvery: 1)
+        plan.parameters["k"] = 5
+        let result = try simulator.run(plan, outputs: ["y"])
+        #expect(result.failure == nil)
+        #expect(result.series("y") == [5, 7, 9, 11, 13])
+    }
 }
