@@ -50,6 +50,17 @@ public enum OutputFileError: Error, Sendable, Equatable, CustomStringConvertible
 public func writeAtomically(_ text: String, to path: String, force: Bool) throws(OutputFileError) {
     let fm = FileManager.default
     if fm.fileExists(atPath: path) && !force { throw .exists(path) }
+    if isSpecialFile(path) {
+        // A device or a pipe (/dev/null, a FIFO): renaming a file over it would replace the node.
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw .cannotWrite(path, "it cannot be opened for writing") }
+        do {
+            try handle.write(contentsOf: Data(text.utf8))
+            try handle.close()
+        } catch {
+            throw .cannotWrite(path, (error as NSError).localizedDescription)
+        }
+        return
+    }
     let url = URL(fileURLWithPath: path)
     let dir = url.deletingLastPathComponent()
     let temp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
@@ -67,4 +78,13 @@ public func writeAtomically(_ text: String, to path: String, force: Bool) throws
         try? fm.removeItem(at: temp)
         throw .cannotWrite(path, (error as NSError).localizedDescription)
     }
+}
+
+/// True for an existing path that is neither a regular file nor a directory (a device, a pipe): it is
+/// written through, never replaced, and gets no `.meta.json` beside it.
+public func isSpecialFile(_ path: String) -> Bool {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return false }
+    let kind = info.st_mode & S_IFMT
+    return kind != S_IFREG && kind != S_IFDIR
 }

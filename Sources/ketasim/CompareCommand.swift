@@ -82,7 +82,7 @@ struct Compare: ParsableCommand {
         let ref = reference ?? names[0]
         guard let refIndex = names.firstIndex(of: ref) else { throw ValidationError("--reference `\(ref)` is not among --scenarios") }
         let compiled = try compile(definition)
-        let outputNames = outputs.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? definition.outputs
+        let outputNames = try parseOutputList(outputs) ?? definition.outputs
         let metrics = try metricSpec(at: at, timeUnit: definition.timeUnit)
         guard let metricIndex = metrics.names.firstIndex(of: tableMetric) else {
             throw ValidationError("--table-metric `\(tableMetric)` is not a metric\(didYouMean(tableMetric, among: metrics.names)); metrics: \(metrics.names.joined(separator: ", "))")

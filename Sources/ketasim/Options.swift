@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Experiments
 import Integrator
@@ -159,8 +160,30 @@ struct ScenarioOptions: ParsableArguments {
 /// Metrics with `at_` and `change_` at the comma-separated durations of `--at` (their text names the columns).
 func metricSpec(at text: String, timeUnit: String) throws -> MetricSpec {
     var offsets: [(label: String, hours: Double)] = []
-    for label in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+    let labels = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    if let twice = firstDuplicate(labels) { throw ValidationError("--at names `\(twice)` twice") }
+    for label in labels {
         offsets.append((label, try parseDuration(label, option: "--at", timeUnit: timeUnit)))
     }
     return MetricSpec(offsets: offsets)
+}
+
+/// `--outputs a,b,c`: nil when absent; an empty list or a name given twice is a usage error.
+func parseOutputList(_ text: String?) throws -> [String]? {
+    guard let text else { return nil }
+    let names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    if names.contains(where: \.isEmpty) { throw ValidationError("--outputs `\(text)` has an empty name; give outputs separated by commas") }
+    if let twice = firstDuplicate(names) { throw ValidationError("--outputs names `\(twice)` twice") }
+    return names
+}
+
+func firstDuplicate(_ names: [String]) -> String? {
+    var seen = Set<String>()
+    return names.first { !seen.insert($0).inserted }
+}
+
+/// Two outputs of one command must not be the same file: the second would overwrite the first.
+func requireDistinctPaths(_ paths: [String?]) throws {
+    let given = paths.compactMap { $0 }.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+    if let twice = firstDuplicate(given) { throw ValidationError("\(twice) is given for two outputs; each output needs its own file") }
 }

@@ -53,6 +53,7 @@ struct Run: ParsableCommand {
         if repeatCount < 0 { throw ValidationError("--repeat must be 0 or more") }
         if modelArgument != nil && scenario.model != nil { throw ValidationError("give the model either as an argument or with --model, not both") }
         if all && outputs != nil { throw ValidationError("--all and --outputs exclude each other") }
+        try requireDistinctPaths([output, plot])
         try scenario.validateValues()
         for path in [output, plot].compactMap({ $0 }) where FileManager.default.fileExists(atPath: path) && !force {
             throw ValidationError("\(path) already exists; pass --force to overwrite it")
@@ -67,13 +68,15 @@ struct Run: ParsableCommand {
         let compiled = try compile(definition)
         var names: [String]? = nil
         if all { names = compiled.observableNames }
-        if let list = outputs { names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if let list = try parseOutputList(outputs) { names = list }
         let result = try simulate(compiled, plan: plan, settings: settings, outputs: names)
         if repeatCount > 0 { try time(compiled, plan: plan, settings: settings, outputs: names) }
         let text = result.csv()
         if let file = output {
             try write(text, to: file, force: force)
-            try write(RunMetadata(version: Ketasim.version, modelFile: path, plan: plan, model: definition, solver: settings).json(), to: file + ".meta.json", force: true)
+            if !isSpecialFile(file) {
+                try write(RunMetadata(version: Ketasim.version, modelFile: path, plan: plan, model: definition, solver: settings).json(), to: file + ".meta.json", force: true)
+            }
         } else {
             try writeStandardOutput(text)
         }

@@ -79,6 +79,7 @@ struct Sweep: ParsableCommand {
         if let n = samples, n < 1 { throw ValidationError("--samples must be at least 1") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if resume && force { throw ValidationError("--resume and --force exclude each other") }
+        try requireDistinctPaths([output, series, plot])
         try scenario.validateValues()
         if !resume {
             for path in [output, series, plot].compactMap({ $0 }) where FileManager.default.fileExists(atPath: path) && !force {
@@ -125,7 +126,7 @@ struct Sweep: ParsableCommand {
         }
         let design = samples.map { SweepDesign(latinHypercube: axes, samples: $0, seed: seed) } ?? SweepDesign(grid: axes)
         if design.count > 100_000_000 { throw ValidationError("the grid has \(design.count) runs; more than 100 million is surely a mistake") }
-        let names = outputs.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? definition.outputs
+        let names = try parseOutputList(outputs) ?? definition.outputs
         for n in names where compiled.observableIndex(n) == nil {
             throw ValidationError("unknown output `\(n)`\(didYouMean(n, among: compiled.observableNames))")
         }
@@ -150,7 +151,7 @@ struct Sweep: ParsableCommand {
         let seriesFile = try series.map { try SweepFile(path: $0, header: ["run_id", Duration.timeColumn(definition.timeUnit)] + names, resume: resume, force: force, keepRuns: summary.finished) }
         runIDs.done = summary.finished
 
-        try write(meta.json(), to: output + ".meta.json", force: true)
+        if !isSpecialFile(output) { try write(meta.json(), to: output + ".meta.json", force: true) }
 
         let interrupted = InterruptFlag()
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)

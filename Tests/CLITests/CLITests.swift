@@ -101,6 +101,9 @@ struct CLITests {
         (["run", example, "--dose", "drug 10 mg/kg xx at 0"], "drug has no route `xx`"),
         (["run", example, "--dose", "drug 10 mg/kg oral at 3d"], "not after the last dose at 72 h"),
         (["run", example, "--dose", "drug 10 mg/kg oral at -1d"], "the dose at -24 h lies before the start of the run (t = 0)"),
+        (["run", example, "--outputs", "concentration,concentration"], "--outputs names `concentration` twice"),
+        (["run", example, "--outputs", ""], "has an empty name"),
+        (["run", example, "-o", "/tmp/same.csv", "--plot", "/tmp/same.csv", "--force"], "/tmp/same.csv is given for two outputs"),
         (["run", example, "--t-end", "3 weeks"], "--t-end: `3 weeks` is not a duration"),
         (["run", example, "--set", "kx=2"], "--set: unknown parameter `kx`; did you mean `ka` or `ke`?"),
         (["run", example, "--stepper", "rk5"], "The value 'rk5' is invalid for '--stepper <stepper>'. Expected one of: rk2, rk4, rkf45,"),
@@ -114,6 +117,15 @@ struct CLITests {
         #expect(r.stderr.hasPrefix("ketasim: "), "\(r.stderr)")
         #expect(!r.stderr.contains("Usage:"))
         #expect(r.stdout.isEmpty)
+    }
+
+    @Test func aDeviceIsWrittenThroughNotReplaced() throws {
+        let r = try ketasim(["run", example, "-o", "/dev/null", "--force"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: "/dev/null")
+        #expect(attributes[.type] as? FileAttributeType == .typeCharacterSpecial)
+        #expect(!FileManager.default.fileExists(atPath: "/dev/null.meta.json"))
+        try? FileManager.default.removeItem(atPath: "/dev/null.meta.json")
     }
 
     @Test func aFullDiskIsOneLineAndExit73() throws {
