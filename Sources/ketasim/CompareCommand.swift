@@ -141,7 +141,9 @@ struct Compare: ParsableCommand {
         var meta = RunMetadata(version: Ketasim.version, modelFile: path, plan: plans[refIndex], model: definition, solver: settings)
         meta.extra["scenarios"] = names.joined(separator: ",")
         meta.extra["metric_origin_h"] = csvNumber(origin)
-        try write(meta.json(), to: folder.appendingPathComponent("summary.csv.meta.json").path, force: true)
+        for file in ["summary.csv", "timeseries.csv"] + (plot ? ["compare.svg"] : []) {
+            try write(meta.json(), to: folder.appendingPathComponent(file + ".meta.json").path, force: true)
+        }
         if plot {
             let panels = outputNames.map { name in
                 PlotPanel(title: name, series: zip(names, results).map { PlotSeries(label: $0, times: $1.times, values: $1.series(name) ?? []) })

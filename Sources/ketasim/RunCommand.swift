@@ -86,6 +86,9 @@ struct Run: ParsableCommand {
             }
             let svg = SVGPlot.timeCourses(title: "\(definition.name): \(plan.scenarioName)", panels: panels, doseTimes: plan.doses.flatMap(\.times))
             try write(svg, to: file, force: force)
+            if !isSpecialFile(file) {
+                try write(RunMetadata(version: Ketasim.version, modelFile: path, plan: plan, model: definition, solver: settings).json(), to: file + ".meta.json", force: true)
+            }
         }
         if let failure = result.failure {
             printError("simulation failed: \(failure); the \(result.times.count) output rows before the failure were written")

@@ -151,7 +151,10 @@ struct Sweep: ParsableCommand {
         let seriesFile = try series.map { try SweepFile(path: $0, header: ["run_id", Duration.timeColumn(definition.timeUnit)] + names, resume: resume, force: force, keepRuns: summary.finished) }
         runIDs.done = summary.finished
 
-        if !isSpecialFile(output) { try write(meta.json(), to: output + ".meta.json", force: true) }
+        // Every file the sweep writes carries the same record of what produced it.
+        for file in [output, series, plot].compactMap({ $0 }) where !isSpecialFile(file) {
+            try write(meta.json(), to: file + ".meta.json", force: true)
+        }
 
         let interrupted = InterruptFlag()
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)

@@ -198,6 +198,7 @@ struct SweepCLITests {
         let meta = try String(contentsOfFile: out + ".meta.json", encoding: .utf8)
         #expect(meta.contains("\"modelSHA256\""))
         #expect(meta.contains("\"runs_total\" : \"12\""))
+        #expect(try String(contentsOfFile: dir.appendingPathComponent("series.csv").path + ".meta.json", encoding: .utf8) == meta)
     }
 
     @Test func heatMapShowsTheRequestedMetric() throws {
@@ -280,6 +281,9 @@ struct SweepCLITests {
         #expect(summary.contains(".vs_single_oral"))
         let svg = try String(contentsOfFile: dir.appendingPathComponent("compare.svg").path, encoding: .utf8)
         #expect(svg.hasPrefix("<svg") && svg.contains("<polyline"))
+        for file in ["summary.csv", "timeseries.csv", "compare.svg"] {
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(file + ".meta.json").path), "\(file) has no sidecar")
+        }
         let again = try ketasim(["compare", "--model", example, "--scenarios", "single_oral", "-o", dir.path])
         #expect(again.status == 64 && again.stderr.contains("already exists"))
         let bad = try ketasim(["compare", "--model", example, "--scenarios", "single_orall"])
