@@ -47,7 +47,7 @@ public struct SweepAxis: Sendable, Equatable {
             }
             guard a > 0, b > 0 else { return fail("a log range needs positive bounds") }
             guard n >= 2 else { return fail("a log range needs a count of at least 2") }
-            values = (0..<n).map { a * pow(b / a, Double($0) / Double(n - 1)) }
+            values = (0..<n).map { tidy(a * pow(b / a, Double($0) / Double(n - 1))) }
             values[n - 1] = b
             isLog = true
         } else if fields.count == 3 {
@@ -58,7 +58,7 @@ public struct SweepAxis: Sendable, Equatable {
             guard b >= a else { return fail("the range \(spec) is empty: STOP is below START") }
             let n = Int(((b - a) / step + 1e-9).rounded(.down))
             guard n < 10_000_000 else { return fail("the range \(spec) has more than 10 million values") }
-            values = (0...n).map { a + Double($0) * step }
+            values = (0...n).map { tidy(a + Double($0) * step) }
         } else if fields.count == 1 {
             for item in spec.split(separator: ",", omittingEmptySubsequences: false) {
                 let s = item.trimmingCharacters(in: .whitespaces)
@@ -162,4 +162,11 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
+
+/// A computed grid value rounded to 12 significant digits, so `0:1:0.1` gives 0.3 rather than
+/// 0.30000000000000004 in file names, columns and run parameters.
+func tidy(_ x: Double) -> Double {
+    guard x.isFinite, x != 0 else { return x }
+    return Double(String(format: "%.12g", x)) ?? x
 }

@@ -58,7 +58,9 @@ struct SweepDesignTests {
         #expect(try SweepAxis.parse("stress=0:1:0.25", model: model).get().values == [0, 0.25, 0.5, 0.75, 1])
         let log = try SweepAxis.parse("tau=log:0.1:100:4", model: model).get()
         #expect(log.values.count == 4 && log.values[0] == 0.1 && log.values[3] == 100)
-        #expect(abs(log.values[1] - 1) < 1e-12 && abs(log.values[2] - 10) < 1e-12)
+        #expect(log.values[1] == 1 && log.values[2] == 10)
+        // Decimal steps give the decimals a user typed, not 0.30000000000000004.
+        #expect(try SweepAxis.parse("stress=0:1:0.1", model: model).get().values == [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1])
         #expect(try SweepAxis.parse("dose_time=1d,36h", model: model).get().values == [24, 36])
     }
 
