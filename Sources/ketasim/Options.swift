@@ -9,7 +9,7 @@ extension OutputMode: ExpressibleByArgument {}
 
 /// Solver choices shared by the commands that integrate.
 struct SolverOptions: ParsableArguments {
-    @Option(help: "GSL stepper (msbdf suits these stiff, multi-timescale models).")
+    @Option(help: "GSL stepper. msbdf (the default) is the fastest on these stiff, multi-timescale models; bsimp stalls on the ketamine model once stress is on (ever smaller steps; bound it with --max-steps).")
     var stepper: Stepper = .msbdf
 
     @Option(help: "Relative tolerance.")
