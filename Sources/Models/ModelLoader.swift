@@ -320,6 +320,7 @@ struct Reader {
         }
         let known = Set(declared.keys).union(["t"])
         var odeByState: [String: (ParsedExpression, Node)] = [:]
+        var unparsed: Set<String> = []
         if entry(top, "odes") == nil { report("missing `odes` section", at: root) }
         let stateNames = Set(states.map(\.name))
         for e in mapping(entry(top, "odes"), "`odes`") ?? [] {
@@ -332,9 +333,10 @@ struct Reader {
                 continue
             }
             if odeByState[e.key] != nil { report("`\(e.key)` has two ODEs", at: e.keyNode); continue }
-            if let parsed = expression(e.value, "ODE of `\(e.key)`") { odeByState[e.key] = (parsed, e.keyNode) }
+            if let parsed = expression(e.value, "ODE of `\(e.key)`") { odeByState[e.key] = (parsed, e.keyNode) } else { unparsed.insert(e.key) }
         }
-        for s in states where odeByState[s.name] == nil && entry(top, "odes") != nil {
+        // A state whose ODE is written but does not parse has had its problem reported already.
+        for s in states where odeByState[s.name] == nil && !unparsed.contains(s.name) && entry(top, "odes") != nil {
             report("state `\(s.name)` has no ODE; add `\(s.name): <expression>` under `odes`", at: s.location)
         }
         for parsed in rawAssignments.map(\.parsed) + odeByState.values.map(\.0) {
@@ -461,8 +463,19 @@ struct Reader {
         var resolving: Set<String> = []
         let inputNames = Set(inputs.map(\.name))
 
+        var failed: Set<String> = []
+
+        // A scenario that fails is remembered, so that its problem is reported once, not once per
+        // scenario extending it.
         func resolve(_ reader: inout Reader, _ name: String) -> Scenario? {
             if let done = resolved[name] { return done }
+            if failed.contains(name) { return nil }
+            let scenario = resolveUncached(&reader, name)
+            if scenario == nil { failed.insert(name) }
+            return scenario
+        }
+
+        func resolveUncached(_ reader: inout Reader, _ name: String) -> Scenario? {
             guard let e = raw[name] else { return nil }
             guard let spec = reader.mapping(e.value, "scenario `\(name)`") else { return nil }
             reader.checkKeys(spec, allowed: Self.scenarioKeys, in: "scenario `\(name)`")

@@ -55,6 +55,30 @@ struct ValidationTests {
             """)
     }
 
+    /// One mistake, one message: an ODE that does not parse is not also "missing", and a scenario
+    /// extending a broken one is not reported again for each child.
+    @Test func aMistakeIsReportedOnce() {
+        let syntax = problems(valid.replacingOccurrences(of: "  bdnf: -loss", with: "  bdnf: -(loss"))
+        #expect(syntax.count == 1 && syntax.first?.message.contains("expected `)`") == true, "\(syntax.map(\.message))")
+        let scenarios = valid + """
+
+            scenarios:
+              base:
+                description: b
+                t_end: 1h
+                extends: missing
+              child:
+                description: c
+                extends: base
+              grandchild:
+                description: g
+                extends: child
+            """
+        let chain = problems(scenarios)
+        #expect(chain.count == 1, "\(chain.map(\.message))")
+        #expect(chain.first?.message.contains("extends unknown scenario `missing`") == true)
+    }
+
     @Test func everyProblemIsReportedInOnePass() {
         let text = """
         name: broken
