@@ -133,8 +133,9 @@ struct Sweep: ParsableCommand {
         let metrics = try metricSpec(at: at, timeUnit: definition.timeUnit)
         let header = ["run_id"] + axes.map(\.name) + ["status", "message"] + metrics.columns(outputs: names)
         if let p = plot, axes.count != 2 || !design.isGrid || !header.contains(plotMetric) {
+            let why = !design.isGrid ? "a Latin hypercube (--samples) is not a grid" : "this sweep varies \(axes.count)"
             throw ValidationError(axes.count != 2 || !design.isGrid
-                ? "--plot \(p) draws a heat map of a two-parameter grid; this sweep varies \(axes.count) without --samples"
+                ? "--plot \(p) draws a heat map of a two-parameter grid; \(why)"
                 : "--plot-metric `\(plotMetric)` is not a column\(didYouMean(plotMetric, among: header))")
         }
 
