@@ -187,3 +187,11 @@ func requireDistinctPaths(_ paths: [String?]) throws {
     let given = paths.compactMap { $0 }.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
     if let twice = firstDuplicate(given) { throw ValidationError("\(twice) is given for two outputs; each output needs its own file") }
 }
+
+/// An `at_` time after the end of the run has no value (NaN in every row); say so rather than leave
+/// the columns silently empty. The default offsets reach 7 d, past the end of short scenarios.
+func warnAboutLateOffsets(_ metrics: MetricSpec, reference: Double, tEnd: Double) {
+    let late = metrics.offsets.filter { reference + $0.hours > tEnd * (1 + 1e-12) }.map(\.label)
+    guard !late.isEmpty else { return }
+    printError("note: " + late.map { "at_\($0)" }.joined(separator: ", ") + " fall\(late.count == 1 ? "s" : "") after the end of the run at \(Duration.describe(tEnd)); those columns are NaN (extend --t-end or change --at)")
+}

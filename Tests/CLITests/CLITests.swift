@@ -258,6 +258,13 @@ struct SweepCLITests {
         #expect(!meta.contains("\"shard\"") && meta.contains("merged_from"))
     }
 
+    @Test func anAtTimePastTheEndIsNamed() throws {
+        let dir = try temporaryDirectory()
+        let r = try ketasim(["sweep", "--model", example, "--vary", "dose=100,200", "-o", dir.appendingPathComponent("late.csv").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("note: at_7d falls after the end of the run at 24 h"), "\(r.stderr)")
+    }
+
     @Test func failedRunsAreRowsAndTheSweepExits3() throws {
         let dir = try temporaryDirectory()
         let out = dir.appendingPathComponent("f.csv").path
