@@ -30,7 +30,7 @@ final class EventStepping {
     init?(context: CallbackContext, settings: SolverSettings) {
         system = .allocate(capacity: 1)
         system.initialize(to: gsl_odeiv2_system(
-            function: eventRHSCallback, jacobian: eventJacobianCallback, dimension: context.dimension,
+            function: rhsCallback, jacobian: jacobianCallback, dimension: context.dimension,
             params: Unmanaged.passUnretained(context).toOpaque()))
         guard let d = gsl_odeiv2_driver_alloc_y_new(
             system, settings.stepper.gslType, settings.initialStep,
@@ -48,16 +48,6 @@ final class EventStepping {
         system.deinitialize(count: 1)
         system.deallocate()
     }
-}
-
-private let eventRHSCallback: @convention(c) (Double, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutableRawPointer?) -> Int32 = { t, y, dydt, params in
-    guard let y, let dydt, let params else { return gslFault }
-    return Unmanaged<CallbackContext>.fromOpaque(params)._withUnsafeGuaranteedRef { $0.rhs(t, y, dydt) }
-}
-
-private let eventJacobianCallback: @convention(c) (Double, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutableRawPointer?) -> Int32 = { t, y, dfdy, dfdt, params in
-    guard let y, let dfdy, let dfdt, let params else { return gslFault }
-    return Unmanaged<CallbackContext>.fromOpaque(params)._withUnsafeGuaranteedRef { $0.jac(t, y, dfdy, dfdt) }
 }
 
 extension ODEIntegrator {
@@ -79,25 +69,19 @@ extension ODEIntegrator {
         onEvent: (Double, [Int], UnsafeMutableBufferPointer<Double>) -> Void
     ) -> Solution {
         var solution = Solution(dimension: dimension, reservingCapacity: outputTimes.count)
-        guard initial.count == dimension else {
-            solution.failure = .invalidProblem("expected \(dimension) initial values, got \(initial.count)")
-            return solution
+        let outputs: [Double], stops: [Double], end: Double
+        switch schedule(from: t0, initial: initial, outputTimes: outputTimes, breakpoints: breakpoints) {
+        case .success(let s): (outputs, stops, end) = (s.outputs, s.stops, s.end)
+        case .failure(let e): solution.failure = e; return solution
         }
         guard events.initialValues.count == events.count else {
             solution.failure = .invalidProblem("expected \(events.count) initial event values, got \(events.initialValues.count)")
-            return solution
-        }
-        let outputs = Array(Set(outputTimes)).sorted()
-        if let first = outputs.first, first < t0 {
-            solution.failure = .invalidProblem("output time \(first) lies before the start time \(t0)")
             return solution
         }
         guard let stepping = EventStepping(context: context, settings: settings) else {
             solution.failure = .invalidSettings("GSL could not allocate the \(settings.stepper.rawValue) driver for \(dimension) states")
             return solution
         }
-        let end = max(outputs.last ?? t0, t0)
-        let stops = Array(Set(breakpoints.filter { $0 >= t0 && $0 <= end })).sorted()
         let rhsStart = context.rhsEvaluations
         let jacobianStart = context.jacobianEvaluations
         var run = EventRun(integrator: self, stepping: stepping, events: events, maxCascade: maxCascade)

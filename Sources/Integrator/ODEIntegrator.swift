@@ -47,12 +47,14 @@ final class CallbackContext {
     func clearFailure() { badIndex = -1; badColumn = -1 }
 }
 
-private let rhsCallback: @convention(c) (Double, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutableRawPointer?) -> Int32 = { t, y, dydt, params in
+/// The GSL callbacks of every driver (the integrator's own and the event-watching one): they reach the
+/// system through the context without retain or release.
+let rhsCallback: @convention(c) (Double, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutableRawPointer?) -> Int32 = { t, y, dydt, params in
     guard let y, let dydt, let params else { return gslFault }
     return Unmanaged<CallbackContext>.fromOpaque(params)._withUnsafeGuaranteedRef { $0.rhs(t, y, dydt) }
 }
 
-private let jacobianCallback: @convention(c) (Double, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutableRawPointer?) -> Int32 = { t, y, dfdy, dfdt, params in
+let jacobianCallback: @convention(c) (Double, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutableRawPointer?) -> Int32 = { t, y, dfdy, dfdt, params in
     guard let y, let dfdy, let dfdt, let params else { return gslFault }
     return Unmanaged<CallbackContext>.fromOpaque(params)._withUnsafeGuaranteedRef { $0.jac(t, y, dfdy, dfdt) }
 }

@@ -44,22 +44,27 @@ extension ODEIntegrator {
     /// An output time equal to a breakpoint records the state after the change; a breakpoint at `t0`
     /// is applied before the first output. Times need not be sorted; duplicates are merged.
     /// - Parameter onBreakpoint: called with the breakpoint time and the state, which it may modify.
+    /// Output times sorted without duplicates, the breakpoints within [t0, end], and the end; or why the
+    /// problem cannot be integrated. Shared by both `solve`s.
+    func schedule(from t0: Double, initial: [Double], outputTimes: [Double], breakpoints: [Double])
+        -> Result<(outputs: [Double], stops: [Double], end: Double), IntegrationError> {
+        guard initial.count == dimension else { return .failure(.invalidProblem("expected \(dimension) initial values, got \(initial.count)")) }
+        let outputs = Array(Set(outputTimes)).sorted()
+        if let first = outputs.first, first < t0 { return .failure(.invalidProblem("output time \(first) lies before the start time \(t0)")) }
+        let end = max(outputs.last ?? t0, t0)
+        return .success((outputs, Array(Set(breakpoints.filter { $0 >= t0 && $0 <= end })).sorted(), end))
+    }
+
     public func solve(
         from t0: Double, initial: [Double], outputTimes: [Double], breakpoints: [Double] = [],
         onBreakpoint: (Double, UnsafeMutableBufferPointer<Double>) -> Void = { _, _ in }
     ) -> Solution {
         var solution = Solution(dimension: dimension, reservingCapacity: outputTimes.count)
-        guard initial.count == dimension else {
-            solution.failure = .invalidProblem("expected \(dimension) initial values, got \(initial.count)")
-            return solution
+        let outputs: [Double], stops: [Double], end: Double
+        switch schedule(from: t0, initial: initial, outputTimes: outputTimes, breakpoints: breakpoints) {
+        case .success(let s): (outputs, stops, end) = (s.outputs, s.stops, s.end)
+        case .failure(let e): solution.failure = e; return solution
         }
-        let outputs = Array(Set(outputTimes)).sorted()
-        if let first = outputs.first, first < t0 {
-            solution.failure = .invalidProblem("output time \(first) lies before the start time \(t0)")
-            return solution
-        }
-        let end = max(outputs.last ?? t0, t0)
-        let stops = Array(Set(breakpoints.filter { $0 >= t0 && $0 <= end })).sorted()
         var y = initial
         let startStats = statistics
         y.withUnsafeMutableBufferPointer { buffer in

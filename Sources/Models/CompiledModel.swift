@@ -32,6 +32,8 @@ public final class CompiledModel: Sendable {
     public let expandedODEs: [Expr]
     /// Every observable (states, then assignments) as an expression of the variables.
     let observableExprs: [Expr]
+    /// Each assignment as an expression of the variables alone.
+    let expansion: [String: Expr]
 
     public init(_ model: ModelDefinition) throws(ModelError) {
         definition = model
@@ -56,6 +58,7 @@ public final class CompiledModel: Sendable {
             odes[state] = .binary(.add, odes[state], .symbol(infusionNames[slot]))
         }
         expandedODEs = odes
+        self.expansion = expansion
 
         var entries: [Expr] = []
         var destinations: [Int] = []
@@ -99,6 +102,11 @@ public final class CompiledModel: Sendable {
         guard indices.allSatisfy({ observableExprs.indices.contains($0) }),
               let program = try? CompiledProgram(variables: variableNames, outputs: indices.map { observableExprs[$0] }) else { return nil }
         return ObservationProgram(program: program, count: indices.count)
+    }
+
+    /// A program computing any expressions of the model (assignments may be named), over its variables.
+    public func program(computing exprs: [Expr]) throws(ExpressionError) -> CompiledProgram {
+        try CompiledProgram(variables: variableNames, outputs: exprs.map { $0.substituting(expansion) })
     }
 
     public func parameterIndex(_ name: String) -> Int? { definition.parameters.firstIndex { $0.name == name } }

@@ -53,7 +53,6 @@ struct CompiledEvents: Sendable {
     var initialValues: [Bool]
 
     var registerCount: Int { ([triggers.registerCount] + values.map(\.registerCount) + scales.compactMap { $0?.registerCount }).max() ?? 0 }
-    var widest: Int { max(values.count, targets.map(\.count).max() ?? 0) }
 
     init(_ events: [ModelEvent], model: ModelDefinition, variables: [String], expansion: [String: Expr]) throws(ModelError) {
         let stateIndex = Dictionary(model.states.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })

@@ -36,8 +36,6 @@ public final class SBMLSimulator {
     public let model: SBMLModel
     public let compiled: CompiledModel
     private let workspace: ModelWorkspace
-    private let variables: [String]
-    private let expansion: [String: Expr]
     private let parameterValues: [Double]
 
     public init(model: SBMLModel) throws(SBMLError) {
@@ -50,10 +48,6 @@ public final class SBMLSimulator {
             throw SBMLError(.invalid, file: model.file, line: line, element: "model", id: definition.name, message: "could not compile: \(error.description)")
         }
         workspace = ModelWorkspace(model: compiled)
-        variables = compiled.variableNames
-        var expansion: [String: Expr] = [:]
-        for a in definition.assignments { expansion[a.name] = a.expression.substituting(expansion) }
-        self.expansion = expansion
         parameterValues = definition.parameters.map(\.value)
     }
 
@@ -74,11 +68,11 @@ public final class SBMLSimulator {
     public func simulate(times: [Double], outputs: [SBMLOutput], settings: SolverSettings = .sbmlDefault) throws(SBMLError) -> SBMLTrajectory {
         let program: CompiledProgram
         do {
-            program = try CompiledProgram(variables: variables, outputs: outputs.map { $0.expression.substituting(expansion) })
+            program = try compiled.program(computing: outputs.map(\.expression))
         } catch {
             throw SBMLError(.invalid, file: model.file, line: 0, element: "model", id: nil, message: "an output cannot be computed: \(error.message)")
         }
-        let needed = max(program.registerCount, variables.count)
+        let needed = max(program.registerCount, compiled.variableNames.count)
         // Outputs may need more registers than the event programs: run them in a buffer of their own.
         let outputRegisters = UnsafeMutablePointer<Double>.allocate(capacity: needed)
         outputRegisters.initialize(repeating: 0, count: needed)

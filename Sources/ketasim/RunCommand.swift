@@ -10,10 +10,12 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one simulation and write its time courses as CSV.",
         discussion: """
-        Writes `time_h` and then one column per output, to standard output or to -o FILE (with a
-        FILE.meta.json beside it recording the model, its hash, doses, parameters and solver).
-        Without --scenario the model's first scenario runs; a model without scenarios runs from its
-        states' initial values for --t-end (default 24h).
+        Writes the time (`time_h`; an imported SBML model's own unit, e.g. `time_s`), then one \
+        column per output, to standard output or to -o FILE (with a FILE.meta.json beside it \
+        recording the model, its hash, doses, parameters and solver).
+
+        Without --scenario the model's first scenario runs; a model without scenarios runs from \
+        its states' initial values for --t-end (default 24h).
 
         Durations: 30s, 30min, 2h, 21d, 1w, or a number of hours.
         Doses: "<drug> <amount> <unit> <route> [over <dur>] at <time> [every <dur> x<count>]", e.g.
@@ -72,10 +74,12 @@ struct Run: ParsableCommand {
         let result = try simulate(compiled, plan: plan, settings: settings, outputs: names)
         if repeatCount > 0 { try time(compiled, plan: plan, settings: settings, outputs: names) }
         let text = result.csv()
+        // One record (it hashes the model file) for the CSV and the plot alike.
+        let sidecar = output == nil && plot == nil ? "" : RunMetadata(version: Ketasim.version, modelFile: path, plan: plan, model: definition, solver: settings).json()
         if let file = output {
             try write(text, to: file, force: force)
             if !isSpecialFile(file) {
-                try write(RunMetadata(version: Ketasim.version, modelFile: path, plan: plan, model: definition, solver: settings).json(), to: file + ".meta.json", force: true)
+                try write(sidecar, to: file + ".meta.json", force: true)
             }
         } else {
             try writeStandardOutput(text)
@@ -87,7 +91,7 @@ struct Run: ParsableCommand {
             let svg = SVGPlot.timeCourses(title: "\(definition.name): \(plan.scenarioName)", panels: panels, doseTimes: plan.doses.flatMap(\.times))
             try write(svg, to: file, force: force)
             if !isSpecialFile(file) {
-                try write(RunMetadata(version: Ketasim.version, modelFile: path, plan: plan, model: definition, solver: settings).json(), to: file + ".meta.json", force: true)
+                try write(sidecar, to: file + ".meta.json", force: true)
             }
         }
         if let failure = result.failure {

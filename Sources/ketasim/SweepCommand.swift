@@ -9,21 +9,21 @@ struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a scenario over a grid or a Latin hypercube of doses, stress and parameters; one CSV row per run.",
         discussion: """
-        --vary NAME=VALUES, repeatable. NAME: dose (every dose of the scenario's treatment drug),
+        --vary NAME=VALUES, repeatable. NAME: dose (every dose of the scenario's treatment drug), \
         stress (intensity 0-1), dose_time (time of the treatment's first dose) or any model parameter.
         VALUES: a list 0,1,3,10; a range 0:40:5 (start:stop:step, stop included); log:0.1:100:7.
-        Several --vary make a full grid (the last varies fastest); --samples N draws a Latin
+        Several --vary make a full grid (the last varies fastest); --samples N draws a Latin \
         hypercube over their ranges instead, the same for the same --seed.
 
-        Each row: run_id, the varied values, status (ok or failed), message, then <output>.<metric>
-        for pre, min, max, t_max, auc, at_<d>, change_<d> (d from --at, default 2h,24h,7d) and
-        duration, all measured from the first dose. Metrics are read from the output grid plus a
-        per-minute trace of the 6 h after each dose (and each --at time exactly), so the minutes-scale
+        Each row: run_id, the varied values, status (ok or failed), message, then <output>.<metric> \
+        for pre, min, max, t_max, auc, at_<d>, change_<d> (d from --at, default 2h,24h,7d) and \
+        duration, all measured from the first dose. Metrics are read from the output grid plus a \
+        per-minute trace of the 6 h after each dose (and each --at time exactly), so the minutes-scale \
         peaks are found however coarse --every is. Rows are written as runs finish, in run_id order.
         A failed run is a failed row with its reason and the sweep goes on (exit 3 at the end).
-        Ctrl-C stops after the runs in progress; the file then holds every finished run, and
-        --resume runs the rest. --shard I/N runs every N-th run starting at I (1-based), or takes
-        SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT from the environment; join the shards with
+        Ctrl-C stops after the runs in progress; the file then holds every finished run, and \
+        --resume runs the rest. --shard I/N runs every N-th run starting at I (1-based), or takes \
+        SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT from the environment; join the shards with \
         `ketasim merge`.
 
         Example:

@@ -86,31 +86,8 @@ let decayBody = """
     }
 
     @Test func eventsFireAtTheirTimeAndAtStart() throws {
-        let body = """
-            <listOfParameters>
-              <parameter id="x" value="0" constant="false"/>
-              <parameter id="hits" value="0" constant="false"/>
-            </listOfParameters>
-            <listOfRules>
-              <rateRule variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>1</cn></math></rateRule>
-            </listOfRules>
-            <listOfEvents>
-              <event id="reset" useValuesFromTriggerTime="true">
-                <trigger initialValue="true" persistent="true"><math xmlns="http://www.w3.org/1998/Math/MathML">
-                  <apply><geq/><ci>x</ci><cn>2.5</cn></apply></math></trigger>
-                <listOfEventAssignments>
-                  <eventAssignment variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>0</cn></math></eventAssignment>
-                  <eventAssignment variable="hits"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><plus/><ci>hits</ci><cn>1</cn></apply></math></eventAssignment>
-                </listOfEventAssignments>
-              </event>
-              <event id="start" useValuesFromTriggerTime="true">
-                <trigger initialValue="false" persistent="true"><math xmlns="http://www.w3.org/1998/Math/MathML"><true/></math></trigger>
-                <listOfEventAssignments>
-                  <eventAssignment variable="hits"><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>100</cn></math></eventAssignment>
-                </listOfEventAssignments>
-              </event>
-            </listOfEvents>
-            """
+        // x' = rate (1), reset at x >= 2.5 counting in `hits`; `hits` set to 100 at the start.
+        let body = EventModelTests.body
         let model = try SBMLImporter.importModel(xml: document(body), file: "e.xml")
         let simulator = try SBMLSimulator(model: model)
         let run = try simulator.simulate(times: [0, 1, 3, 6], outputs: try simulator.outputs(forSBMLIDs: ["x", "hits"]))
