@@ -8,11 +8,11 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run several scenarios and compare them: time courses, metrics, and differences from a reference.",
         discussion: """
-        Metrics are measured from a common time: the earliest first dose of a treatment drug among the
+        Metrics are measured from a common time: the earliest first dose of a treatment drug among the \
         compared scenarios, so `at_24h` means the same moment in every arm (the untreated arm included).
         They are read from the output grid plus a per-minute trace of the 6 h after each dose.
-        With -o DIR writes DIR/timeseries.csv (long: scenario, time_h, outputs), DIR/summary.csv (one
-        row per scenario: metrics, then each metric's difference from the reference) and, with --plot,
+        With -o DIR writes DIR/timeseries.csv (long: scenario, time_h, outputs), DIR/summary.csv (one \
+        row per scenario: metrics, then each metric's difference from the reference) and, with --plot, \
         DIR/compare.svg; always prints a table of --table-metric for every output.
 
         Example:

@@ -9,11 +9,11 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model and one scenario as SBML Level 3 Version 2 core.",
         discussion: """
-        Parameters carry their units; states become species or rate-rule parameters; assignments become
-        assignment rules; doses, infusions (a rate switched on and off by two events) and the stress
+        Parameters carry their units; states become species or rate-rule parameters; assignments become \
+        assignment rules; doses, infusions (a rate switched on and off by two events) and the stress \
         schedule become events; state identifiers (HGNC, Entrez, MeSH) become MIRIAM annotations.
-        A scenario that starts from steady state is exported with that equilibrium as its initial
-        values (SBML has no such notion). Time is in hours.
+        A scenario that starts from steady state is exported with that equilibrium as its initial \
+        values (SBML has no such notion). Time is in the model's unit: hours for ketasim models; an imported SBML model keeps its own. Its events are exported too.
 
         Examples:
           ketasim export --sbml stress_ketamine.xml --scenario stress_ketamine

@@ -9,7 +9,7 @@ struct Ketasim: ParsableCommand {
         commandName: "ketasim",
         abstract: "Simulate how chronic stress wears down prefrontal synapses and how ketamine rebuilds them.",
         discussion: """
-        ketasim integrates mechanistic ODE models (YAML files; the bundled default is
+        ketasim integrates mechanistic ODE models (YAML files; the bundled default is \
         models/ketamine_stress.yaml) with the GNU Scientific Library.
 
         Examples:

@@ -6,8 +6,8 @@ struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Join sweep shards into one file, checking that they belong to the same sweep.",
         discussion: """
-        The shards must have the same columns and, when their FILE.meta.json sidecars exist, the same
-        model (by hash), scenario, solver and sweep definition. Rows are sorted by run_id; a run found
+        The shards must have the same columns and, when their FILE.meta.json sidecars exist, the same \
+        model (by hash), scenario, doses, parameters, run length, output grid, solver and sweep definition. Rows are sorted by run_id; a run found \
         twice, or missing from the sweep's total, is reported.
         """
     )
