@@ -88,7 +88,7 @@ struct Compare: ParsableCommand {
             throw ValidationError("--table-metric `\(tableMetric)` is not a metric\(didYouMean(tableMetric, among: metrics.names)); metrics: \(metrics.names.joined(separator: ", "))")
         }
         let origin = plans.compactMap(\.referenceTime).min() ?? 0
-        warnAboutLateOffsets(metrics, reference: origin, tEnd: plans.map(\.tEnd).min() ?? 0)
+        warnAboutLateOffsets(metrics, reference: origin, tEnd: plans.map(\.tEnd).min() ?? 0, timeUnit: definition.timeUnit)
 
         var results: [SimulationResult] = []
         for plan in plans {

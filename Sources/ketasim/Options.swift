@@ -190,8 +190,8 @@ func requireDistinctPaths(_ paths: [String?]) throws {
 
 /// An `at_` time after the end of the run has no value (NaN in every row); say so rather than leave
 /// the columns silently empty. The default offsets reach 7 d, past the end of short scenarios.
-func warnAboutLateOffsets(_ metrics: MetricSpec, reference: Double, tEnd: Double) {
+func warnAboutLateOffsets(_ metrics: MetricSpec, reference: Double, tEnd: Double, timeUnit: String) {
     let late = metrics.offsets.filter { reference + $0.hours > tEnd * (1 + 1e-12) }.map(\.label)
     guard !late.isEmpty else { return }
-    printError("note: " + late.map { "at_\($0)" }.joined(separator: ", ") + " fall\(late.count == 1 ? "s" : "") after the end of the run at \(Duration.describe(tEnd)); those columns are NaN (extend --t-end or change --at)")
+    printError("note: " + late.map { "at_\($0)" }.joined(separator: ", ") + " fall\(late.count == 1 ? "s" : "") after the end of the run at \(timeUnit == "h" ? Duration.describe(tEnd) : "t = \(formatNumber(tEnd)) \(timeUnit)"); those columns are NaN (extend --t-end or change --at)")
 }

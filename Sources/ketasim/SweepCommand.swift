@@ -131,7 +131,7 @@ struct Sweep: ParsableCommand {
             throw ValidationError("unknown output `\(n)`\(didYouMean(n, among: compiled.observableNames))")
         }
         let metrics = try metricSpec(at: at, timeUnit: definition.timeUnit)
-        warnAboutLateOffsets(metrics, reference: base.referenceTime ?? 0, tEnd: base.tEnd)
+        warnAboutLateOffsets(metrics, reference: base.referenceTime ?? 0, tEnd: base.tEnd, timeUnit: definition.timeUnit)
         let header = ["run_id"] + axes.map(\.name) + ["status", "message"] + metrics.columns(outputs: names)
         if let p = plot, axes.count != 2 || !design.isGrid || !header.contains(plotMetric) {
             let why = !design.isGrid ? "a Latin hypercube (--samples) is not a grid" : "this sweep varies \(axes.count)"
