@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Expressions", "Integrator", .product(name: "Yams", package: "Yams")]),
         .target(name: "Integrator", dependencies: ["CGSL"]),
         .target(name: "Experiments", dependencies: ["Models", "Integrator", "Expressions"]),
-        .target(name: "SBML", dependencies: ["Models", "Expressions", "Integrator"]),
+        .target(name: "SBML", dependencies: ["Models", "Expressions", "Integrator", "Experiments"]),
         .executableTarget(name: "sbml-test-suite", dependencies: ["SBML"]),
         .executableTarget(
             name: "ketasim",

@@ -25,7 +25,6 @@ static inline const gsl_odeiv2_step_type *ketasim_step_msadams(void) { return gs
 static inline const gsl_odeiv2_step_type *ketasim_step_msbdf(void) { return gsl_odeiv2_step_msbdf; }
 
 static inline const gsl_multiroot_fdfsolver_type *ketasim_multiroot_hybridsj(void) { return gsl_multiroot_fdfsolver_hybridsj; }
-static inline const gsl_multiroot_fdfsolver_type *ketasim_multiroot_newton(void) { return gsl_multiroot_fdfsolver_newton; }
 
 /* GSL's default handler aborts the process; a library must report instead.
    Idempotent, so every allocation path may call it. */

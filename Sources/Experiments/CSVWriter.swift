@@ -20,7 +20,7 @@ public func csvField(_ s: String) -> String {
 extension SimulationResult {
     /// Wide CSV: the time in the model's unit (`time_h`), then one column per output.
     public func csv() -> String {
-        var lines = [([Duration.timeColumn(timeUnit)] + outputNames).map(csvField).joined(separator: ",")]
+        var lines = [([timeUnit.column] + outputNames).map(csvField).joined(separator: ",")]
         lines.reserveCapacity(times.count + 1)
         let m = outputNames.count
         for k in 0..<times.count {
@@ -36,11 +36,17 @@ extension SimulationResult {
 public enum OutputFileError: Error, Sendable, Equatable, CustomStringConvertible {
     case exists(String)
     case cannotWrite(String, String)
+    /// A file that does not belong with the others (resume, merge): its path and why.
+    case mismatch(String, String)
+    /// Runs missing from a merge.
+    case incomplete(String)
 
     public var description: String {
         switch self {
-        case .exists(let p): return "\(p) already exists; pass --force to overwrite it"
+        case .exists(let p): return "\(p) already exists"
         case let .cannotWrite(p, reason): return "cannot write \(p): \(reason)"
+        case let .mismatch(p, reason): return "\(p): \(reason)"
+        case let .incomplete(reason): return reason
         }
     }
 }

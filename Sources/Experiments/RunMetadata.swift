@@ -67,9 +67,4 @@ public struct RunMetadata: Codable, Sendable {
         // Sorted keys: dictionaries have no stable order of their own.
         return (try? JSONSerialization.data(withJSONObject: picked, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
     }
-
-    /// Writes `path.meta.json` (replacing an older one that belonged to the same output).
-    public func write(besides path: String) throws(OutputFileError) {
-        try writeAtomically(json(), to: path + ".meta.json", force: true)
-    }
 }

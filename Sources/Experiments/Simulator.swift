@@ -1,20 +1,7 @@
+import Expressions
 import Foundation
 import Integrator
 import Models
-
-/// Why a simulation could not be set up (as opposed to a numerical failure during it).
-public enum SimulationError: Error, Sendable, Equatable, CustomStringConvertible {
-    case badDose(String)
-    case badPlan(String)
-    case steadyState(IntegrationError)
-
-    public var description: String {
-        switch self {
-        case .badDose(let s), .badPlan(let s): return s
-        case .steadyState(let e): return "cannot start from equilibrium: \(e)"
-        }
-    }
-}
 
 /// One simulation's outputs over time.
 public struct SimulationResult: Sendable {
@@ -28,8 +15,8 @@ public struct SimulationResult: Sendable {
     public var firstDoseTime: Double?
     public var failure: IntegrationError?
     public var statistics: SolverStatistics
-    /// The model's time unit (`h` for ketasim's own models; an imported SBML model's may differ).
-    public var timeUnit: String = "h"
+    /// The model's time unit (hours for ketasim's own models; an imported SBML model's may differ).
+    public var timeUnit: TimeUnit = .hours
     /// Rows at the extra times asked for (`run(_:outputs:detailTimes:)`), kept apart from the output grid
     /// so that metrics see the minutes after a dose however coarse the grid is. Same layout as `values`.
     public var detailTimes: [Double] = []
@@ -49,29 +36,40 @@ public struct SimulationResult: Sendable {
     }
 }
 
+/// One output column: its name and what it computes, an expression over the model's states,
+/// parameters, inputs and assignments (a bare name for a state or assignment).
+public struct OutputColumn: Sendable, Hashable {
+    public var name: String
+    public var expression: Expr
+    public init(name: String, expression: Expr) {
+        self.name = name
+        self.expression = expression
+    }
+}
+
 /// A dose event in model units: what happens to the state or the infusion rates at one time.
 struct DoseEvent {
     var time: Double
     var state: Int
-    /// umol added at once (bolus).
+    /// Amount added at once (bolus), in the state's unit.
     var bolus: Double
-    /// Infusion slot and rate (umol/h) over [time, end).
+    /// Infusion slot and rate over [time, end).
     var infusionSlot: Int?
     var rate: Double
     var end: Double
 }
 
-/// Runs simulations of one compiled model. Owns its workspace and GSL integrator, so one simulator
-/// serves one thread; a sweep gives each worker its own.
+/// Runs simulations of one compiled model, whatever file it came from (ketasim YAML or SBML, events
+/// included): the one simulation path of ketasim. Owns its workspace and GSL integrator, so one
+/// simulator serves one thread; a sweep gives each worker its own.
 public final class Simulator {
     public let model: CompiledModel
     public let settings: SolverSettings
     let workspace: ModelWorkspace
     /// Nil for a model without states (an SBML model of rules alone): its outputs follow from t.
     let integrator: ODEIntegrator?
-    private var observed: [Double]
     private var steadyStateCache: [SteadyKey: [Double]] = [:]
-    private var observationPrograms: [[Int]: ObservationProgram] = [:]
+    private var programs: [[OutputColumn]: CompiledProgram] = [:]
 
     private struct SteadyKey: Hashable {
         var parameters: [Double]
@@ -83,20 +81,32 @@ public final class Simulator {
         self.settings = settings
         workspace = ModelWorkspace(model: model)
         integrator = model.stateCount == 0 ? nil : try ODEIntegrator(system: workspace, settings: settings)
-        observed = [Double](repeating: 0, count: model.observableNames.count)
     }
 
-    /// Turns doses into events in umol and umol/h for this model and organism.
+    /// Columns for states and assignments by name.
+    public func columns(_ names: [String]) throws(SimulationError) -> [OutputColumn] {
+        var result: [OutputColumn] = []
+        for name in names {
+            guard model.observableIndex(name) != nil else {
+                throw .unknown(kind: "output", name: name, known: model.observableNames)
+            }
+            result.append(OutputColumn(name: name, expression: .symbol(name)))
+        }
+        return result
+    }
+
+    /// Turns doses into events in the model's amounts and rates for this organism.
     func events(for plan: SimulationPlan, parameters: [Double]) throws(SimulationError) -> [DoseEvent] {
         let def = model.definition
         let bodyWeight = model.parameterIndex("body_weight").map { parameters[$0] }
         var events: [DoseEvent] = []
         for dose in plan.doses {
-            if let problem = def.problem(with: dose) { throw .badDose(problem) }
             guard let drug = def.drug(named: dose.drug), let route = drug.route(named: dose.route),
-                  let state = model.stateIndex(route.target) else { throw .badDose("bad dose \(dose)") }
+                  let state = model.stateIndex(route.target) else {
+                throw .badDose(dose: dose.description, reason: "the model has no such drug, route or target state")
+            }
             if dose.unit.isPerKilogram && bodyWeight == nil {
-                throw .badDose("dose `\(dose)` is per kg but the model has no `body_weight` parameter")
+                throw .badDose(dose: dose.description, reason: "it is per kg but the model has no `body_weight` parameter")
             }
             let f: Double
             switch route.bioavailability {
@@ -115,61 +125,60 @@ public final class Simulator {
         return events
     }
 
-    func checkPlan(_ plan: SimulationPlan) throws(SimulationError) {
-        let def = model.definition
-        if !(plan.tEnd > 0) { throw .badPlan("the end time must be positive, got \(plan.tEnd) h") }
-        if !(plan.outputEvery > 0) { throw .badPlan("the output interval must be positive, got \(plan.outputEvery) h") }
-        if plan.tEnd / plan.outputEvery > 10_000_000 { throw .badPlan("\(Int(plan.tEnd / plan.outputEvery)) output times is more than 10 million; choose a longer output interval") }
-        if let last = plan.doses.flatMap(\.times).max(), last >= plan.tEnd {
-            throw .badPlan("the run ends at \(Duration.describe(plan.tEnd)), not after the last dose at \(Duration.describe(last)); extend it with --t-end")
-        }
-        if let o = plan.organism, def.organism(named: o) == nil {
-            throw .badPlan("unknown organism `\(o)`\(didYouMean(o, among: def.organisms.map(\.name))); the model has \(def.organisms.map(\.name).joined(separator: ", "))")
-        }
-        for name in plan.parameters.keys where model.parameterIndex(name) == nil {
-            throw .badPlan("unknown parameter `\(name)`\(didYouMean(name, among: def.parameters.map(\.name)))")
-        }
-        for name in Array(plan.inputs.keys) + Array(plan.steadyStateInputs.keys) where model.inputIndex(name) == nil {
-            throw .badPlan("unknown input `\(name)`\(didYouMean(name, among: def.inputs.map(\.name)))")
-        }
-    }
-
-    /// The equilibrium the plan starts from: no drug, the plan's parameters, its steady-state inputs.
+    /// The state the plan starts from: the model's initial values, or the equilibrium with no drug, the
+    /// plan's parameters and its steady-state inputs; then the plan's `initialStates`.
     public func initialState(for plan: SimulationPlan) throws(SimulationError) -> [Double] {
         let def = model.definition
-        let initial = def.states.map(\.initial)
-        if plan.start == .initial || initial.isEmpty { return initial }
-        let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
-        workspace.setParameters(parameters)
-        workspace.resetInputs()
-        for (name, value) in plan.steadyStateInputs {
-            if let k = model.inputIndex(name) { workspace.setInput(k, value) }
+        var y = def.states.map(\.initial)
+        if plan.start == .steadyState && !y.isEmpty {
+            let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
+            workspace.setParameters(parameters)
+            workspace.resetInputs()
+            for (name, value) in plan.steadyStateInputs {
+                if let k = model.inputIndex(name) { workspace.setInput(k, value) }
+            }
+            let key = SteadyKey(parameters: parameters, inputs: def.inputs.indices.map { workspace.input($0) })
+            if let cached = steadyStateCache[key] {
+                y = cached
+            } else {
+                do {
+                    y = try SteadyStateSolver(settings: settings).solve(workspace, guess: y)
+                } catch {
+                    throw .steadyState(IntegrationErrorDescription(error.description))
+                }
+                if steadyStateCache.count > 64 { steadyStateCache.removeAll() }
+                steadyStateCache[key] = y
+            }
         }
-        let key = SteadyKey(parameters: parameters, inputs: def.inputs.indices.map { workspace.input($0) })
-        if let cached = steadyStateCache[key] { return cached }
+        for (name, value) in plan.initialStates {
+            if let k = model.stateIndex(name) { y[k] = value }
+        }
+        return y
+    }
+
+    /// Simulates a plan and records the named outputs (the model's default outputs when nil).
+    public func run(_ plan: SimulationPlan, outputs names: [String]? = nil, detailTimes: [Double] = []) throws(SimulationError) -> SimulationResult {
+        try run(plan, columns: columns(names ?? model.definition.outputs), detailTimes: detailTimes)
+    }
+
+    private func program(for columns: [OutputColumn]) throws(SimulationError) -> CompiledProgram {
+        if let p = programs[columns] { return p }
         do {
-            let y = try SteadyStateSolver().solve(workspace, guess: initial)
-            if steadyStateCache.count > 64 { steadyStateCache.removeAll() }
-            steadyStateCache[key] = y
-            return y
+            let p = try model.program(computing: columns.map(\.expression))
+            if programs.count < 32 { programs[columns] = p }
+            return p
         } catch {
-            throw .steadyState(error)
+            let name = columns.first { c in c.expression.symbols.contains { model.variableNames.firstIndex(of: $0) == nil && model.observableIndex($0) == nil } }?.name ?? "?"
+            throw .unknown(kind: "output", name: name, known: model.observableNames)
         }
     }
 
-    /// Simulates a plan and records the named outputs (the model's default outputs when nil) on the
-    /// plan's grid, and also at `detailTimes` (see `SimulationResult.detailTimes`).
-    public func run(_ plan: SimulationPlan, outputs requested: [String]? = nil, detailTimes: [Double] = []) throws(SimulationError) -> SimulationResult {
-        try checkPlan(plan)
+    /// Simulates a plan and records `columns` on the plan's output times, and also at `detailTimes`
+    /// (see `SimulationResult.detailTimes`).
+    public func run(_ plan: SimulationPlan, columns: [OutputColumn], detailTimes: [Double] = []) throws(SimulationError) -> SimulationResult {
         let def = model.definition
-        let outputNames = requested ?? def.outputs
-        var outputIndices: [Int] = []
-        for name in outputNames {
-            guard let k = model.observableIndex(name) else {
-                throw .badPlan("unknown output `\(name)`\(didYouMean(name, among: model.observableNames))")
-            }
-            outputIndices.append(k)
-        }
+        try plan.validate(against: def)
+        let program = try program(for: columns)
         let y0 = try initialState(for: plan)
         let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
         workspace.setParameters(parameters)
@@ -181,12 +190,12 @@ public final class Simulator {
         for periods in plan.inputs.values {
             for p in periods { breakpoints.append(p.from); if p.to.isFinite { breakpoints.append(p.to) } }
         }
-        let count = Int((plan.tEnd / plan.outputEvery).rounded(.down))
-        var grid = (0...count).map { Double($0) * plan.outputEvery }
-        if let last = grid.last, plan.tEnd - last > 1e-9 * plan.tEnd { grid.append(plan.tEnd) }
+        let grid = plan.grid
         let onGrid = Set(grid)
         let extra = detailTimes.filter { $0 >= 0 && $0 <= plan.tEnd && !onGrid.contains($0) }
-        let times = extra.isEmpty ? grid : Array(Set(grid + extra)).sorted()
+        var times = extra.isEmpty ? grid : Array(Set(grid + extra)).sorted()
+        // The run goes to tEnd even when the last output is earlier.
+        if (times.last ?? 0) < plan.tEnd { times.append(plan.tEnd) }
 
         let inputSchedules: [(index: Int, periods: [InputPeriod], fallback: Double)] = plan.inputs.compactMap { name, periods in
             guard let k = model.inputIndex(name) else { return nil }
@@ -200,15 +209,20 @@ public final class Simulator {
                 workspace.setInput(s.index, value)
             }
         }
+        let m = columns.count
+        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: workspace.requiredScratch(for: program))
+        defer { scratch.deallocate() }
         let firstDose = plan.referenceTime
         var preDose: [Double]?
         let workspace = self.workspace
-        let m = outputIndices.count
         func onBreakpoint(_ t: Double, _ y: UnsafeMutableBufferPointer<Double>) {
             guard let base = y.baseAddress else { return }
             if let first = firstDose, t == first, preDose == nil {
-                observed.withUnsafeMutableBufferPointer { workspace.observe(t: t, y: base, into: $0.baseAddress!) }
-                preDose = outputIndices.map { observed[$0] }
+                var row = [Double](repeating: 0, count: m)
+                row.withUnsafeMutableBufferPointer { out in
+                    if let o = out.baseAddress { workspace.observe(program, t: t, y: base, into: o, scratch: scratch) }
+                }
+                preDose = row
             }
             // Inputs and infusion rates are recomputed from scratch at every breakpoint, so the
             // value at t is right however periods and infusions overlap.
@@ -223,56 +237,45 @@ public final class Simulator {
             }
         }
         var solution: Solution
-        if let integrator = integrator, let watch = workspace.eventWatch() {
-            solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints, events: watch,
-                                        onBreakpoint: onBreakpoint) { t, fired, state in
+        if let integrator {
+            solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints,
+                                        events: workspace.eventWatch(), onBreakpoint: onBreakpoint) { t, fired, state in
                 workspace.fireEvents(fired, at: t, state: state)
             }
-        } else if let integrator {
-            solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints, onBreakpoint: onBreakpoint)
         } else {
             solution = Solution(dimension: 0, reservingCapacity: times.count)
             var nothing = 0.0
             for t in times { solution.append(time: t, state: &nothing) }
         }
         var values = [Double](repeating: 0, count: solution.count * m)
-        let program = observationPrograms[outputIndices] ?? model.observationProgram(outputIndices)
-        if let program, observationPrograms.count < 32 { observationPrograms[outputIndices] = program }
         solution.values.withUnsafeBufferPointer { states in
             values.withUnsafeMutableBufferPointer { out in
-                guard let program, let base = out.baseAddress else { return }
+                guard let base = out.baseAddress else { return }
                 // A model without states has no state rows to point at; its programs read only t.
-                let none = UnsafeMutablePointer<Double>.allocate(capacity: 1)
-                none.initialize(to: 0)
-                defer { none.deallocate() }
-                let y = states.baseAddress ?? UnsafePointer(none)
-                let scratch = UnsafeMutablePointer<Double>.allocate(capacity: workspace.requiredScratch(for: program))
-                defer { scratch.deallocate() }
-                for k in 0..<solution.count {
-                    // Assignments may read inputs: observe each row with the inputs of its own time.
-                    setInputs(at: solution.times[k])
-                    workspace.observe(program, t: solution.times[k], y: y + k * solution.dimension, into: base + k * m, scratch: scratch)
+                var none = 0.0
+                withUnsafePointer(to: &none) { nothing in
+                    let y = states.baseAddress ?? nothing
+                    for k in 0..<solution.count {
+                        // Assignments may read inputs: observe each row with the inputs of its own time.
+                        setInputs(at: solution.times[k])
+                        workspace.observe(program, t: solution.times[k], y: y + k * solution.dimension, into: base + k * m, scratch: scratch)
+                    }
                 }
             }
         }
         var result = SimulationResult(
-            outputNames: outputNames, times: solution.times, values: values, preDose: preDose,
+            outputNames: columns.map(\.name), times: [], values: [], preDose: preDose,
             firstDoseTime: firstDose, failure: solution.failure, statistics: solution.statistics, timeUnit: def.timeUnit)
-        if !extra.isEmpty {
-            // Split the rows: the grid is what the user asked to see; the rest serves metrics.
-            var gridTimes: [Double] = [], gridValues: [Double] = []
-            gridTimes.reserveCapacity(grid.count)
-            gridValues.reserveCapacity(grid.count * m)
-            for k in 0..<solution.count {
-                let row = values[(k * m)..<((k + 1) * m)]
-                if onGrid.contains(solution.times[k]) {
-                    gridTimes.append(solution.times[k]); gridValues.append(contentsOf: row)
-                } else {
-                    result.detailTimes.append(solution.times[k]); result.detailValues.append(contentsOf: row)
-                }
+        // Split the rows: the grid is what the user asked to see; the rest serves metrics.
+        result.times.reserveCapacity(grid.count)
+        result.values.reserveCapacity(grid.count * m)
+        for k in 0..<solution.count {
+            let row = values[(k * m)..<((k + 1) * m)]
+            if onGrid.contains(solution.times[k]) {
+                result.times.append(solution.times[k]); result.values.append(contentsOf: row)
+            } else if !extra.isEmpty {
+                result.detailTimes.append(solution.times[k]); result.detailValues.append(contentsOf: row)
             }
-            result.times = gridTimes
-            result.values = gridValues
         }
         return result
     }

@@ -10,10 +10,10 @@ public enum IntegrationError: Error, Sendable, Equatable, CustomStringConvertibl
     case nonFiniteJacobian(row: String, column: String, time: Double, state: [NamedValue])
     /// More than `maxSteps` accepted steps in one segment. Common reasons: a stiff problem given to
     /// an explicit stepper, tolerances far tighter than the problem needs.
-    case maxStepsReached(steps: Int, time: Double)
-    /// The step size fell below what the stepper can resolve. Common reasons: a discontinuity not
-    /// declared as one, a singularity in the equations.
-    case stepSizeUnderflow(time: Double, step: Double)
+    case maxStepsReached(steps: Int, time: Double, stiffStepper: Bool)
+    /// The step size fell below what the stepper can resolve. Common reasons: a solution that
+    /// diverges (grows without bound in finite time), a discontinuity not declared as one, a singularity.
+    case stepSizeUnderflow(time: Double, step: Double, state: [NamedValue])
     /// Any other non-success status GSL returned.
     case solverFailure(status: Int32, reason: String, time: Double)
     case invalidSettings(String)
@@ -30,8 +30,8 @@ public enum IntegrationError: Error, Sendable, Equatable, CustomStringConvertibl
     /// The time at which the failure happened, when there is one.
     public var time: Double? {
         switch self {
-        case .nonFiniteDerivative(_, let t, _), .nonFiniteJacobian(_, _, let t, _), .maxStepsReached(_, let t),
-             .stepSizeUnderflow(let t, _), .solverFailure(_, _, let t):
+        case .nonFiniteDerivative(_, let t, _), .nonFiniteJacobian(_, _, let t, _), .maxStepsReached(_, let t, _),
+             .stepSizeUnderflow(let t, _, _), .solverFailure(_, _, let t):
             return t
         case .invalidSettings, .invalidProblem, .noSteadyState:
             return nil
@@ -44,10 +44,14 @@ public enum IntegrationError: Error, Sendable, Equatable, CustomStringConvertibl
             return "non-finite derivative of `\(variable)` at t = \(format(time))\(stateSummary(state, focus: variable))"
         case let .nonFiniteJacobian(row, column, time, state):
             return "non-finite Jacobian entry d(\(row))/d(\(column)) at t = \(format(time))\(stateSummary(state, focus: row))"
-        case let .maxStepsReached(steps, time):
-            return "gave up after \(steps) steps at t = \(format(time)); the problem may be stiff (try --stepper msbdf) or the tolerances too tight"
-        case let .stepSizeUnderflow(time, step):
-            return "step size fell to \(format(step)) at t = \(format(time)); the equations may be singular or discontinuous there"
+        case let .maxStepsReached(steps, time, stiff):
+            return "gave up after \(steps) steps at t = \(format(time)); " + (stiff
+                ? "the tolerances may be too tight or the equations nearly singular there"
+                : "the problem may be stiff (a stiff stepper such as msbdf would help) or the tolerances too tight")
+        case let .stepSizeUnderflow(time, step, state):
+            let largest = state.filter { $0.value.isFinite }.max { abs($0.value) < abs($1.value) }
+            let where_ = largest.map { "; the largest state is `\($0.name)` = \(format($0.value))" } ?? ""
+            return "the solution diverged or became singular at t = \(format(time)): the step size fell to \(format(step)) and could not be reduced further\(where_)"
         case let .solverFailure(status, reason, time):
             return "GSL failed with status \(status) (\(reason)) at t = \(format(time))"
         case let .invalidSettings(message):

@@ -47,8 +47,7 @@ final class CallbackContext {
     func clearFailure() { badIndex = -1; badColumn = -1 }
 }
 
-/// The GSL callbacks of every driver (the integrator's own and the event-watching one): they reach the
-/// system through the context without retain or release.
+/// The GSL callbacks: they reach the system through the context without retain or release.
 let rhsCallback: @convention(c) (Double, UnsafePointer<Double>?, UnsafeMutablePointer<Double>?, UnsafeMutableRawPointer?) -> Int32 = { t, y, dydt, params in
     guard let y, let dydt, let params else { return gslFault }
     return Unmanaged<CallbackContext>.fromOpaque(params)._withUnsafeGuaranteedRef { $0.rhs(t, y, dydt) }
@@ -77,14 +76,14 @@ public final class ODEIntegrator {
     public let settings: SolverSettings
     public let dimension: Int
     let context: CallbackContext
-    private let system: UnsafeMutablePointer<gsl_odeiv2_system>
-    private let driver: UnsafeMutablePointer<gsl_odeiv2_driver>
+    let system: UnsafeMutablePointer<gsl_odeiv2_system>
+    let driver: UnsafeMutablePointer<gsl_odeiv2_driver>
     // Interpolation scratch: state and derivative at the start and end of the current step.
-    private let y0: UnsafeMutablePointer<Double>
-    private let f0: UnsafeMutablePointer<Double>
-    private let f1: UnsafeMutablePointer<Double>
-    private let yInterpolated: UnsafeMutablePointer<Double>
-    public private(set) var statistics = SolverStatistics()
+    let y0: UnsafeMutablePointer<Double>
+    let f0: UnsafeMutablePointer<Double>
+    let f1: UnsafeMutablePointer<Double>
+    let yInterpolated: UnsafeMutablePointer<Double>
+    var statistics = SolverStatistics()
 
     public init(system odeSystem: any ODESystem, settings: SolverSettings = SolverSettings()) throws(IntegrationError) {
         if let problem = settings.problem() { throw .invalidSettings(problem) }
@@ -126,98 +125,9 @@ public final class ODEIntegrator {
 
     /// Forgets the stepper's history (multistep methods keep past steps) and restarts with the initial
     /// step: required after any jump in the state or the equations.
-    public func restart() {
+    func restart() {
         gsl_odeiv2_driver_reset_hstart(driver, settings.initialStep)
         statistics.restarts += 1
-    }
-
-    /// Integrates from `t` to `t1`, calling `record` at each time of `outputTimes` that lies in (t, t1],
-    /// and at none outside. On return `t == t1` and `y` holds the state there.
-    /// `outputTimes` must be ascending.
-    public func advance(
-        t: inout Double, y: UnsafeMutablePointer<Double>, to t1: Double,
-        outputTimes: ArraySlice<Double>,
-        record: (Double, UnsafePointer<Double>) -> Void
-    ) throws(IntegrationError) {
-        precondition(t1 >= t, "advance must go forward in time")
-        context.clearFailure()
-        defer {
-            statistics.rhsEvaluations = context.rhsEvaluations
-            statistics.jacobianEvaluations = context.jacobianEvaluations
-        }
-        switch settings.effectiveOutputMode {
-        case .driver, .automatic:
-            try advanceWithDriver(t: &t, y: y, to: t1, outputTimes: outputTimes, record: record)
-        case .interpolate:
-            try advanceInterpolating(t: &t, y: y, to: t1, outputTimes: outputTimes, record: record)
-        }
-    }
-
-    private func advanceWithDriver(
-        t: inout Double, y: UnsafeMutablePointer<Double>, to t1: Double,
-        outputTimes: ArraySlice<Double>, record: (Double, UnsafePointer<Double>) -> Void
-    ) throws(IntegrationError) {
-        for tout in outputTimes where tout > t && tout <= t1 {
-            try driverApply(t: &t, y: y, to: tout)
-            record(t, y)
-        }
-        if t < t1 { try driverApply(t: &t, y: y, to: t1) }
-    }
-
-    private func driverApply(t: inout Double, y: UnsafeMutablePointer<Double>, to t1: Double) throws(IntegrationError) {
-        // The driver counts the steps of the current call only (it zeroes `n` on entry).
-        let status = gsl_odeiv2_driver_apply(driver, &t, t1, y)
-        statistics.steps += Int(driver.pointee.n)
-        if status != gslSuccess { throw failure(status: status, t: t, y: y) }
-        // GSL lands on t1 to rounding; make the segment boundary exact for the caller.
-        t = t1
-    }
-
-    private func advanceInterpolating(
-        t: inout Double, y: UnsafeMutablePointer<Double>, to t1: Double,
-        outputTimes: ArraySlice<Double>, record: (Double, UnsafePointer<Double>) -> Void
-    ) throws(IntegrationError) {
-        let n = dimension
-        var next = outputTimes.startIndex
-        while next < outputTimes.endIndex && outputTimes[next] <= t { next += 1 }
-        if t >= t1 { return }
-        var status = context.rhs(t, y, f0)
-        if status != gslSuccess { throw failure(status: status, t: t, y: y) }
-        let e = driver.pointee.e
-        let c = driver.pointee.c
-        let s = driver.pointee.s
-        var h = driver.pointee.h
-        var steps = 0
-        while t < t1 {
-            if steps >= settings.maxSteps { throw .maxStepsReached(steps: steps, time: t) }
-            let ta = t
-            y0.update(from: y, count: n)
-            status = gsl_odeiv2_evolve_apply(e, c, s, system, &t, t1, &h, y)
-            if status != gslSuccess { throw failure(status: status, t: t, y: y) }
-            if let hmax = settings.maxStep, h > hmax { h = hmax }
-            steps += 1
-            statistics.steps += 1
-            status = context.rhs(t, y, f1)
-            if status != gslSuccess { throw failure(status: status, t: t, y: y) }
-            let dt = t - ta
-            while next < outputTimes.endIndex && outputTimes[next] <= t {
-                let tout = outputTimes[next]
-                if tout == t || dt == 0 {
-                    record(t, y)
-                } else {
-                    hermite(t0: ta, t1: t, at: tout, y1: y)
-                    record(tout, yInterpolated)
-                }
-                next += 1
-            }
-            f0.update(from: f1, count: n)
-        }
-        driver.pointee.h = h
-        t = t1
-    }
-
-    private func hermite(t0: Double, t1: Double, at t: Double, y1: UnsafePointer<Double>) {
-        hermiteInterpolate(count: dimension, t0: t0, t1: t1, at: t, y0: y0, f0: f0, y1: y1, f1: f1, into: yInterpolated)
     }
 
     func failure(status: Int32, t: Double, y: UnsafePointer<Double>) -> IntegrationError {
@@ -235,9 +145,11 @@ public final class ODEIntegrator {
         }
         switch status {
         case gslMaxIterations:
-            return .maxStepsReached(steps: settings.maxSteps, time: t)
-        case gslNoProgress:
-            return .stepSizeUnderflow(time: t, step: driver.pointee.h)
+            return .maxStepsReached(steps: settings.maxSteps, time: t, stiffStepper: settings.stepper.usesJacobian)
+        case gslNoProgress, gslFailure:
+            // evolve_apply's GSL_FAILURE: the step could not be made any smaller and still fails,
+            // which is what a solution that blows up looks like.
+            return .stepSizeUnderflow(time: t, step: driver.pointee.h, state: snapshot())
         default:
             let reason = gsl_strerror(status).map { String(cString: $0) } ?? "unknown"
             return .solverFailure(status: status, reason: reason, time: t)

@@ -14,12 +14,16 @@ public struct SteadyStateSolver: Sendable {
     public var maxHorizon: Double
     /// Time at which f is evaluated (for systems whose right-hand side depends on t).
     public var time: Double
+    /// How the fallback integrates towards the attractor (the run's own stepper and tolerances).
+    public var settings: SolverSettings
 
-    public init(residualTolerance: Double = 1e-10, maxIterations: Int = 200, maxHorizon: Double = 1e7, time: Double = 0) {
+    public init(residualTolerance: Double = 1e-10, maxIterations: Int = 200, maxHorizon: Double = 1e7, time: Double = 0,
+                settings: SolverSettings = SolverSettings(stepper: .msbdf, relativeTolerance: 1e-10, absoluteTolerance: 1e-12)) {
         self.residualTolerance = residualTolerance
         self.maxIterations = maxIterations
         self.maxHorizon = maxHorizon
         self.time = time
+        self.settings = settings
     }
 
     public func solve(_ system: any ODESystem, guess: [Double]) throws(IntegrationError) -> [Double] {
@@ -28,21 +32,18 @@ public struct SteadyStateSolver: Sendable {
         ketasim_gsl_errors_off()
         if let root = newton(system, from: guess), acceptable(root, guess: guess), isStable(system, at: root) { return root }
         // Fallback: relax towards the attractor by integrating, then polish.
-        let integrator = try ODEIntegrator(system: system, settings: SolverSettings(stepper: .msbdf, relativeTolerance: 1e-10, absoluteTolerance: 1e-12))
+        let integrator = try ODEIntegrator(system: system, settings: settings)
         var y = guess
         var t = time
         var horizon = 10.0
         var elapsed = 0.0
         while elapsed < maxHorizon {
-            let target = t + horizon
-            do {
-                try y.withUnsafeMutableBufferPointer { (buffer) throws(IntegrationError) in
-                    guard let base = buffer.baseAddress else { return }
-                    try integrator.advance(t: &t, y: base, to: target, outputTimes: []) { _, _ in }
-                }
-            } catch {
+            let run = integrator.solve(from: t, initial: y, outputTimes: [t + horizon])
+            if let error = run.failure {
                 throw .noSteadyState(reason: "integrating towards equilibrium failed: \(error)", residual: .nan, worst: "-")
             }
+            y = Array(run.state(at: run.count - 1))
+            t += horizon
             elapsed += horizon
             if let root = newton(system, from: y), acceptable(root, guess: y), isStable(system, at: root) { return root }
             if residual(system, y).value <= residualTolerance { return y }

@@ -12,25 +12,6 @@ public enum Stepper: String, CaseIterable, Sendable, Codable {
         }
     }
 
-    /// Whether the method is meant for stiff problems.
-    public var isStiff: Bool { usesJacobian }
-
-    public var summary: String {
-        switch self {
-        case .rk2: return "explicit embedded Runge-Kutta (2, 3)"
-        case .rk4: return "explicit 4th order Runge-Kutta"
-        case .rkf45: return "explicit embedded Runge-Kutta-Fehlberg (4, 5)"
-        case .rkck: return "explicit embedded Runge-Kutta Cash-Karp (4, 5)"
-        case .rk8pd: return "explicit embedded Runge-Kutta Prince-Dormand (8, 9)"
-        case .rk1imp: return "implicit Gaussian 1st order Runge-Kutta (backward Euler)"
-        case .rk2imp: return "implicit Gaussian 2nd order Runge-Kutta"
-        case .rk4imp: return "implicit Gaussian 4th order Runge-Kutta"
-        case .bsimp: return "implicit Bulirsch-Stoer (Bader-Deuflhard)"
-        case .msadams: return "variable-order Adams (non-stiff), orders 1-12"
-        case .msbdf: return "variable-order BDF (stiff), orders 1-5; the default"
-        }
-    }
-
     var gslType: UnsafePointer<gsl_odeiv2_step_type> {
         switch self {
         case .rk2: return ketasim_step_rk2()

@@ -19,8 +19,6 @@ public final class CompiledModel: Sendable {
     let observables: CompiledProgram
     /// Nil when the model has no events.
     let events: CompiledEvents?
-    /// Structural non-zeros of the Jacobian.
-    public let jacobianNonZeros: Int
     let registerCount: Int
 
     public var parameterOffset: Int { 1 + stateCount }
@@ -79,7 +77,6 @@ public final class CompiledModel: Sendable {
                 dtDestinations.append(i)
             }
         }
-        jacobianNonZeros = entries.count
         do {
             // Only t and the states vary between calls inside the integrator: what depends on
             // parameters, inputs and infusion rates alone is hoisted into each program's prelude.
@@ -94,14 +91,6 @@ public final class CompiledModel: Sendable {
         }
         events = model.events.isEmpty ? nil : try CompiledEvents(model.events, model: model, variables: variableNames, expansion: expansion)
         registerCount = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount, observables.registerCount, events?.registerCount ?? 0)
-    }
-
-    /// A program computing only the observables at `indices` (into `observableNames`), in that order:
-    /// writing 24 outputs should not pay for all 88 observables on every row.
-    public func observationProgram(_ indices: [Int]) -> ObservationProgram? {
-        guard indices.allSatisfy({ observableExprs.indices.contains($0) }),
-              let program = try? CompiledProgram(variables: variableNames, outputs: indices.map { observableExprs[$0] }) else { return nil }
-        return ObservationProgram(program: program, count: indices.count)
     }
 
     /// A program computing any expressions of the model (assignments may be named), over its variables.
@@ -124,13 +113,6 @@ public final class CompiledModel: Sendable {
     public var hotInstructionCounts: (rhs: Int, jacobian: Int) {
         (rhs.instructionCount - rhs.invariantInstructionCount, jacobian.instructionCount - jacobian.invariantInstructionCount)
     }
-}
-
-/// Observables chosen for output, compiled together (see `CompiledModel.observationProgram`).
-public struct ObservationProgram: Sendable {
-    let program: CompiledProgram
-    public let count: Int
-    var registerCount: Int { program.registerCount }
 }
 
 /// The mutable half of a compiled model: register files holding parameters, inputs and infusion
@@ -234,13 +216,13 @@ public final class ModelWorkspace: ODESystem {
 
     /// Writes the chosen observables at (t, y) into `out`, using `scratch` (at least
     /// `requiredScratch(for:)` doubles) as its registers.
-    public func observe(_ p: ObservationProgram, t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
+    public func observe(_ p: CompiledProgram, t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
         load(registers, t: t, y: y)
         scratch.update(from: registers, count: model.variableNames.count)
-        p.program.run(registers: scratch, outputs: out)
+        p.run(registers: scratch, outputs: out)
     }
 
-    public func requiredScratch(for p: ObservationProgram) -> Int { max(p.registerCount, model.variableNames.count) }
+    public func requiredScratch(for p: CompiledProgram) -> Int { max(p.registerCount, model.variableNames.count) }
 
     /// Writes every observable (states, then assignments) at (t, y) into `out`.
     public func observe(t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {

@@ -19,26 +19,47 @@ public enum Duration {
         return .success(value)
     }
 
-    /// A duration in a model's time unit (`h`, `min`, `s` or `d`): a bare number is already in it; a
-    /// number with a suffix is converted. A model whose time unit is something else (an SBML unit
-    /// definition ketasim does not scale) takes bare numbers only.
-    public static func value(_ text: String, timeUnit: String) -> Result<Double, DurationError> {
-        let s = text.trimmingCharacters(in: .whitespaces)
-        if let bare = Double(s), bare.isFinite { return .success(bare) }
-        guard let perHour = unitsInHours.first(where: { $0.suffix == timeUnit }).map({ 1 / $0.hours }) else {
-            return .failure(DurationError(text: text, timeUnit: timeUnit))
-        }
-        return hours(text).map { $0 * perHour }
+}
+
+/// A model's unit of time: what a bare number means, how durations convert into it, what the time
+/// column is called and how times read in messages. ketasim's own models run in hours; an imported SBML
+/// model keeps its own unit, which may be one ketasim cannot scale (then only bare numbers are taken).
+public struct TimeUnit: Sendable, Hashable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
+    /// `h`, `min`, `s`, `d`, `w`, another name, or empty when unspecified.
+    public var symbol: String
+
+    public static let hours = TimeUnit("h")
+
+    public init(_ symbol: String) { self.symbol = symbol }
+    public init(stringLiteral value: String) { symbol = value }
+    public init(from decoder: any Decoder) throws { symbol = try decoder.singleValueContainer().decode(String.self) }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(symbol)
     }
 
-    /// The name of the time column of a CSV file: `time_h`, or `time` when the unit is unknown.
-    public static func timeColumn(_ timeUnit: String) -> String { timeUnit.isEmpty ? "time" : "time_" + timeUnit }
+    public var description: String { symbol.isEmpty ? "model time units" : symbol }
 
-    /// A short human form: `504 h (21 d)`.
-    public static func describe(_ hours: Double) -> String {
-        let h = formatNumber(hours)
-        if hours >= 48, (hours / 24).rounded() == hours / 24 { return "\(h) h (\(formatNumber(hours / 24)) d)" }
-        return "\(h) h"
+    /// Hours in one unit, when ketasim can convert.
+    public var hours: Double? { Duration.unitsInHours.first { $0.suffix == symbol }?.hours }
+
+    /// The name of the time column of a CSV file: `time_h`, or `time` when the unit is unknown.
+    public var column: String { symbol.isEmpty ? "time" : "time_" + symbol }
+
+    /// A duration in this unit: a bare number is already in it; a number with a suffix is converted.
+    public func value(_ text: String) -> Result<Double, DurationError> {
+        let s = text.trimmingCharacters(in: .whitespaces)
+        if let bare = Double(s), bare.isFinite { return .success(bare) }
+        guard let h = hours else { return .failure(DurationError(text: text, timeUnit: symbol)) }
+        return Duration.hours(text).map { $0 / h }
+    }
+
+    /// A time in this unit as people read it: `504 h (21 d)`, `90 s`, `12 model time units`.
+    public func describe(_ value: Double) -> String {
+        let v = formatNumber(value)
+        guard symbol == "h" else { return "\(v) \(description)" }
+        if value >= 48, (value / 24).rounded() == value / 24 { return "\(v) h (\(formatNumber(value / 24)) d)" }
+        return "\(v) h"
     }
 }
 

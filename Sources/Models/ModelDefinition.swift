@@ -108,6 +108,23 @@ public struct Scenario: Sendable, Equatable {
     public var doses: [DoseRegimen]
     public var treatment: String?
     public var location: SourceLocation
+
+    public init(name: String, description: String, organism: String?, tEnd: Double, outputEvery: Double, start: Start,
+                steadyStateInputs: [String: Double], inputs: [String: [InputPeriod]], parameters: [String: Double],
+                doses: [DoseRegimen], treatment: String?, location: SourceLocation) {
+        self.name = name
+        self.description = description
+        self.organism = organism
+        self.tEnd = tEnd
+        self.outputEvery = outputEvery
+        self.start = start
+        self.steadyStateInputs = steadyStateInputs
+        self.inputs = inputs
+        self.parameters = parameters
+        self.doses = doses
+        self.treatment = treatment
+        self.location = location
+    }
 }
 
 /// A validated model: every name resolves, every state has one equation, assignments are ordered so
@@ -116,7 +133,7 @@ public struct ModelDefinition: Sendable {
     public var file: String
     public var name: String
     public var description: String
-    public var timeUnit: String
+    public var timeUnit: TimeUnit
     public var references: [String]
     public var parameters: [Parameter]
     public var inputs: [Input]

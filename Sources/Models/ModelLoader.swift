@@ -199,7 +199,7 @@ struct Reader {
         checkKeys(top, allowed: Self.topLevelKeys, in: "the model file")
         let name = string(entry(top, "name"), "`name`", required: true, at: root) ?? ""
         let description = string(entry(top, "description"), "`description`", required: true, at: root) ?? ""
-        let timeUnit = string(entry(top, "time_unit"), "`time_unit`", required: true, at: root) ?? "h"
+        let timeUnit = TimeUnit(string(entry(top, "time_unit"), "`time_unit`", required: true, at: root) ?? "h")
         if let node = entry(top, "time_unit"), timeUnit != "h" {
             report("time_unit must be `h`: doses, durations and schedules are in hours", at: node)
         }

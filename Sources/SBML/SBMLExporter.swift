@@ -164,7 +164,7 @@ private struct ExportWriter {
 
         // Units.
         // An imported model keeps its own time unit; one that did not declare any exports without one.
-        let timeUnit = model.timeUnit.isEmpty ? nil : unit(model.timeUnit, for: "time")
+        let timeUnit = model.timeUnit.symbol.isEmpty ? nil : unit(model.timeUnit.symbol, for: "time")
         var parameterUnits: [String: String] = [:]
         for p in model.parameters { parameterUnits[p.name] = unit(p.unit, for: "parameter `\(p.name)`") }
         for i in model.inputs { parameterUnits[i.name] = unit(i.unit, for: "input `\(i.name)`") }

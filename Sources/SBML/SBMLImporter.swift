@@ -291,7 +291,7 @@ private struct DocumentReader {
             initialAssignments: initialAssignments, assignmentRules: assignmentRules, rateRules: rateRules,
             reactions: reactions, events: events, conversionFactor: model["conversionFactor"], notes: notes)
         var imported = try builder.build()
-        imported.definition.timeUnit = timeUnit(of: model)
+        imported.definition.timeUnit = TimeUnit(timeUnit(of: model))
         return imported
     }
 

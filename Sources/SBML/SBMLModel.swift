@@ -1,3 +1,4 @@
+import Experiments
 import Expressions
 import Models
 
@@ -47,4 +48,20 @@ public struct SBMLSpecies: Sendable, Equatable {
     public var valueIsAmount: Bool
     public var amount: Expr
     public var concentration: Expr
+}
+
+extension SBMLModel {
+    /// Output columns for SBML ids, species as amounts or concentrations where asked (the Test Suite's
+    /// `amount` and `concentration` lists), everything else by its value.
+    public func columns(ids: [String], amounts: Set<String> = [], concentrations: Set<String> = []) throws(SBMLError) -> [OutputColumn] {
+        var result: [OutputColumn] = []
+        for id in ids {
+            let quantity: SBMLQuantity = amounts.contains(id) ? .amount : concentrations.contains(id) ? .concentration : .value
+            guard let e = expression(for: id, as: quantity) else {
+                throw SBMLError(.invalid, file: file, line: 0, element: "model", id: id, message: "no component has the id `\(id)`")
+            }
+            result.append(OutputColumn(name: id, expression: e))
+        }
+        return result
+    }
 }

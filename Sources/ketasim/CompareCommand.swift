@@ -26,6 +26,8 @@ struct Compare: ParsableCommand {
     @Option(help: "Comma-separated scenarios to run.")
     var scenarios: String
 
+    @OptionGroup var changes: PlanChanges
+
     @Option(help: "Scenario the others are compared with; the first by default.")
     var reference: String?
 
@@ -47,12 +49,10 @@ struct Compare: ParsableCommand {
     @Option(help: "Metric shown in the terminal table.")
     var tableMetric: String = "at_24h"
 
-    @Option(help: "Output interval (duration); each scenario's own by default.")
-    var every: String?
-
     @OptionGroup var solver: SolverOptions
 
     func validate() throws {
+        try changes.validateValues()
         if plot && output == nil { throw ValidationError("--plot writes DIR/compare.svg; give the folder with -o DIR") }
         if let dir = output, !force {
             for file in ["timeseries.csv", "summary.csv"] + (plot ? ["compare.svg"] : []) {
@@ -64,30 +64,37 @@ struct Compare: ParsableCommand {
 
     func run() throws {
         let loaded = try loadModel(model)
-        let (path, definition) = (loaded.path, loaded.definition)
+        let definition = loaded.definition
         let settings = try solver.settings(timeUnit: definition.timeUnit)
         let names = scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if names.isEmpty { throw ValidationError("--scenarios needs at least one scenario") }
+        if let twice = firstDuplicate(names) { throw ValidationError("--scenarios names `\(twice)` twice") }
         var plans: [SimulationPlan] = []
         for name in names {
             guard let s = definition.scenario(named: name) else {
                 let known = definition.scenarios.map(\.name)
-                if known.isEmpty { throw ValidationError("\(path) defines no scenarios, and compare runs a model's named scenarios; use run or sweep with it") }
+                if known.isEmpty { throw ValidationError("\(loaded.path) defines no scenarios, and compare runs a model's named scenarios; use run or sweep with it") }
                 throw ValidationError("unknown scenario `\(name)`\(didYouMean(name, among: known)); the model has \(known.joined(separator: ", "))")
             }
             var plan = SimulationPlan(scenario: s)
-            if let e = every { plan.outputEvery = try parseDuration(e, option: "--every", timeUnit: definition.timeUnit) }
+            try changes.apply(to: &plan, definition)
             plans.append(plan)
+        }
+        // Metrics are read at the same offsets from one origin in every arm; arms that dose at
+        // different times would be measured at different moments of their own course.
+        let dosed = zip(names, plans).compactMap { n, p in p.referenceTime.map { (n, $0) } }
+        if let a = dosed.first, let b = dosed.first(where: { $0.1 != a.1 }) {
+            throw ValidationError("`\(a.0)` is dosed at \(definition.timeUnit.describe(a.1)) and `\(b.0)` at \(definition.timeUnit.describe(b.1)); their metrics would be read at different moments of each arm. Compare arms dosed at the same time, or move a dose with --dose")
         }
         let ref = reference ?? names[0]
         guard let refIndex = names.firstIndex(of: ref) else { throw ValidationError("--reference `\(ref)` is not among --scenarios") }
-        let compiled = try compile(definition)
+        let compiled = try compile(loaded)
         let outputNames = try parseOutputList(outputs) ?? definition.outputs
         let metrics = try metricSpec(at: at, timeUnit: definition.timeUnit)
-        guard let metricIndex = metrics.names.firstIndex(of: tableMetric) else {
+        guard metrics.names.contains(tableMetric) else {
             throw ValidationError("--table-metric `\(tableMetric)` is not a metric\(didYouMean(tableMetric, among: metrics.names)); metrics: \(metrics.names.joined(separator: ", "))")
         }
-        let origin = plans.compactMap(\.referenceTime).min() ?? 0
+        let origin = CompareReport.origin(of: plans)
         warnAboutLateOffsets(metrics, reference: origin, tEnd: plans.map(\.tEnd).min() ?? 0, timeUnit: definition.timeUnit)
 
         var results: [SimulationResult] = []
@@ -100,50 +107,20 @@ struct Compare: ParsableCommand {
             }
             results.append(r)
         }
-        let table = results.map { metrics.evaluate($0, reference: origin) }
-        let perOutput = metrics.names.count
-
-        // Terminal table: one row per output, one column per scenario, then each one's difference.
-        var lines: [String] = []
-        lines.append("\(tableMetric), measured from t = \(Duration.describe(origin)); differences are from \(ref)")
-        let cells = outputNames.indices.map { j in table.map { String(format: "%.4g", $0[j * perOutput + metricIndex]) } }
-        let deltas = outputNames.indices.map { j in names.indices.filter { $0 != refIndex }.map { k in
-            String(format: "%+.3g", table[k][j * perOutput + metricIndex] - table[refIndex][j * perOutput + metricIndex]) } }
-        let others = names.indices.filter { $0 != refIndex }.map { "d " + names[$0] }
-        let widths = names.indices.map { k in max(names[k].count, cells.map { $0[k].count }.max() ?? 0) + 2 }
-        let deltaWidths = others.indices.map { k in max(others[k].count, deltas.map { $0[k].count }.max() ?? 0) + 2 }
-        let first = max(6, outputNames.map(\.count).max() ?? 0) + 1
-        lines.append(pad("output", first) + zip(names, widths).map { leftPad($0, $1) }.joined() + zip(others, deltaWidths).map { leftPad($0, $1) }.joined())
-        for (j, name) in outputNames.enumerated() {
-            lines.append(pad(name, first) + zip(cells[j], widths).map { leftPad($0, $1) }.joined() + zip(deltas[j], deltaWidths).map { leftPad($0, $1) }.joined())
-        }
-        try printOut(lines.joined(separator: "\n"))
+        let report = CompareReport(scenarios: names, referenceIndex: refIndex, outputs: outputNames, metrics: metrics,
+                                   origin: origin, results: results, timeUnit: definition.timeUnit)
+        try printOut(report.text(metric: tableMetric) ?? "")
 
         guard let dir = output else { return }
         let folder = URL(fileURLWithPath: dir)
-        var series = (["scenario", Duration.timeColumn(definition.timeUnit)] + outputNames).map(csvField).joined(separator: ",") + "\n"
-        for (plan, r) in zip(plans, results) {
-            let m = r.outputNames.count
-            for k in 0..<r.times.count {
-                series += csvField(plan.scenarioName) + "," + csvNumber(r.times[k])
-                for j in 0..<m { series += "," + csvNumber(r.values[k * m + j]) }
-                series += "\n"
-            }
-        }
-        let columns = metrics.columns(outputs: outputNames)
-        var summary = (["scenario"] + columns + columns.map { "\($0).vs_\(ref)" }).map(csvField).joined(separator: ",") + "\n"
-        for (k, row) in table.enumerated() {
-            summary += csvField(names[k]) + "," + row.map(csvNumber).joined(separator: ",") + ","
-            summary += zip(row, table[refIndex]).map { csvNumber($0 - $1) }.joined(separator: ",") + "\n"
-        }
-        let seriesPath = folder.appendingPathComponent("timeseries.csv").path
-        try write(series, to: seriesPath, force: force)
-        try write(summary, to: folder.appendingPathComponent("summary.csv").path, force: force)
-        var meta = RunMetadata(version: Ketasim.version, modelFile: path, plan: plans[refIndex], model: definition, solver: settings)
+        func path(_ file: String) -> String { folder.appendingPathComponent(file).path }
+        try write(report.timeSeriesCSV, to: path("timeseries.csv"), force: force)
+        try write(report.summaryCSV, to: path("summary.csv"), force: force)
+        var meta = RunMetadata(version: Ketasim.version, modelFile: loaded.path, plan: plans[refIndex], model: definition, solver: settings)
         meta.extra["scenarios"] = names.joined(separator: ",")
-        meta.extra["metric_origin_h"] = csvNumber(origin)
+        meta.extra["metric_origin"] = csvNumber(origin)
         for file in ["summary.csv", "timeseries.csv"] + (plot ? ["compare.svg"] : []) {
-            try write(meta.json(), to: folder.appendingPathComponent(file + ".meta.json").path, force: true)
+            try write(meta.json(), to: path(file + ".meta.json"), force: true)
         }
         if plot {
             let panels = outputNames.map { name in
@@ -151,13 +128,9 @@ struct Compare: ParsableCommand {
             }
             let doses = Array(Set(plans.flatMap { $0.doses.flatMap(\.times) })).sorted()
             let svg = SVGPlot.timeCourses(title: "\(definition.name): \(names.joined(separator: " vs "))", panels: panels, doseTimes: doses)
-            try write(svg, to: folder.appendingPathComponent("compare.svg").path, force: force)
+            try write(svg, to: path("compare.svg"), force: force)
         }
         let written = ["timeseries.csv", "summary.csv"] + (plot ? ["compare.svg"] : [])
         printStandardError("wrote " + written.map { folder.appendingPathComponent($0).relativePath }.joined(separator: ", "))
     }
-}
-
-func leftPad(_ s: String, _ width: Int) -> String {
-    s.count >= width ? " " + s : String(repeating: " ", count: width - s.count) + s
 }

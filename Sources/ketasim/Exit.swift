@@ -20,40 +20,38 @@ func printStandardError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
-/// A model as the commands see it: a ketasim YAML file, or an imported SBML document (its events are
-/// part of the definition and every command runs them).
-struct LoadedModel {
-    var path: String
-    var definition: ModelDefinition
-    var sbml: SBMLModel?
+/// Loads a model file through the library, printing every problem: exit 64 when it cannot be read,
+/// 65 when it is not a valid model.
+func loadModel(_ path: String?) throws -> ModelFile {
+    do { return try ModelFile.load(path) } catch {
+        switch error {
+        case .noDefaultModel: printError(error.description + " (or pass --model PATH)"); throw Exit.usage
+        case .unreadable: printError(error.description); throw Exit.usage
+        case .invalid: printStandardError(error.description); throw Exit.badModel
+        }
+    }
 }
 
-/// Loads a model file (`.xml` or `.sbml`: SBML; anything else: ketasim YAML), printing every problem and
-/// exiting 65 when it is not valid.
-func loadModel(_ path: String?) throws -> LoadedModel {
-    guard let path = path ?? ModelLocator.defaultModelPath() else {
-        printError("cannot find the default model \(ModelLocator.defaultModelFile); pass --model PATH or set KETASIM_MODEL")
-        throw Exit.usage
-    }
-    let lower = path.lowercased()
-    if lower.hasSuffix(".xml") || lower.hasSuffix(".sbml") {
-        do {
-            let sbml = try SBMLImporter.importModel(path: path)
-            return LoadedModel(path: path, definition: sbml.definition, sbml: sbml)
-        } catch {
-            printStandardError(error.description)
-            throw error.kind == .unreadable ? Exit.usage : Exit.badModel
-        }
-    }
-    do {
-        return LoadedModel(path: path, definition: try ModelLoader.load(path: path))
-    } catch {
-        if case .unreadable = error {
-            printError(error.description)
-            throw Exit.usage
-        }
+func compile(_ model: ModelFile) throws -> CompiledModel {
+    do { return try model.compiled() } catch {
         printStandardError(error.description)
         throw Exit.badModel
+    }
+}
+
+/// Writes a whole file through the library; an existing file without --force is a usage error.
+func write(_ text: String, to path: String, force: Bool) throws {
+    do { try writeAtomically(text, to: path, force: force) } catch { throw fileError(error) }
+}
+
+/// A file error as the command line reports it: exists and mismatch are usage errors (exit 64), the rest exit 73.
+func fileError(_ error: OutputFileError) -> Error {
+    switch error {
+    case .exists: return ValidationError(error.description + "; pass --force to overwrite it")
+    case .mismatch, .incomplete: return ValidationError(error.description)
+    case .cannotWrite:
+        printError(error.description)
+        return Exit.cannotWrite
     }
 }
 

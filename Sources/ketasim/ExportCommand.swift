@@ -38,7 +38,7 @@ struct Export: ParsableCommand {
         let loaded = try loadModel(scenario.model)
         let definition = loaded.definition
         let plan = try scenario.plan(definition)
-        let compiled = try compile(definition)
+        let compiled = try compile(loaded)
         var initial: [Double]?
         if plan.start == .steadyState {
             do { initial = try Simulator(model: compiled).initialState(for: plan) } catch {
@@ -46,19 +46,7 @@ struct Export: ParsableCommand {
                 throw Exit.failedRun
             }
         }
-        // The exporter takes the model's own Scenario type: start from the named one and put the
-        // user's changes into it.
-        var exported: Scenario?
-        if var s = definition.scenario(named: plan.scenarioName) ?? definition.scenarios.first {
-            s.organism = plan.organism
-            s.tEnd = plan.tEnd
-            s.outputEvery = plan.outputEvery
-            s.inputs = plan.inputs.mapValues { $0.map { InputPeriod(value: $0.value, from: $0.from, to: $0.to.isFinite ? $0.to : plan.tEnd) } }
-            s.parameters = plan.parameters
-            s.doses = plan.doses
-            s.treatment = plan.treatment
-            exported = s
-        }
+        let exported = definition.scenarios.isEmpty ? nil : Scenario(plan: plan, model: definition)
         let document: SBMLExport
         do {
             document = try SBMLExporter.exportDocument(definition, scenario: exported, parameters: plan.parameters, initialState: initial)

@@ -66,7 +66,7 @@ struct Inspect: ParsableCommand {
             out.append("")
             out.append("Scenarios:")
             for s in m.scenarios {
-                out.append("  \(pad(s.name, 28)) \(s.organism ?? "-"), \(Duration.describe(s.tEnd)): \(s.description)")
+                out.append("  \(pad(s.name, 28)) \(s.organism ?? "-"), \(m.timeUnit.describe(s.tEnd)): \(s.description)")
                 for d in s.doses { out.append("  \(pad("", 28)) dose: \(d)") }
             }
         }

@@ -27,10 +27,10 @@ struct SolverOptions: ParsableArguments {
     @Option(help: "How output times are produced: driver stops at each; interpolate steps freely and interpolates; automatic interpolates for msbdf and msadams only.")
     var outputMode: OutputMode = .automatic
 
-    func settings(timeUnit: String) throws -> SolverSettings {
+    func settings(timeUnit: TimeUnit) throws -> SolverSettings {
         var s = SolverSettings(stepper: stepper, relativeTolerance: rtol, absoluteTolerance: atol, maxSteps: maxSteps, outputMode: outputMode)
         if let text = maxStep {
-            switch Duration.value(text, timeUnit: timeUnit) {
+            switch timeUnit.value(text) {
             case .success(let h) where h > 0: s.maxStep = h
             case .success: throw ValidationError("--max-step must be positive")
             case .failure(let e): throw ValidationError("--max-step: \(e)")
@@ -41,8 +41,8 @@ struct SolverOptions: ParsableArguments {
     }
 }
 
-func parseDuration(_ text: String, option: String, timeUnit: String = "h") throws -> Double {
-    switch Duration.value(text, timeUnit: timeUnit) {
+func parseDuration(_ text: String, option: String, timeUnit: TimeUnit = .hours) throws -> Double {
+    switch timeUnit.value(text) {
     case .success(let h): return h
     case .failure(let e): throw ValidationError("\(option): \(e)")
     }
@@ -56,7 +56,7 @@ func parseAssignment(_ text: String, option: String) throws -> (String, Double) 
     return (parts[0], v)
 }
 
-/// Which model and scenario, and how the user changes it: shared by run and sweep.
+/// Which model and scenario, and how the user changes it: shared by run, sweep and export.
 struct ScenarioOptions: ParsableArguments {
     @Option(help: "Model file; the bundled models/ketamine_stress.yaml by default.")
     var model: String?
@@ -64,6 +64,32 @@ struct ScenarioOptions: ParsableArguments {
     @Option(help: "Scenario of the model to run (see `ketasim inspect`).")
     var scenario: String?
 
+    @OptionGroup var changes: PlanChanges
+
+    func validateValues() throws { try changes.validateValues() }
+
+    func baseScenario(_ definition: ModelDefinition) throws -> SimulationPlan {
+        if let name = scenario {
+            guard let s = definition.scenario(named: name) else {
+                let names = definition.scenarios.map(\.name)
+                throw ValidationError("unknown scenario `\(name)`\(didYouMean(name, among: names)); the model has \(names.isEmpty ? "none" : names.joined(separator: ", "))")
+            }
+            return SimulationPlan(scenario: s)
+        }
+        if let first = definition.scenarios.first { return SimulationPlan(scenario: first) }
+        return SimulationPlan(model: definition, tEnd: 24)
+    }
+
+    /// The scenario with every change the options ask for, checked against the model.
+    func plan(_ definition: ModelDefinition) throws -> SimulationPlan {
+        var plan = try baseScenario(definition)
+        try changes.apply(to: &plan, definition)
+        return plan
+    }
+}
+
+/// How the user changes a scenario: shared by run, sweep, compare and export.
+struct PlanChanges: ParsableArguments {
     @Option(help: "Organism whose parameter set to use: mouse, rat or human.")
     var organism: String?
 
@@ -89,28 +115,9 @@ struct ScenarioOptions: ParsableArguments {
         if let s = stress, !(0...1).contains(s) { throw ValidationError("--stress must lie between 0 and 1, got \(s)") }
     }
 
-    func baseScenario(_ definition: ModelDefinition) throws -> SimulationPlan {
-        if let name = scenario {
-            guard let s = definition.scenario(named: name) else {
-                let names = definition.scenarios.map(\.name)
-                throw ValidationError("unknown scenario `\(name)`\(didYouMean(name, among: names)); the model has \(names.isEmpty ? "none" : names.joined(separator: ", "))")
-            }
-            return SimulationPlan(scenario: s)
-        }
-        if let first = definition.scenarios.first { return SimulationPlan(scenario: first) }
-        return SimulationPlan(model: definition, tEnd: 24)
-    }
-
-    /// The scenario with every change the options ask for, checked against the model.
-    func plan(_ definition: ModelDefinition) throws -> SimulationPlan {
-        var plan = try baseScenario(definition)
-        if let o = organism {
-            guard definition.organism(named: o) != nil else {
-                let names = definition.organisms.map(\.name)
-                throw ValidationError("unknown organism `\(o)`\(didYouMean(o, among: names)); the model has \(names.isEmpty ? "none" : names.joined(separator: ", "))")
-            }
-            plan.organism = o
-        }
+    /// Applies every change to `plan` and checks the result against the model.
+    func apply(to plan: inout SimulationPlan, _ definition: ModelDefinition) throws {
+        if let o = organism { plan.organism = o }
         if let t = tEnd {
             let h = try parseDuration(t, option: "--t-end", timeUnit: definition.timeUnit)
             guard h > 0 else { throw ValidationError("--t-end must be positive") }
@@ -132,33 +139,33 @@ struct ScenarioOptions: ParsableArguments {
             do { added += try DosingTable.read(path: table) } catch { throw ValidationError("--doses \(error)") }
         }
         for d in added {
-            if let problem = definition.problem(with: d) { throw ValidationError("dose `\(d)`: \(problem)") }
             plan.doses.append(d)
             if plan.treatment == nil { plan.treatment = d.drug }
         }
         for text in sets {
             let (name, value) = try parseAssignment(text, option: "--set")
-            guard let p = definition.parameter(named: name) else {
-                throw ValidationError("--set: unknown parameter `\(name)`\(didYouMean(name, among: definition.parameters.map(\.name)))")
-            }
-            if let b = p.bounds, !b.contains(value) {
-                throw ValidationError("--set \(name)=\(formatNumber(value)) lies outside its bounds [\(formatNumber(b.lowerBound)), \(formatNumber(b.upperBound))]")
-            }
             plan.parameters[name] = value
         }
         if let s = stress {
             guard definition.input(named: "stress") != nil else { throw ValidationError("--stress: this model has no `stress` input") }
             plan.setStress(s)
         }
-        if let last = plan.doses.flatMap(\.times).max(), last >= plan.tEnd {
-            throw ValidationError("the run ends at \(Duration.describe(plan.tEnd)), not after the last dose at \(Duration.describe(last)); extend it with --t-end")
-        }
-        return plan
+        do { try plan.validate(against: definition) } catch { throw usageError(error) }
+    }
+}
+
+/// A plan the library refused, as a usage error that names the option to change.
+func usageError(_ error: SimulationError) -> ValidationError {
+    switch error {
+    case .doseAfterEnd: return ValidationError(error.description + "; extend it with --t-end")
+    case .tooManyOutputTimes: return ValidationError(error.description + " (--every)")
+    case .unknown(kind: "parameter", _, _), .outsideBounds: return ValidationError("--set: " + error.description)
+    default: return ValidationError(error.description)
     }
 }
 
 /// Metrics with `at_` and `change_` at the comma-separated durations of `--at` (their text names the columns).
-func metricSpec(at text: String, timeUnit: String) throws -> MetricSpec {
+func metricSpec(at text: String, timeUnit: TimeUnit) throws -> MetricSpec {
     var offsets: [(label: String, hours: Double)] = []
     let labels = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     if let twice = firstDuplicate(labels) { throw ValidationError("--at names `\(twice)` twice") }
@@ -190,8 +197,8 @@ func requireDistinctPaths(_ paths: [String?]) throws {
 
 /// An `at_` time after the end of the run has no value (NaN in every row); say so rather than leave
 /// the columns silently empty. The default offsets reach 7 d, past the end of short scenarios.
-func warnAboutLateOffsets(_ metrics: MetricSpec, reference: Double, tEnd: Double, timeUnit: String) {
+func warnAboutLateOffsets(_ metrics: MetricSpec, reference: Double, tEnd: Double, timeUnit: TimeUnit) {
     let late = metrics.offsets.filter { reference + $0.hours > tEnd * (1 + 1e-12) }.map(\.label)
     guard !late.isEmpty else { return }
-    printError("note: " + late.map { "at_\($0)" }.joined(separator: ", ") + " fall\(late.count == 1 ? "s" : "") after the end of the run at \(timeUnit == "h" ? Duration.describe(tEnd) : "t = \(formatNumber(tEnd)) \(timeUnit)"); those columns are NaN (extend --t-end or change --at)")
+    printError("note: " + late.map { "at_\($0)" }.joined(separator: ", ") + " fall\(late.count == 1 ? "s" : "") after the end of the run at \(timeUnit.describe(tEnd)); those columns are NaN (extend --t-end or change --at)")
 }

@@ -67,7 +67,7 @@ struct Run: ParsableCommand {
         let (path, definition) = (loaded.path, loaded.definition)
         let settings = try solver.settings(timeUnit: definition.timeUnit)
         let plan = try scenario.plan(definition)
-        let compiled = try compile(definition)
+        let compiled = try compile(loaded)
         var names: [String]? = nil
         if all { names = compiled.observableNames }
         if let list = try parseOutputList(outputs) { names = list }
@@ -101,13 +101,6 @@ struct Run: ParsableCommand {
     }
 }
 
-func compile(_ definition: ModelDefinition) throws -> CompiledModel {
-    do { return try CompiledModel(definition) } catch {
-        printStandardError(error.description)
-        throw Exit.badModel
-    }
-}
-
 /// One simulation with the CLI's error mapping: bad plans are usage errors, failed starts exit 70.
 func simulate(_ compiled: CompiledModel, plan: SimulationPlan, settings: SolverSettings, outputs: [String]?, detailTimes: [Double] = []) throws -> SimulationResult {
     do {
@@ -115,17 +108,9 @@ func simulate(_ compiled: CompiledModel, plan: SimulationPlan, settings: SolverS
         return try simulator.run(plan, outputs: outputs, detailTimes: detailTimes)
     } catch let error as SimulationError {
         if case .steadyState = error { printError(error.description); throw Exit.failedRun }
-        throw ValidationError(error.description)
+        throw usageError(error)
     } catch let error as IntegrationError {
         throw ValidationError(error.description)
-    }
-}
-
-func write(_ text: String, to path: String, force: Bool) throws {
-    do { try writeAtomically(text, to: path, force: force) } catch {
-        if case .exists = error { throw ValidationError(error.description) }
-        printError(error.description)
-        throw Exit.cannotWrite
     }
 }
 

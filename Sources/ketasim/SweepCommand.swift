@@ -111,7 +111,7 @@ struct Sweep: ParsableCommand {
         let (path, definition) = (loaded.path, loaded.definition)
         let settings = try solver.settings(timeUnit: definition.timeUnit)
         let base = try scenario.plan(definition)
-        let compiled = try compile(definition)
+        let compiled = try compile(loaded)
         var axes: [SweepAxis] = []
         for text in vary {
             switch SweepAxis.parse(text, model: definition) {
@@ -148,9 +148,17 @@ struct Sweep: ParsableCommand {
         meta.extra["design"] = samples == nil ? "grid" : "latin_hypercube"
         if let (i, n) = try shardSpec() { meta.extra["shard"] = "\(i + 1)/\(n)" }
         meta.extra["metric_offsets"] = at
-        if resume && FileManager.default.fileExists(atPath: output) { try checkResumable(output, as: meta) }
-        let summary = try SweepFile(path: output, header: header, resume: resume, force: force)
-        let seriesFile = try series.map { try SweepFile(path: $0, header: ["run_id", Duration.timeColumn(definition.timeUnit)] + names, resume: resume, force: force, keepRuns: summary.finished) }
+        let summary: ResumableCSV, seriesFile: ResumableCSV?
+        do {
+            if resume && FileManager.default.fileExists(atPath: output) { try meta.checkResumable(output) }
+            summary = try ResumableCSV(path: output, header: header, resume: resume, force: force)
+            seriesFile = try series.map { (p) throws(OutputFileError) in
+                try ResumableCSV(path: p, header: ["run_id", definition.timeUnit.column] + names, resume: resume, force: force, keepRuns: summary.finished)
+            }
+        } catch {
+            if case .mismatch = error { throw ValidationError("--resume: " + error.description + "; rerun the command that wrote it, or write a new file") }
+            throw fileError(error)
+        }
         runIDs.done = summary.finished
 
         // Every file the sweep writes carries the same record of what produced it.
@@ -168,19 +176,14 @@ struct Sweep: ParsableCommand {
         let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: names, metrics: metrics,
                                  jobs: jobs, runIDs: runIDs, keepSeries: seriesFile != nil)
         let emitted = try runner.run(shouldStop: { interrupted.isSet }) { row in
-            if let s = seriesFile, let r = row.result {
-                var lines = ""
-                let m = r.outputNames.count
-                for k in 0..<r.times.count {
-                    lines += String(row.runID) + "," + csvNumber(r.times[k])
-                    for j in 0..<m { lines += "," + csvNumber(r.values[k * m + j]) }
-                    lines += "\n"
-                }
-                try s.append(lines)
+            do {
+                if let s = seriesFile, let r = row.result { try s.append(r.longRows(label: String(row.runID))) }
+                var fields = [String(row.runID)] + row.point.map(csvNumber) + [row.succeeded ? "ok" : "failed", csvField(row.message)]
+                fields += row.succeeded ? row.metrics.map(csvNumber) : Array(repeating: "", count: header.count - fields.count)
+                try summary.append(fields.joined(separator: ",") + "\n")
+            } catch let error as OutputFileError {
+                throw fileError(error)
             }
-            var fields = [String(row.runID)] + row.point.map(csvNumber) + [row.succeeded ? "ok" : "failed", csvField(row.message)]
-            fields += row.succeeded ? row.metrics.map(csvNumber) : Array(repeating: "", count: header.count - fields.count)
-            try summary.append(fields.joined(separator: ",") + "\n")
             if !row.succeeded { failed += 1 }
             if let c = plotColumn, row.succeeded, c >= 0, c < row.metrics.count { heat[row.runID] = row.metrics[c] }
             progress.step(failed: failed)
@@ -201,70 +204,6 @@ struct Sweep: ParsableCommand {
             throw ExitCode(3)
         }
     }
-}
-
-extension Sweep {
-    /// --resume appends to a file only when its sidecar shows the same sweep (and the same shard):
-    /// otherwise the file would mix runs of two designs under one set of run IDs.
-    func checkResumable(_ output: String, as meta: RunMetadata) throws {
-        guard let old = FileManager.default.contents(atPath: output + ".meta.json") else {
-            throw ValidationError("--resume: \(output).meta.json is missing, so nothing shows that \(output) holds this sweep; write a new file or restore it")
-        }
-        let new = Data(meta.json().utf8)
-        let oldShard = ((try? JSONSerialization.jsonObject(with: old) as? [String: Any])?["extra"] as? [String: String])?["shard"]
-        guard let a = RunMetadata.sweepIdentity(old), let b = RunMetadata.sweepIdentity(new), a == b else {
-            throw ValidationError("--resume: \(output) holds another sweep (model, scenario, doses, parameters, run length, output grid, solver or --vary values differ); rerun the command that wrote it, or write a new file")
-        }
-        guard oldShard == meta.extra["shard"] else {
-            throw ValidationError("--resume: \(output) holds shard \(oldShard ?? "none (the whole sweep)"), not \(meta.extra["shard"] ?? "the whole sweep")")
-        }
-    }
-}
-
-/// An output CSV written row by row: each row goes out in one write, so the file is valid at any
-/// moment; on --resume the runs already in it are kept and new rows appended.
-final class SweepFile {
-    let handle: FileHandle
-    private(set) var finished: Set<Int> = []
-
-    init(path: String, header: [String], resume: Bool, force: Bool, keepRuns: Set<Int>? = nil) throws {
-        let fm = FileManager.default
-        let headerLine = header.map(csvField).joined(separator: ",")
-        if resume, fm.fileExists(atPath: path) {
-            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            guard lines.first == headerLine else {
-                throw ValidationError("--resume: \(path) does not hold this sweep (its columns differ); choose another -o or drop --resume")
-            }
-            if lines.last == "" { lines.removeLast() } else { lines.removeLast() }  // a torn last row is dropped
-            var kept = [headerLine]
-            for line in lines.dropFirst() {
-                guard let id = Int(line.prefix { $0 != "," }) else { continue }
-                if let keep = keepRuns, !keep.contains(id) { continue }
-                kept.append(line)
-                finished.insert(id)
-            }
-            try write(kept.joined(separator: "\n") + "\n", to: path, force: true)
-        } else {
-            if fm.fileExists(atPath: path) && !force { throw ValidationError("\(path) already exists; pass --force to overwrite it") }
-            try write(headerLine + "\n", to: path, force: force)
-        }
-        guard let h = FileHandle(forWritingAtPath: path) else {
-            printError("cannot open \(path) for writing")
-            throw Exit.cannotWrite
-        }
-        h.seekToEndOfFile()
-        handle = h
-    }
-
-    func append(_ text: String) throws {
-        do { try handle.write(contentsOf: Data(text.utf8)) } catch {
-            printError("cannot write: \(error.localizedDescription)")
-            throw Exit.cannotWrite
-        }
-    }
-
-    deinit { try? handle.close() }
 }
 
 /// Set by SIGINT; read by the sweep between runs.

@@ -11,11 +11,9 @@ struct Validate: ParsableCommand {
     var path: String
 
     func run() throws {
-        let model = try loadModel(path).definition
-        do { _ = try CompiledModel(model) } catch {
-            printStandardError(error.description)
-            throw Exit.badModel
-        }
+        let loaded = try loadModel(path)
+        let model = loaded.definition
+        _ = try compile(loaded)
         let sourced = model.parameters.filter { if case .source = $0.provenance { return true } else { return false } }.count
         try printOut("\(path): valid: \(model.states.count) states, \(model.parameters.count) parameters (\(sourced) with a source, \(model.parameters.count - sourced) assumptions), \(model.assignments.count) assignments, \(model.scenarios.count) scenarios")
     }

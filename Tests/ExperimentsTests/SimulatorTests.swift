@@ -97,12 +97,15 @@ struct SimulatorTests {
         let sim = try Simulator(model: model)
         var plan = SimulationPlan(scenario: try #require(model.definition.scenario(named: "single_oral")))
         plan.doses = [try DoseRegimen.parse("drug 1 mg sc at 0").get()]
-        #expect(throws: SimulationError.badDose("drug has no route `sc`; routes: oral, iv")) { try sim.run(plan) }
+        #expect(throws: SimulationError.badDose(dose: plan.doses[0].description, reason: "drug has no route `sc`; routes: oral, iv")) { try sim.run(plan) }
         plan.doses = [try DoseRegimen.parse("drug 1 mg oral at 30h").get()]
         #expect(throws: SimulationError.self) { try sim.run(plan) }
         plan.doses = []
-        #expect(throws: SimulationError.badPlan("unknown output `concentratoin`; did you mean `concentration`?")) {
-            try sim.run(plan, outputs: ["concentratoin"])
+        do {
+            _ = try sim.run(plan, outputs: ["concentratoin"])
+            Issue.record("a misspelt output was accepted")
+        } catch {
+            #expect(error.description.hasPrefix("unknown output `concentratoin`; did you mean `concentration`?"))
         }
     }
 }

@@ -189,13 +189,13 @@ struct DoseSpecTests {
     /// Durations in a model's own time unit: converted when ketasim knows the unit, bare numbers only otherwise.
     @Test(arguments: [("30min", "s", 1800.0), ("2h", "min", 120), ("36h", "d", 1.5), ("2h", "h", 2), ("7", "", 7), ("7", "u_week", 7)])
     func durationsInTheModelsTimeUnit(text: String, unit: String, value: Double) throws {
-        #expect(abs(try Duration.value(text, timeUnit: unit).get() - value) < 1e-12 * value)
+        #expect(abs(try TimeUnit(unit).value(text).get() - value) < 1e-12 * value)
     }
 
     @Test func suffixedDurationForAnUnknownTimeUnitIsRefused() {
-        guard case .failure(let e) = Duration.value("2h", timeUnit: "") else { Issue.record("2h accepted without a time unit"); return }
+        guard case .failure(let e) = TimeUnit("").value("2h") else { Issue.record("2h accepted without a time unit"); return }
         #expect(e.description.contains("the model's time unit is unspecified; give a bare number"))
-        #expect(Duration.timeColumn("") == "time" && Duration.timeColumn("s") == "time_s")
+        #expect(TimeUnit("").column == "time" && TimeUnit("s").column == "time_s")
     }
 
     @Test func regimenShorthand() throws {

@@ -19,9 +19,7 @@ import Testing
         let reference = try ketasim.run(plan, outputs: definition.observableNames)
         #expect(reference.failure == nil)
 
-        let simulator = try SBMLSimulator(model: imported)
-        let outputs = try simulator.outputs(forSBMLIDs: definition.observableNames)
-        let run = try simulator.simulate(times: reference.times, outputs: outputs, settings: Self.settings)
+        let run = try imported.simulate(times: reference.times, ids: definition.observableNames, settings: Self.settings)
         #expect(run.failure == nil)
         #expect(run.times == reference.times)
         // Experiments.Simulator computes assignments after the run with the inputs as they are at its end,

@@ -50,9 +50,7 @@ let decayBody = """
         // d[A]/dt = -(k [A] V) / V = -k [A]
         let rate = try d.odes[0].substituting(["r1": d.assignments[0].expression]).evaluate(["A": 3, "k": 0.5, "cell": 2])
         #expect(abs(rate - -1.5) < 1e-15)
-        let simulator = try SBMLSimulator(model: model)
-        let outputs = try simulator.outputs(forSBMLIDs: ["A"], amounts: ["A"])
-        let run = try simulator.simulate(times: [0, 1, 2], outputs: outputs)
+        let run = try model.simulate(times: [0, 1, 2], ids: ["A"], amounts: ["A"])
         #expect(run.failure == nil)
         for (i, t) in [0.0, 1, 2].enumerated() {
             #expect(abs(run.value(0, at: i) - 6 * exp(-0.5 * t)) < 1e-8)
@@ -89,8 +87,7 @@ let decayBody = """
         // x' = rate (1), reset at x >= 2.5 counting in `hits`; `hits` set to 100 at the start.
         let body = EventModelTests.body
         let model = try SBMLImporter.importModel(xml: document(body), file: "e.xml")
-        let simulator = try SBMLSimulator(model: model)
-        let run = try simulator.simulate(times: [0, 1, 3, 6], outputs: try simulator.outputs(forSBMLIDs: ["x", "hits"]))
+        let run = try model.simulate(times: [0, 1, 3, 6], ids: ["x", "hits"])
         #expect(run.failure == nil)
         let x = (0..<4).map { run.value(0, at: $0) }
         let hits = (0..<4).map { run.value(1, at: $0) }

@@ -20,11 +20,11 @@ private final class Decay: ODESystem {
         let integrator = try ODEIntegrator(system: Decay(), settings: SolverSettings(stepper: stepper, relativeTolerance: 1e-11, absoluteTolerance: 1e-14))
         let watch = EventWatch(count: 1, initialValues: [false]) { _, y, truth in truth[0] = y[0] < 0.5 }
         var times: [Double] = []
-        let solution = integrator.solve(from: 0, initial: [1], outputTimes: [0, 1, 2.5], events: watch) { t, fired, y in
+        let solution = integrator.solve(from: 0, initial: [1], outputTimes: [0, 1, 2.5], events: watch, onEvent: { t, fired, y in
             #expect(fired == [0])
             times.append(t)
             y[0] *= 2
-        }
+        })
         #expect(solution.failure == nil)
         #expect(times.count == 3)
         for (k, t) in times.enumerated() {
@@ -41,10 +41,10 @@ private final class Decay: ODESystem {
         for initial in [true, false] {
             var fired = 0
             let watch = EventWatch(count: 1, initialValues: [initial]) { t, _, truth in truth[0] = t >= 0 }
-            let solution = integrator.solve(from: 0, initial: [1], outputTimes: [0, 1], events: watch) { _, _, y in
+            let solution = integrator.solve(from: 0, initial: [1], outputTimes: [0, 1], events: watch, onEvent: { _, _, y in
                 fired += 1
                 y[0] = 5
-            }
+            })
             #expect(fired == (initial ? 0 : 1))
             #expect(solution.value(0, at: 0) == (initial ? 1 : 5))
         }
@@ -57,7 +57,7 @@ private final class Decay: ODESystem {
             truth[0] = y[0] > 0
             truth[1] = y[0] < 0
         }
-        let solution = integrator.solve(from: 0, initial: [1], outputTimes: [0, 1], events: watch, maxCascade: 10) { _, _, y in y[0] = -y[0] }
+        let solution = integrator.solve(from: 0, initial: [1], outputTimes: [0, 1], events: watch, maxCascade: 10, onEvent: { _, _, y in y[0] = -y[0] })
         #expect(solution.failure != nil)
     }
 

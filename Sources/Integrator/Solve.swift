@@ -1,0 +1,268 @@
+import CGSL
+
+/// Conditions watched during integration, as booleans of (t, y): an event happens where one goes from
+/// false to true. The integrator knows nothing of what the events mean; the caller acts on them.
+public struct EventWatch {
+    /// Number of conditions.
+    public var count: Int
+    /// The value each condition had "just before" the start time. A condition true at the start whose
+    /// initial value is false fires at the start (SBML's `initialValue="false"`).
+    public var initialValues: [Bool]
+    /// Writes the current truth of every condition into the buffer (length `count`). Called often
+    /// (on interpolated states while locating a crossing), so it should not allocate.
+    public var evaluate: (Double, UnsafePointer<Double>, UnsafeMutableBufferPointer<Bool>) -> Void
+
+    public init(count: Int, initialValues: [Bool],
+                evaluate: @escaping (Double, UnsafePointer<Double>, UnsafeMutableBufferPointer<Bool>) -> Void) {
+        self.count = count
+        self.initialValues = initialValues
+        self.evaluate = evaluate
+    }
+}
+
+extension ODEIntegrator {
+    /// Integrates from `t0` over the output times: the one integration loop of ketasim.
+    ///
+    /// - Breakpoints (a dose, the start or end of an infusion or a stress period) are hit exactly:
+    ///   `onBreakpoint` may change the state or the equations there, and the stepper restarts so no
+    ///   step straddles the jump. A breakpoint at `t0` is applied before the first output.
+    /// - `events`, when given, are watched after every accepted step: a condition that went from false
+    ///   to true is located by bisection on the step's cubic Hermite interpolant (to a few ulps of t),
+    ///   the state there is recomputed by integrating again from the start of the step, and `onEvent`
+    ///   is called with the time, the indices that fired and the state. Conditions that become true
+    ///   because of what `onEvent` or `onBreakpoint` did fire at the same time, in a further round;
+    ///   more than `maxCascade` rounds at one time is a failure (an event re-triggering itself).
+    /// - Output times are reached as the settings' `effectiveOutputMode` says: `driver` cuts a step at
+    ///   each, `interpolate` steps freely and interpolates. An output at a breakpoint or event time
+    ///   records the state after the change. Times need not be sorted; duplicates are merged.
+    ///
+    /// A numerical failure ends the run and is reported in `Solution.failure` with the rows before it.
+    public func solve(
+        from t0: Double, initial: [Double], outputTimes: [Double], breakpoints: [Double] = [],
+        events: EventWatch? = nil, maxCascade: Int = 1000,
+        onBreakpoint: (Double, UnsafeMutableBufferPointer<Double>) -> Void = { _, _ in },
+        onEvent: (Double, [Int], UnsafeMutableBufferPointer<Double>) -> Void = { _, _, _ in }
+    ) -> Solution {
+        var solution = Solution(dimension: dimension, reservingCapacity: outputTimes.count)
+        guard initial.count == dimension else {
+            solution.failure = .invalidProblem("expected \(dimension) initial values, got \(initial.count)")
+            return solution
+        }
+        let outputs = Array(Set(outputTimes)).sorted()
+        if let first = outputs.first, first < t0 {
+            solution.failure = .invalidProblem("output time \(first) lies before the start time \(t0)")
+            return solution
+        }
+        if let events, events.initialValues.count != events.count {
+            solution.failure = .invalidProblem("expected \(events.count) initial event values, got \(events.initialValues.count)")
+            return solution
+        }
+        let end = max(outputs.last ?? t0, t0)
+        let stops = Array(Set(breakpoints.filter { $0 >= t0 && $0 <= end })).sorted()
+        let start = statistics
+        let rhsStart = context.rhsEvaluations, jacobianStart = context.jacobianEvaluations
+        context.clearFailure()
+        var loop = SolveLoop(integrator: self, events: events, maxCascade: maxCascade, outputs: outputs, stops: stops)
+        var y = initial
+        y.withUnsafeMutableBufferPointer { buffer in
+            do throws(IntegrationError) {
+                try loop.run(from: t0, to: end, state: buffer, solution: &solution, onBreakpoint: onBreakpoint, onEvent: onEvent)
+            } catch {
+                solution.failure = error
+            }
+        }
+        statistics.rhsEvaluations = context.rhsEvaluations
+        statistics.jacobianEvaluations = context.jacobianEvaluations
+        solution.statistics.steps = statistics.steps - start.steps
+        solution.statistics.restarts = statistics.restarts - start.restarts
+        solution.statistics.rhsEvaluations = context.rhsEvaluations - rhsStart
+        solution.statistics.jacobianEvaluations = context.jacobianEvaluations - jacobianStart
+        return solution
+    }
+}
+
+/// The state of one `solve`: where the next output and breakpoint are, and the event truth before the
+/// current step. Event scratch is allocated once per run; with no events nothing is allocated per step.
+private struct SolveLoop {
+    let integrator: ODEIntegrator
+    let events: EventWatch?
+    let maxCascade: Int
+    let outputs: [Double]
+    let stops: [Double]
+    let n: Int
+    var nextOutput = 0
+    var nextStop = 0
+    var before: [Bool]
+    var after: [Bool]
+    var probe: [Bool]
+
+    init(integrator: ODEIntegrator, events: EventWatch?, maxCascade: Int, outputs: [Double], stops: [Double]) {
+        self.integrator = integrator
+        self.events = events
+        self.maxCascade = maxCascade
+        self.outputs = outputs
+        self.stops = stops
+        n = integrator.dimension
+        before = events?.initialValues ?? []
+        after = Array(repeating: false, count: before.count)
+        probe = after
+    }
+
+    private static func truth(_ watch: EventWatch, _ t: Double, _ y: UnsafePointer<Double>, into target: inout [Bool]) {
+        target.withUnsafeMutableBufferPointer { watch.evaluate(t, y, $0) }
+    }
+
+    private func anyRising(_ now: [Bool]) -> Bool {
+        for k in now.indices where !before[k] && now[k] { return true }
+        return false
+    }
+
+    /// Fires the conditions that went false -> true against `before`, then those the changes turn true,
+    /// until nothing new fires; leaves `before` as the truth after the last change.
+    private mutating func fire(at t: Double, state: UnsafeMutableBufferPointer<Double>,
+                               onEvent: (Double, [Int], UnsafeMutableBufferPointer<Double>) -> Void) throws(IntegrationError) {
+        guard let watch = events, let y = state.baseAddress else { return }
+        var rounds = 0
+        while true {
+            Self.truth(watch, t, y, into: &after)
+            let rising = (0..<watch.count).filter { !before[$0] && after[$0] }
+            swap(&before, &after)
+            if rising.isEmpty { return }
+            rounds += 1
+            if rounds > maxCascade {
+                throw .invalidProblem("events \(rising.map(String.init).joined(separator: ", ")) kept re-triggering each other at t = \(t) (more than \(maxCascade) rounds)")
+            }
+            onEvent(t, rising, state)
+        }
+    }
+
+    private func record(_ t: Double, _ y: UnsafePointer<Double>, into solution: inout Solution) {
+        solution.append(time: t, state: y)
+    }
+
+    /// Outputs in (ta, limit) from the cubic Hermite interpolant of the step ta -> tb that ended in `y1`.
+    private mutating func interpolateOutputs(from ta: Double, to tb: Double, before limit: Double, y1: UnsafePointer<Double>, into solution: inout Solution) {
+        let ig = integrator
+        while nextOutput < outputs.count && outputs[nextOutput] < limit {
+            let tout = outputs[nextOutput]
+            if tout > ta {
+                hermiteInterpolate(count: n, t0: ta, t1: tb, at: tout, y0: ig.y0, f0: ig.f0, y1: y1, f1: ig.f1, into: ig.yInterpolated)
+                record(tout, ig.yInterpolated, into: &solution)
+            }
+            nextOutput += 1
+        }
+    }
+
+    /// The earliest time in (ta, tb] at which a condition false at `ta` is true on the interpolant, to
+    /// within a few ulps; the true side, so the caller lands just after the crossing.
+    private mutating func locate(from ta: Double, to tb: Double, y1: UnsafePointer<Double>) -> Double {
+        guard let watch = events else { return tb }
+        let ig = integrator
+        var lo = ta, hi = tb
+        for _ in 0..<200 {
+            let mid = lo + (hi - lo) / 2
+            if mid <= lo || mid >= hi { break }
+            hermiteInterpolate(count: n, t0: ta, t1: tb, at: mid, y0: ig.y0, f0: ig.f0, y1: y1, f1: ig.f1, into: ig.yInterpolated)
+            Self.truth(watch, mid, ig.yInterpolated, into: &probe)
+            if anyRising(probe) { hi = mid } else { lo = mid }
+        }
+        return hi
+    }
+
+    mutating func run(
+        from t0: Double, to end: Double, state: UnsafeMutableBufferPointer<Double>, solution: inout Solution,
+        onBreakpoint: (Double, UnsafeMutableBufferPointer<Double>) -> Void,
+        onEvent: (Double, [Int], UnsafeMutableBufferPointer<Double>) -> Void
+    ) throws(IntegrationError) {
+        guard let y = state.baseAddress else { return }
+        let ig = integrator
+        let settings = ig.settings
+        let context = ig.context
+        let d = ig.driver
+        let stopAtOutputs = settings.effectiveOutputMode == .driver
+        var t = t0
+        if nextStop < stops.count && stops[nextStop] == t0 {
+            onBreakpoint(t0, state)
+            nextStop += 1
+        }
+        try fire(at: t0, state: state, onEvent: onEvent)
+        ig.restart()
+        while nextOutput < outputs.count && outputs[nextOutput] == t0 {
+            record(t0, y, into: &solution)
+            nextOutput += 1
+        }
+        var h = d.pointee.h
+        var stepsSinceTarget = 0
+        var status = context.rhs(t, y, ig.f0)
+        if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
+        while t < end {
+            let stop = nextStop < stops.count ? stops[nextStop] : end
+            let target = stopAtOutputs && nextOutput < outputs.count ? min(outputs[nextOutput], stop) : stop
+            if stepsSinceTarget >= settings.maxSteps { throw .maxStepsReached(steps: stepsSinceTarget, time: t, stiffStepper: settings.stepper.usesJacobian) }
+            let ta = t
+            ig.y0.update(from: y, count: n)
+            status = gsl_odeiv2_evolve_apply(d.pointee.e, d.pointee.c, d.pointee.s, ig.system, &t, target, &h, y)
+            if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
+            if let hmax = settings.maxStep, h > hmax { h = hmax }
+            ig.statistics.steps += 1
+            stepsSinceTarget += 1
+            // GSL lands on the target to rounding; make it exact so outputs and breakpoints match.
+            if target - t <= 4 * target.ulp { t = target }
+            status = context.rhs(t, y, ig.f1)
+            if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
+
+            var eventFired = false
+            if let watch = events {
+                Self.truth(watch, t, y, into: &after)
+                if anyRising(after) {
+                    let te = locate(from: ta, to: t, y1: y)
+                    interpolateOutputs(from: ta, to: t, before: te, y1: y, into: &solution)
+                    // The interpolant only finds the time; the state there must carry the stepper's own
+                    // accuracy, so integrate again from the start of the step.
+                    state.baseAddress?.update(from: ig.y0, count: n)
+                    t = ta
+                    gsl_odeiv2_driver_reset_hstart(d, max(te - ta, settings.initialStep * 1e-6))
+                    h = te - ta
+                    var steps = 0
+                    while t < te {
+                        status = gsl_odeiv2_evolve_apply(d.pointee.e, d.pointee.c, d.pointee.s, ig.system, &t, te, &h, y)
+                        if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
+                        steps += 1
+                        ig.statistics.steps += 1
+                        if te - t <= 4 * te.ulp { t = te }
+                        if steps >= settings.maxSteps { throw .maxStepsReached(steps: steps, time: t, stiffStepper: settings.stepper.usesJacobian) }
+                    }
+                    t = te
+                    // When the interpolant crossed but the integrated state has not, nothing fires here
+                    // and the next step, starting at te, brackets the crossing more tightly.
+                    try fire(at: te, state: state, onEvent: onEvent)
+                    eventFired = true
+                } else {
+                    swap(&before, &after)
+                }
+            }
+            if !eventFired { interpolateOutputs(from: ta, to: t, before: t, y1: y, into: &solution) }
+            var changed = eventFired
+            if nextStop < stops.count && t == stops[nextStop] {
+                onBreakpoint(t, state)
+                nextStop += 1
+                try fire(at: t, state: state, onEvent: onEvent)
+                changed = true
+            }
+            while nextOutput < outputs.count && outputs[nextOutput] == t {
+                record(t, y, into: &solution)
+                nextOutput += 1
+            }
+            if t == target { stepsSinceTarget = 0 }
+            if changed {
+                ig.restart()
+                h = d.pointee.h
+                stepsSinceTarget = 0
+                status = context.rhs(t, y, ig.f0)
+                if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
+            } else {
+                ig.f0.update(from: ig.f1, count: n)
+            }
+        }
+    }
+}
