@@ -180,6 +180,9 @@ private struct SolveLoop {
         let context = ig.context
         let d = ig.driver
         let stopAtOutputs = settings.effectiveOutputMode == .driver
+        // The end slopes serve the Hermite interpolant, which only interpolated outputs and event
+        // location need: stepping to each output without events skips those extra evaluations.
+        let needsSlopes = !stopAtOutputs || events != nil
         var t = t0
         if nextStop < stops.count && stops[nextStop] == t0 {
             onBreakpoint(t0, state)
@@ -193,8 +196,11 @@ private struct SolveLoop {
         }
         var h = d.pointee.h
         var stepsSinceTarget = 0
-        var status = context.rhs(t, y, ig.f0)
-        if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
+        var status = gslSuccess
+        if needsSlopes {
+            status = context.rhs(t, y, ig.f0)
+            if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
+        }
         while t < end {
             let stop = nextStop < stops.count ? stops[nextStop] : end
             let target = stopAtOutputs && nextOutput < outputs.count ? min(outputs[nextOutput], stop) : stop
@@ -208,8 +214,10 @@ private struct SolveLoop {
             stepsSinceTarget += 1
             // GSL lands on the target to rounding; make it exact so outputs and breakpoints match.
             if target - t <= 4 * target.ulp { t = target }
-            status = context.rhs(t, y, ig.f1)
-            if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
+            if needsSlopes {
+                status = context.rhs(t, y, ig.f1)
+                if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
+            }
 
             var eventFired = false
             if let watch = events {
@@ -241,7 +249,7 @@ private struct SolveLoop {
                     swap(&before, &after)
                 }
             }
-            if !eventFired { interpolateOutputs(from: ta, to: t, before: t, y1: y, into: &solution) }
+            if !eventFired && !stopAtOutputs { interpolateOutputs(from: ta, to: t, before: t, y1: y, into: &solution) }
             var changed = eventFired
             if nextStop < stops.count && t == stops[nextStop] {
                 onBreakpoint(t, state)
@@ -258,9 +266,11 @@ private struct SolveLoop {
                 ig.restart()
                 h = d.pointee.h
                 stepsSinceTarget = 0
-                status = context.rhs(t, y, ig.f0)
-                if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
-            } else {
+                if needsSlopes {
+                    status = context.rhs(t, y, ig.f0)
+                    if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
+                }
+            } else if needsSlopes {
                 ig.f0.update(from: ig.f1, count: n)
             }
         }

@@ -40,11 +40,7 @@ struct Compare: ParsableCommand {
     @Flag(help: "Overwrite existing files in the output folder.")
     var force = false
 
-    @Option(help: "Comma-separated outputs; the model's outputs by default.")
-    var outputs: String?
-
-    @Option(help: "Comma-separated times after the first dose for at_ and change_ metrics.")
-    var at: String = "2h,24h,7d"
+    @OptionGroup var measured: MetricOptions
 
     @Option(help: "Metric shown in the terminal table.")
     var tableMetric: String = "at_24h"
@@ -89,8 +85,8 @@ struct Compare: ParsableCommand {
         let ref = reference ?? names[0]
         guard let refIndex = names.firstIndex(of: ref) else { throw ValidationError("--reference `\(ref)` is not among --scenarios") }
         let compiled = try compile(loaded)
-        let outputNames = try parseOutputList(outputs) ?? definition.outputs
-        let metrics = try metricSpec(at: at, timeUnit: definition.timeUnit)
+        let outputNames = try measured.outputNames(definition)
+        let metrics = try measured.spec(definition.timeUnit)
         guard metrics.names.contains(tableMetric) else {
             throw ValidationError("--table-metric `\(tableMetric)` is not a metric\(didYouMean(tableMetric, among: metrics.names)); metrics: \(metrics.names.joined(separator: ", "))")
         }

@@ -9,8 +9,8 @@ struct Ketasim: ParsableCommand {
         commandName: "ketasim",
         abstract: "Simulate how chronic stress wears down prefrontal synapses and how ketamine rebuilds them.",
         discussion: """
-        ketasim integrates mechanistic ODE models (YAML files; the bundled default is \
-        models/ketamine_stress.yaml) with the GNU Scientific Library.
+        ketasim integrates mechanistic ODE models (ketasim YAML files, the bundled default being \
+        models/ketamine_stress.yaml, or SBML) with the GNU Scientific Library.
 
         Examples:
           ketasim run --scenario stress_ketamine -o ketamine.csv
@@ -18,7 +18,8 @@ struct Ketasim: ParsableCommand {
           ketasim validate models/ketamine_stress.yaml
           ketasim inspect
 
-        Exit codes: 0 success, 64 bad arguments, 65 bad model file, 70 a simulation failed.
+        Exit codes: 0 success, 3 some sweep runs failed, 64 bad arguments, 65 bad model file, \
+        70 a simulation failed, 73 an output cannot be written, 130 interrupted (Ctrl-C).
         """,
         version: version,
         subcommands: [Run.self, Sweep.self, Compare.self, Inspect.self, Validate.self, Merge.self, Export.self]

@@ -164,6 +164,21 @@ func usageError(_ error: SimulationError) -> ValidationError {
     }
 }
 
+/// Which outputs are summarised and at which times after the first dose: shared by sweep and compare.
+struct MetricOptions: ParsableArguments {
+    @Option(help: "Comma-separated outputs to summarise; the model's outputs by default.")
+    var outputs: String?
+
+    @Option(help: "Comma-separated times after the first dose for at_ and change_ metrics.")
+    var at: String = "2h,24h,7d"
+
+    func outputNames(_ definition: ModelDefinition) throws -> [String] {
+        try parseOutputList(outputs) ?? definition.outputs
+    }
+
+    func spec(_ timeUnit: TimeUnit) throws -> MetricSpec { try metricSpec(at: at, timeUnit: timeUnit) }
+}
+
 /// Metrics with `at_` and `change_` at the comma-separated durations of `--at` (their text names the columns).
 func metricSpec(at text: String, timeUnit: TimeUnit) throws -> MetricSpec {
     var offsets: [(label: String, hours: Double)] = []

@@ -54,11 +54,7 @@ struct Sweep: ParsableCommand {
     @Option(help: "Also write every run's time series in long form (run_id, time, outputs) to this file.")
     var series: String?
 
-    @Option(help: "Comma-separated outputs to summarise; the model's outputs by default.")
-    var outputs: String?
-
-    @Option(help: "Comma-separated times after the first dose for at_ and change_ metrics.")
-    var at: String = "2h,24h,7d"
+    @OptionGroup var measured: MetricOptions
 
     @Option(name: .shortAndLong, help: "Summary CSV file.")
     var output: String
@@ -126,11 +122,11 @@ struct Sweep: ParsableCommand {
         }
         let design = samples.map { SweepDesign(latinHypercube: axes, samples: $0, seed: seed) } ?? SweepDesign(grid: axes)
         if design.count > 100_000_000 { throw ValidationError("the grid has \(design.count) runs; more than 100 million is surely a mistake") }
-        let names = try parseOutputList(outputs) ?? definition.outputs
+        let names = try measured.outputNames(definition)
         for n in names where compiled.observableIndex(n) == nil {
             throw ValidationError("unknown output `\(n)`\(didYouMean(n, among: compiled.observableNames))")
         }
-        let metrics = try metricSpec(at: at, timeUnit: definition.timeUnit)
+        let metrics = try measured.spec(definition.timeUnit)
         warnAboutLateOffsets(metrics, reference: base.referenceTime ?? 0, tEnd: base.tEnd, timeUnit: definition.timeUnit)
         let header = ["run_id"] + axes.map(\.name) + ["status", "message"] + metrics.columns(outputs: names)
         if let p = plot, axes.count != 2 || !design.isGrid || !header.contains(plotMetric) {
@@ -147,7 +143,7 @@ struct Sweep: ParsableCommand {
         meta.extra["runs_total"] = String(design.count)
         meta.extra["design"] = samples == nil ? "grid" : "latin_hypercube"
         if let (i, n) = try shardSpec() { meta.extra["shard"] = "\(i + 1)/\(n)" }
-        meta.extra["metric_offsets"] = at
+        meta.extra["metric_offsets"] = measured.at
         let summary: ResumableCSV, seriesFile: ResumableCSV?
         do {
             if resume && FileManager.default.fileExists(atPath: output) { try meta.checkResumable(output) }

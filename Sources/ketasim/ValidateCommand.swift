@@ -7,11 +7,12 @@ struct Validate: ParsableCommand {
         discussion: "Exits 0 when the file has no problems, 65 when it has any."
     )
 
-    @Argument(help: "Model file to check.")
-    var path: String
+    @Argument(help: "Model file to check; the bundled model when absent.")
+    var path: String?
 
     func run() throws {
         let loaded = try loadModel(path)
+        let path = loaded.path
         let model = loaded.definition
         _ = try compile(loaded)
         let sourced = model.parameters.filter { if case .source = $0.provenance { return true } else { return false } }.count
