@@ -40,6 +40,10 @@ public enum OutputFileError: Error, Sendable, Equatable, CustomStringConvertible
     case mismatch(String, String)
     /// Runs missing from a merge.
     case incomplete(String)
+    /// Another run holds the lock on this output.
+    case busy(String)
+    /// An output that is also one of the run's inputs.
+    case isInput(String)
 
     public var description: String {
         switch self {
@@ -47,6 +51,8 @@ public enum OutputFileError: Error, Sendable, Equatable, CustomStringConvertible
         case let .cannotWrite(p, reason): return "cannot write \(p): \(reason)"
         case let .mismatch(p, reason): return "\(p): \(reason)"
         case let .incomplete(reason): return reason
+        case let .busy(p): return "another ketasim run is writing \(p); wait for it to finish or choose another output"
+        case let .isInput(p): return "\(p) is an input of this run and cannot also be an output"
         }
     }
 }
@@ -70,8 +76,12 @@ public func writeAtomically(_ text: String, to path: String, force: Bool) throws
     let url = URL(fileURLWithPath: path)
     let dir = url.deletingLastPathComponent()
     let temp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+    var isDirectory: ObjCBool = false
+    // A mistyped folder is a mistake to report, not a tree to create (as root, anywhere on the disk).
+    guard fm.fileExists(atPath: dir.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw .cannotWrite(path, "its folder \(dir.path) does not exist")
+    }
     do {
-        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         try Data(text.utf8).write(to: temp)
         // rename(2) replaces the target atomically within one file system.
         if rename(temp.path, url.path) != 0 {
@@ -93,4 +103,43 @@ public func isSpecialFile(_ path: String) -> Bool {
     guard stat(path, &info) == 0 else { return false }
     let kind = info.st_mode & S_IFMT
     return kind != S_IFREG && kind != S_IFDIR
+}
+
+/// An exclusive lock on an output path, held for a whole run so that two runs never write one file:
+/// the second stops at once. The lock is a hidden file beside the output (`.NAME.lock`), because the
+/// output itself is replaced by rename and a lock on it would not survive that.
+public final class OutputLock {
+    private let descriptor: Int32
+    private let lockPath: String
+
+    public init(path: String) throws(OutputFileError) {
+        let url = URL(fileURLWithPath: path)
+        lockPath = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).lock").path
+        descriptor = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        if descriptor < 0 {
+            let folder = url.deletingLastPathComponent().path
+            throw .cannotWrite(path, FileManager.default.fileExists(atPath: folder) ? String(cString: strerror(errno)) : "its folder \(folder) does not exist")
+        }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            close(descriptor)
+            throw .busy(path)
+        }
+    }
+
+    deinit {
+        unlink(lockPath)
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
+    }
+
+    /// Locks every output that is a regular file path (devices and pipes are written through unlocked)
+    /// after checking that none of them is one of `inputs`.
+    public static func outputs(_ paths: [String], inputs: [String]) throws(OutputFileError) -> [OutputLock] {
+        func canonical(_ p: String) -> String { URL(fileURLWithPath: p).resolvingSymlinksInPath().standardizedFileURL.path }
+        let given = Set(inputs.map(canonical))
+        for p in paths where given.contains(canonical(p)) || given.contains(canonical(p + ".meta.json")) { throw .isInput(p) }
+        var locks: [OutputLock] = []
+        for p in paths where !isSpecialFile(p) { locks.append(try OutputLock(path: p)) }
+        return locks
+    }
 }

@@ -22,6 +22,12 @@ public struct RunMetadata: Codable, Sendable {
     public var seed: UInt64?
     public var sweep: [String: [Double]]?
     public var extra: [String: String]
+    /// The model's time unit, the output times as chosen, and each column's unit.
+    public var timeUnit: String?
+    public var outputGrid: String?
+    public var units: [String: String]?
+    /// `failed` with the reason when the run that wrote the file stopped early; nil when it finished.
+    public var failure: String?
 
     public init(version: String, modelFile: String, plan: SimulationPlan, model: ModelDefinition, solver: SolverSettings, seed: UInt64? = nil, sweep: [String: [Double]]? = nil, extra: [String: String] = [:]) {
         ketasimVersion = version
@@ -40,6 +46,8 @@ public struct RunMetadata: Codable, Sendable {
         inputs = plan.inputs.mapValues { $0.map { InputPeriod(value: $0.value, from: $0.from, to: $0.to.isFinite ? $0.to : plan.tEnd) } }
         tEnd = plan.tEnd
         outputEvery = plan.outputEvery
+        timeUnit = model.timeUnit.symbol
+        outputGrid = plan.gridDescription(timeUnit: model.timeUnit)
         self.solver = solver
         self.seed = seed
         self.sweep = sweep
@@ -54,17 +62,15 @@ public struct RunMetadata: Codable, Sendable {
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
-    /// What two sidecars must share for their files to hold runs of one sweep: model (by hash),
-    /// scenario, organism, doses, parameters, inputs, run length, output grid, solver, sweep axes, seed,
-    /// design and metric offsets. Not the shard, the command line or the time. Nil when `data` is not a sidecar.
-    public static func sweepIdentity(_ data: Data) -> String? {
-        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        let keys: Set<String> = ["modelSHA256", "scenario", "organism", "doses", "parametersChanged", "inputs", "tEnd",
-                                 "outputEvery", "solver", "sweep", "seed"]
-        var picked = json.filter { keys.contains($0.key) }
-        let extra = json["extra"] as? [String: String] ?? [:]
-        for key in ["design", "runs_total", "metric_offsets"] { picked["extra." + key] = extra[key] ?? "" }
-        // Sorted keys: dictionaries have no stable order of their own.
-        return (try? JSONSerialization.data(withJSONObject: picked, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
+    /// Records each column's unit (states, assignments and parameters by the model's declarations;
+    /// `metric` columns `<output>.<metric>` take their output's unit, times the model's time unit).
+    public mutating func describeColumns(_ names: [String], model: ModelDefinition) {
+        var units: [String: String] = [timeUnit.map { TimeUnit($0).column } ?? "time": timeUnit ?? ""]
+        for name in names {
+            if let s = model.state(named: name) { units[name] = s.unit }
+            else if let a = model.assignments.first(where: { $0.name == name }) { units[name] = a.unit ?? "" }
+            else if let p = model.parameter(named: name) { units[name] = p.unit }
+        }
+        self.units = units
     }
 }

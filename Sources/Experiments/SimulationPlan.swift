@@ -12,6 +12,9 @@ public struct SimulationPlan: Sendable, Equatable {
     public var outputEvery: Double
     /// Explicit output times (within [0, tEnd]) instead of the uniform grid.
     public var outputTimes: [Double]?
+    /// Adds a per-minute trace of the 6 h after each dose starts (and after an infusion ends) to the
+    /// uniform grid, so that what happens in minutes after a dose is not hidden between grid points.
+    public var doseWindows = false
     public var start: Scenario.Start
     public var steadyStateInputs: [String: Double]
     public var inputs: [String: [InputPeriod]]
@@ -61,13 +64,39 @@ public struct SimulationPlan: Sendable, Equatable {
         return firstDoseTime
     }
 
-    /// The output times: `outputTimes` when given, else 0, `outputEvery`, ... and `tEnd` itself.
-    public var grid: [Double] {
+    /// The output times: `outputTimes` when given, else 0, `outputEvery`, ... and `tEnd` itself, with
+    /// the dose windows when `doseWindows` is set and the time unit converts to minutes.
+    public func grid(timeUnit: TimeUnit) -> [Double] {
         if let times = outputTimes { return Array(Set(times)).sorted() }
         let count = Int((tEnd / outputEvery).rounded(.down))
         var grid = (0...count).map { Double($0) * outputEvery }
         if let last = grid.last, tEnd - last > 1e-9 * tEnd { grid.append(tEnd) }
+        if doseWindows, let hours = timeUnit.hours {
+            let window = doseWindowTimes(minute: 1 / (60 * hours))
+            if !window.isEmpty { grid = Array(Set(grid + window)).sorted() }
+        }
         return grid
+    }
+
+    /// Every minute of the 6 h after each dose starts and after each infusion ends, within the run.
+    public func doseWindowTimes(minute: Double) -> [Double] {
+        var starts = Set<Double>()
+        for d in doses {
+            for t in d.times {
+                starts.insert(t)
+                if let duration = d.duration { starts.insert(t + duration) }
+            }
+        }
+        var times: [Double] = []
+        for s in starts { times += (0...360).map { s + Double($0) * minute } }
+        return times.filter { $0 >= 0 && $0 <= tEnd }
+    }
+
+    /// How the output times were chosen, for the sidecar.
+    public func gridDescription(timeUnit: TimeUnit) -> String {
+        if let times = outputTimes { return "\(times.count) listed times" }
+        let base = "every \(timeUnit.describe(outputEvery)) from 0 to \(timeUnit.describe(tEnd))"
+        return doseWindows && !doses.isEmpty && timeUnit.hours != nil ? base + ", and every minute for 6 h after each dose" : base
     }
 
     /// Sets the intensity of the `stress` input: every scheduled period and the starting equilibrium

@@ -190,7 +190,7 @@ public final class Simulator {
         for periods in plan.inputs.values {
             for p in periods { breakpoints.append(p.from); if p.to.isFinite { breakpoints.append(p.to) } }
         }
-        let grid = plan.grid
+        let grid = plan.grid(timeUnit: def.timeUnit)
         let onGrid = Set(grid)
         let extra = detailTimes.filter { $0 >= 0 && $0 <= plan.tEnd && !onGrid.contains($0) }
         var times = extra.isEmpty ? grid : Array(Set(grid + extra)).sorted()

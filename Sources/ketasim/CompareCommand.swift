@@ -74,6 +74,7 @@ struct Compare: ParsableCommand {
             }
             var plan = SimulationPlan(scenario: s)
             try changes.apply(to: &plan, definition)
+            plan.doseWindows = changes.every == nil
             plans.append(plan)
         }
         // Metrics are read at the same offsets from one origin in every arm; arms that dose at
@@ -110,11 +111,22 @@ struct Compare: ParsableCommand {
         guard let dir = output else { return }
         let folder = URL(fileURLWithPath: dir)
         func path(_ file: String) -> String { folder.appendingPathComponent(file).path }
+        // The folder itself may be new; a missing parent is a mistake (exit 73), not a tree to create.
+        if !FileManager.default.fileExists(atPath: dir) {
+            do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false) } catch {
+                printError("cannot create \(dir): \(error.localizedDescription)")
+                throw Exit.cannotWrite
+            }
+        }
+        let locks = try lockOutputs(["timeseries.csv", "summary.csv", "compare.svg"].map(path), inputs: [loaded.path, changes.doseTable])
+        defer { withExtendedLifetime(locks) {} }
         try write(report.timeSeriesCSV, to: path("timeseries.csv"), force: force)
         try write(report.summaryCSV, to: path("summary.csv"), force: force)
         var meta = RunMetadata(version: Ketasim.version, modelFile: loaded.path, plan: plans[refIndex], model: definition, solver: settings)
         meta.extra["scenarios"] = names.joined(separator: ",")
         meta.extra["metric_origin"] = csvNumber(origin)
+        meta.describeColumns(outputNames, model: definition)
+        for plan in plans where !plan.doses.isEmpty { meta.extra["doses." + plan.scenarioName] = plan.doses.map(\.description).joined(separator: "; ") }
         for file in ["summary.csv", "timeseries.csv"] + (plot ? ["compare.svg"] : []) {
             try write(meta.json(), to: path(file + ".meta.json"), force: true)
         }

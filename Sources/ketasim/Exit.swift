@@ -48,8 +48,8 @@ func write(_ text: String, to path: String, force: Bool) throws {
 func fileError(_ error: OutputFileError) -> Error {
     switch error {
     case .exists: return ValidationError(error.description + "; pass --force to overwrite it")
-    case .mismatch, .incomplete: return ValidationError(error.description)
-    case .cannotWrite:
+    case .mismatch, .incomplete, .isInput: return ValidationError(error.description)
+    case .cannotWrite, .busy:
         printError(error.description)
         return Exit.cannotWrite
     }
@@ -68,4 +68,10 @@ func writeStandardOutput(_ text: String) throws {
         printError("cannot write to standard output: \(error.localizedDescription)")
         throw Exit.cannotWrite
     }
+}
+
+/// Holds a lock on every output path for the life of the returned value; refuses an output that is
+/// also an input (the model, a dose table, a shard).
+func lockOutputs(_ paths: [String?], inputs: [String?]) throws -> [OutputLock] {
+    do { return try OutputLock.outputs(paths.compactMap { $0 }, inputs: inputs.compactMap { $0 }) } catch { throw fileError(error) }
 }

@@ -37,6 +37,8 @@ struct Export: ParsableCommand {
     func run() throws {
         let loaded = try loadModel(scenario.model)
         let definition = loaded.definition
+        let locks = try lockOutputs([sbml], inputs: [loaded.path, scenario.changes.doseTable])
+        defer { withExtendedLifetime(locks) {} }
         let plan = try scenario.plan(definition)
         let compiled = try compile(loaded)
         var initial: [Double]?
@@ -55,6 +57,10 @@ struct Export: ParsableCommand {
             throw Exit.badModel
         }
         try write(document.xml, to: sbml, force: force)
+        if !isSpecialFile(sbml) {
+            let meta = RunMetadata(version: Ketasim.version, modelFile: loaded.path, plan: plan, model: definition, solver: SolverSettings())
+            try write(meta.json(), to: sbml + ".meta.json", force: true)
+        }
         for note in document.notes { printStandardError("note: \(note)") }
         printStandardError("wrote \(sbml) (\(definition.states.count) states, scenario \(plan.scenarioName))")
     }

@@ -30,6 +30,8 @@ struct Merge: ParsableCommand {
     }
 
     func run() throws {
+        let locks = try lockOutputs([output], inputs: files)
+        defer { withExtendedLifetime(locks) {} }
         let merged: MergedSweep
         do { merged = try MergedSweep(files: files, allowMissing: allowMissing) } catch {
             if case .incomplete = error { throw ValidationError(error.description + "; pass --allow-missing to merge anyway") }

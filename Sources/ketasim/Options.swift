@@ -84,6 +84,8 @@ struct ScenarioOptions: ParsableArguments {
     func plan(_ definition: ModelDefinition) throws -> SimulationPlan {
         var plan = try baseScenario(definition)
         try changes.apply(to: &plan, definition)
+        // Unnamed and changed, the plan is no longer the model's first scenario: say so in titles and sidecars.
+        if scenario == nil && changes.changesScenario { plan.scenarioName += " (changed)" }
         return plan
     }
 }
@@ -99,21 +101,24 @@ struct PlanChanges: ParsableArguments {
     @Option(name: .customLong("doses"), help: "Add the doses of a NONMEM-style CSV table (time,drug,amount,unit,route,duration,ii,addl).")
     var doseTable: String?
 
-    @Option(help: "Chronic stress intensity (0-1) for the scenario's stress periods.")
+    @Option(parsing: .unconditional, help: "Chronic stress intensity (0-1) for the scenario's stress periods.")
     var stress: Double?
 
     @Option(name: .customLong("set"), help: "Override a parameter: NAME=VALUE (repeatable).")
     var sets: [String] = []
 
-    @Option(help: "End of the run (duration).")
+    @Option(parsing: .unconditional, help: "End of the run (duration).")
     var tEnd: String?
 
-    @Option(help: "Output interval (duration).")
+    @Option(parsing: .unconditional, help: "Output interval (duration); without it, run and compare also sample every minute for 6 h after each dose.")
     var every: String?
 
     func validateValues() throws {
         if let s = stress, !(0...1).contains(s) { throw ValidationError("--stress must lie between 0 and 1, got \(s)") }
     }
+
+    /// Whether any option changes what the scenario simulates (not only how long or how often).
+    var changesScenario: Bool { organism != nil || !doses.isEmpty || doseTable != nil || stress != nil || !sets.isEmpty }
 
     /// Applies every change to `plan` and checks the result against the model.
     func apply(to plan: inout SimulationPlan, _ definition: ModelDefinition) throws {

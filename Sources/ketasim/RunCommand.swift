@@ -65,8 +65,12 @@ struct Run: ParsableCommand {
     func run() throws {
         let loaded = try loadModel(modelArgument ?? scenario.model)
         let (path, definition) = (loaded.path, loaded.definition)
+        let locks = try lockOutputs([output, plot], inputs: [path, scenario.changes.doseTable])
+        defer { withExtendedLifetime(locks) {} }
         let settings = try solver.settings(timeUnit: definition.timeUnit)
-        let plan = try scenario.plan(definition)
+        var plan = try scenario.plan(definition)
+        // Without --every the grid is refined after each dose, so a 10-minute peak is in the file.
+        plan.doseWindows = scenario.changes.every == nil
         let compiled = try compile(loaded)
         var names: [String]? = nil
         if all { names = compiled.observableNames }
@@ -75,7 +79,10 @@ struct Run: ParsableCommand {
         if repeatCount > 0 { try time(compiled, plan: plan, settings: settings, outputs: names) }
         let text = result.csv()
         // One record (it hashes the model file) for the CSV and the plot alike.
-        let sidecar = output == nil && plot == nil ? "" : RunMetadata(version: Ketasim.version, modelFile: path, plan: plan, model: definition, solver: settings).json()
+        var meta = RunMetadata(version: Ketasim.version, modelFile: path, plan: plan, model: definition, solver: settings)
+        meta.describeColumns(result.outputNames, model: definition)
+        meta.failure = result.failure.map { "failed after \(result.times.count) rows: \($0)" }
+        let sidecar = output == nil && plot == nil ? "" : meta.json()
         if let file = output {
             try write(text, to: file, force: force)
             if !isSpecialFile(file) {

@@ -105,6 +105,8 @@ struct Sweep: ParsableCommand {
     func run() throws {
         let loaded = try loadModel(scenario.model)
         let (path, definition) = (loaded.path, loaded.definition)
+        let locks = try lockOutputs([output, series, plot], inputs: [path, scenario.changes.doseTable])
+        defer { withExtendedLifetime(locks) {} }
         let settings = try solver.settings(timeUnit: definition.timeUnit)
         let base = try scenario.plan(definition)
         let compiled = try compile(loaded)

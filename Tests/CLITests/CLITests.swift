@@ -50,13 +50,31 @@ func temporaryDirectory() throws -> URL {
 @Suite("ketasim command line")
 struct CLITests {
     @Test func runWritesCSVWithTimeUnitToStandardOutput() throws {
-        let r = try ketasim(["run", example, "--outputs", "concentration", "--t-end", "2h"])
+        let r = try ketasim(["run", example, "--outputs", "concentration", "--t-end", "2h", "--every", "1h"])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n")
         #expect(lines.first == "time_h,concentration")
         #expect(lines.count == 4)  // header + t = 0, 1, 2
         let c1 = Double(lines[2].split(separator: ",")[1]) ?? .nan
         #expect(abs(c1 - 32.3555) < 1e-3)  // Bateman at 1 h: 32.3555 uM
+    }
+
+    /// Without --every the grid is refined to every minute for 6 h after each dose, so the peak a plot
+    /// or a reader takes from the file is the run's own: the oral dose at 0 peaks between grid hours.
+    @Test func runSamplesEveryMinuteAfterADoseByDefault() throws {
+        let r = try ketasim(["run", example, "--outputs", "concentration", "--t-end", "8h"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = r.stdout.split(separator: "\n").dropFirst().compactMap { line -> (Double, Double)? in
+            let f = line.split(separator: ",")
+            guard f.count == 2, let t = Double(f[0]), let c = Double(f[1]) else { return nil }
+            return (t, c)
+        }
+        // Minutes 0..360 after the dose, plus the hourly grid past 6 h (7 h, 8 h).
+        #expect(rows.count == 361 + 2)
+        let peak = rows.max { $0.1 < $1.1 }
+        let hourly = rows.filter { $0.0 == $0.0.rounded() }.max { $0.1 < $1.1 }
+        #expect(peak.map { $0.0 != $0.0.rounded() } == true, "the peak falls between grid hours")
+        #expect((peak?.1 ?? 0) > (hourly?.1 ?? .infinity))
     }
 
     /// An SBML model in seconds (Test Suite case 00041, with events): durations convert into its unit,
@@ -335,5 +353,81 @@ struct InterruptTests {
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let all = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
         #expect(all.dropFirst().map { Int($0.prefix { $0 != "," }) ?? -1 } == Array(1...4000))
+    }
+}
+
+/// Issue 11: no lost or damaged data, and numbers taken at face value.
+@Suite("Files are never lost or mixed")
+struct FileSafetyTests {
+    @Test func aSecondSweepOnTheSameFileStopsWithExit73() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("grid.csv").path
+        let args = ["sweep", "--model", example, "--vary", "dose=1:4000:1", "--outputs", "concentration", "--every", "5min", "--jobs", "1", "-o", out]
+        let first = Process()
+        first.executableURL = try ketasimBinary()
+        first.arguments = args
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL); first.waitUntilExit() } }
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count < 5 {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let second = try ketasim(args + ["--force"])
+        #expect(second.status == 73)
+        #expect(second.stderr.contains("another ketasim run is writing"), "\(second.stderr)")
+        #expect(first.isRunning, "the first sweep was disturbed")
+    }
+
+    @Test func anOutputThatIsAnInputIsRefusedEvenWithForce() throws {
+        let dir = try temporaryDirectory()
+        let model = dir.appendingPathComponent("m.yaml").path
+        try FileManager.default.copyItem(atPath: example, toPath: model)
+        let before = try String(contentsOfFile: model, encoding: .utf8)
+        let r = try ketasim(["run", model, "-o", model, "--force"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("is an input of this run"), "\(r.stderr)")
+        #expect(try String(contentsOfFile: model, encoding: .utf8) == before)
+    }
+
+    @Test func aMissingFolderIsNotCreated() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("no/such/folder/x.csv").path
+        let r = try ketasim(["run", example, "-o", out])
+        #expect(r.status == 73)
+        #expect(r.stderr.contains("does not exist"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("no").path))
+    }
+
+    @Test func mergeRefusesATornShard() throws {
+        let dir = try temporaryDirectory()
+        let a = dir.appendingPathComponent("a.csv").path, b = dir.appendingPathComponent("b.csv").path
+        for (i, path) in [(1, a), (2, b)] {
+            let r = try ketasim(["sweep", "--model", example, "--vary", "dose=1:6:1", "--outputs", "concentration", "--shard", "\(i)/2", "-o", path])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        // Cut the last row of b in the middle: a shard killed while writing (without --resume after).
+        var text = try String(contentsOfFile: b, encoding: .utf8)
+        text.removeLast(text.count - (text.dropLast().lastIndex(of: ",").map { text.distance(from: text.startIndex, to: $0) } ?? text.count))
+        try text.write(toFile: b, atomically: true, encoding: .utf8)
+        let r = try ketasim(["merge", a, b, "-o", dir.appendingPathComponent("all.csv").path])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains(b) && r.stderr.contains("line"), "\(r.stderr)")
+    }
+
+    @Test func aFailedRunSaysSoInItsSidecar() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("f.csv").path
+        let r = try ketasim(["run", example, "--t-end", "30h", "--max-steps", "3", "--stepper", "rk4", "-o", out])
+        #expect(r.status == 70)
+        let meta = try String(contentsOfFile: out + ".meta.json", encoding: .utf8)
+        #expect(meta.contains("\"failure\""), "\(meta)")
+    }
+
+    @Test func negativeDurationsGetTheRealReason() throws {
+        let r = try ketasim(["run", example, "--t-end", "-5h"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("--t-end must be positive"), "\(r.stderr)")
     }
 }
