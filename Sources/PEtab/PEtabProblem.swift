@@ -130,7 +130,7 @@ public struct PEtabProblem: Sendable {
         guard sbml.count == 1 else { throw PEtabError(.unsupported, file: path, column: "sbml_files", "\(sbml.count) SBML files; ketasim reads exactly one") }
         let model: SBMLModel
         do { model = try SBMLImporter.importModel(path: sbml[0]) } catch {
-            throw PEtabError(error.kind == .unsupported ? .unsupported : .simulation, file: sbml[0], "the model cannot be imported: \(error.description)")
+            throw PEtabError(error.kind == .unsupported ? .unsupported : error.kind == .unreadable ? .unreadable : .invalid, file: sbml[0], "the model cannot be imported: \(error.description)")
         }
         var result = PEtabProblem(file: path, model: model, parameters: [], observables: [:], conditions: [:], measurements: [], measurementColumns: [])
         for f in parameterFiles { try result.readParameters(Table.read(f)) }

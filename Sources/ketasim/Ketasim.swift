@@ -21,7 +21,7 @@ struct Ketasim: ParsableCommand {
         Exit codes: 0 success, 64 bad arguments, 65 bad model file, 70 a simulation failed.
         """,
         version: version,
-        subcommands: [Run.self, Sweep.self, Compare.self, Inspect.self, Validate.self, Merge.self, Export.self]
+        subcommands: [Run.self, Sweep.self, Compare.self, Inspect.self, Validate.self, Merge.self, Export.self, Fit.self]
     )
 
     /// Errors print as one line, `ketasim: <reason>`, with the exit codes of sysexits.h (64 for bad
