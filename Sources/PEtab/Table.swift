@@ -24,8 +24,12 @@ struct Table: Sendable {
     }
 
     static func parse(_ text: String, file: String) throws(PEtabError) -> Table {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            var s = String(line)
+        // Split on scalars: in Swift "\r\n" is one Character and would hide the line break (the benchmark
+        // collection's tables are CRLF); a leading byte-order mark is not part of the first column name.
+        var body = Substring(text)
+        if body.hasPrefix("\u{FEFF}") { body = body.dropFirst() }
+        var lines = body.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { slice -> String in
+            var s = String(String.UnicodeScalarView(slice))
             if s.hasSuffix("\r") { s.removeLast() }
             return s
         }

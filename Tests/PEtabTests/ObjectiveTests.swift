@@ -83,6 +83,13 @@ struct TableErrorTests {
         }
     }
 
+    @Test func windowsLineEndingsAndAByteOrderMarkAreRead() throws {
+        let t = try Table.parse("\u{FEFF}conditionId\tk1\r\nc0\t1\r\nc1\t2\r\n", file: "c.tsv")
+        #expect(t.columns == ["conditionId", "k1"])
+        #expect(t.rows.map(\.cells) == [["c0", "1"], ["c1", "2"]])
+        #expect(t.rows.map(\.line) == [2, 3])
+    }
+
     @Test func tooManyCellsIsAnErrorOnThatRow() {
         #expect(throws: PEtabError(.invalid, file: "c.tsv", row: 2, "the row has 3 cells but the header names 2 columns")) {
             _ = try Table.parse("conditionId\tk1\nc0\t1\t2\n", file: "c.tsv")
