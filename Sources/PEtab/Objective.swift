@@ -14,6 +14,8 @@ public struct PEtabEvaluation: Sendable {
     public var sigmas: [Double]
     public var llh: Double
     public var chi2: Double
+    /// Sum of the log priors of the estimated parameters (0 without priors); not part of `llh`.
+    public var logPrior: Double = 0
     public var nllh: Double { -llh }
 }
 
@@ -221,7 +223,11 @@ extension PEtabProblem {
             let r = petabResidual(measurement: m.measurement, simulation: simulations[i], sigma: sigmas[i], scale: o.transformation)
             chi2 += r * r
         }
-        return PEtabEvaluation(simulations: simulations, sigmas: sigmas, llh: llh, chi2: chi2)
+        var logPrior = 0.0
+        for p in parameters where p.estimate {
+            if let prior = p.prior { logPrior += prior.logDensity(values[p.id] ?? p.nominalValue, scale: p.scale) }
+        }
+        return PEtabEvaluation(simulations: simulations, sigmas: sigmas, llh: llh, chi2: chi2, logPrior: logPrior)
     }
 
     /// A PEtab formula as an expression over the model in ketasim names: placeholders and per-condition

@@ -39,7 +39,46 @@ public struct PEtabParameter: Sendable, Equatable {
     /// On the linear scale, as PEtab v1 writes it whatever `parameterScale` says.
     public var nominalValue: Double
     public var estimate: Bool
+    /// `objectivePriorType` with its parameters; nil when the column is empty or absent.
+    public var prior: PEtabPrior?
     public var row: Int
+}
+
+/// An objective prior of the parameter table. Kept apart from the likelihood: PEtab's llh
+/// (`petab.calculate_llh`) has none, an optimiser adds the log prior of the estimated parameters.
+public struct PEtabPrior: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
+        case uniform, normal, laplace, logNormal, logLaplace
+        case parameterScaleUniform, parameterScaleNormal, parameterScaleLaplace
+    }
+    public var kind: Kind
+    /// The two numbers of `objectivePriorParameters` (bounds of a uniform; location and scale otherwise).
+    public var a: Double
+    public var b: Double
+
+    /// Log density at the parameter's linear value x (`scale` applies to the parameterScale kinds):
+    /// ```
+    /// uniform(a, b):    -log(b - a) inside [a, b], -inf outside
+    /// normal(mu, s):    -0.5 log(2 pi s^2) - (x - mu)^2 / (2 s^2)
+    /// laplace(mu, s):   -log(2 s) - |x - mu| / s
+    /// logNormal(mu, s): -log(x s sqrt(2 pi)) - (log x - mu)^2 / (2 s^2)
+    /// logLaplace(mu, s): -log(2 s x) - |log x - mu| / s
+    /// ```
+    public func logDensity(_ x: Double, scale: PEtabScale) -> Double {
+        func uniform(_ v: Double) -> Double { v >= a && v <= b ? -Foundation.log(b - a) : -.infinity }
+        func normal(_ v: Double) -> Double { -0.5 * Foundation.log(2 * Double.pi * b * b) - (v - a) * (v - a) / (2 * b * b) }
+        func laplace(_ v: Double) -> Double { -Foundation.log(2 * b) - abs(v - a) / b }
+        switch kind {
+        case .uniform: return uniform(x)
+        case .normal: return normal(x)
+        case .laplace: return laplace(x)
+        case .logNormal: return x > 0 ? normal(Foundation.log(x)) - Foundation.log(x) : -.infinity
+        case .logLaplace: return x > 0 ? laplace(Foundation.log(x)) - Foundation.log(x) : -.infinity
+        case .parameterScaleUniform: return uniform(scale.apply(x))
+        case .parameterScaleNormal: return normal(scale.apply(x))
+        case .parameterScaleLaplace: return laplace(scale.apply(x))
+        }
+    }
 }
 
 public struct PEtabObservable: Sendable, Equatable {
@@ -156,13 +195,7 @@ public struct PEtabProblem: Sendable {
         let id = try t.required("parameterId"), scale = try t.required("parameterScale")
         let lower = try t.required("lowerBound"), upper = try t.required("upperBound")
         let nominal = try t.required("nominalValue"), estimate = try t.required("estimate")
-        // Priors change the objective; until they are implemented a problem with one is refused rather
-        // than evaluated without it.
-        if let prior = t.index("objectivePriorType") {
-            for row in t.rows where !row.cells[prior].isEmpty {
-                throw PEtabError(.unsupported, file: t.file, row: row.line, column: "objectivePriorType", "objective prior `\(row.cells[prior])`")
-            }
-        }
+        let priorType = t.index("objectivePriorType"), priorParameters = t.index("objectivePriorParameters")
         var seen = Set(parameters.map(\.id))
         for row in t.rows {
             let name = row.cells[id]
@@ -179,9 +212,23 @@ public struct PEtabProblem: Sendable {
             }
             let value = try t.number(row, nominal)
             guard value.isFinite else { throw PEtabError(.invalid, file: t.file, row: row.line, column: "nominalValue", "the nominal value must be finite") }
+            var prior: PEtabPrior?
+            let type = t.cell(row, priorType)
+            if !type.isEmpty {
+                guard let kind = PEtabPrior.Kind(rawValue: type) else {
+                    throw PEtabError(.unsupported, file: t.file, row: row.line, column: "objectivePriorType",
+                                     "objective prior `\(type)` (ketasim knows \(PEtabPrior.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                let numbers = t.cell(row, priorParameters).split(separator: ";").map { parseNumber($0.trimmingCharacters(in: .whitespaces)) }
+                guard numbers.count == 2, let a = numbers[0], let b = numbers[1], a.isFinite, b.isFinite else {
+                    throw PEtabError(.invalid, file: t.file, row: row.line, column: "objectivePriorParameters",
+                                     "a `\(type)` prior needs two numbers separated by `;`, got `\(t.cell(row, priorParameters))`")
+                }
+                prior = PEtabPrior(kind: kind, a: a, b: b)
+            }
             parameters.append(PEtabParameter(id: name, scale: s, lowerBound: try t.number(row, lower, allowEmpty: -.infinity),
                                              upperBound: try t.number(row, upper, allowEmpty: .infinity), nominalValue: value,
-                                             estimate: e, row: row.line))
+                                             estimate: e, prior: prior, row: row.line))
         }
     }
 

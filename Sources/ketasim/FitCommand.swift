@@ -7,8 +7,9 @@ struct Fit: ParsableCommand {
         abstract: "Evaluate (and, later, fit) a PEtab v1 parameter estimation problem.",
         discussion: """
         With --evaluate, simulates every measurement at the parameter table's nominal values and prints \
-        chi2 and the negative log-likelihood (PEtab's, with every constant term), the last line being \
-        `nllh = <value>`. Optimisation is not implemented yet.
+        chi2, the log prior of the estimated parameters when the parameter table has objective priors, and \
+        the negative log-likelihood (PEtab's, with every constant term, priors not included), the last line \
+        being `nllh = <value>`. Optimisation is not implemented yet.
 
         Examples:
           ketasim fit problem.yaml --evaluate
@@ -53,6 +54,8 @@ struct Fit: ParsableCommand {
         }
         if let simulations { try write(loaded.simulationTable(evaluation), to: simulations, force: force) }
         try printOut("chi2 = \(evaluation.chi2)")
+        // The priors are reported, not added: nllh is PEtab's likelihood alone, comparable with other tools.
+        if loaded.parameters.contains(where: { $0.estimate && $0.prior != nil }) { try printOut("log prior = \(evaluation.logPrior)") }
         try printOut("nllh = \(evaluation.nllh)")
     }
 }

@@ -36,6 +36,16 @@ struct LogLikelihoodTests {
         #expect(abs(llh - -2.8862943611198904) < 1e-12)
     }
 
+    @Test func priorDensitiesMatchHandComputedValues() {
+        // parameterScaleNormal(0, 2) at log10(10) = 1: -0.5 log(2 pi 4) - 1/8
+        #expect(abs(PEtabPrior(kind: .parameterScaleNormal, a: 0, b: 2).logDensity(10, scale: .log10) - -1.7370857137646178) < 1e-12)
+        // uniform(0, 4): -log 4 inside, -inf outside
+        #expect(abs(PEtabPrior(kind: .uniform, a: 0, b: 4).logDensity(1, scale: .lin) - -log(4)) < 1e-12)
+        #expect(PEtabPrior(kind: .uniform, a: 0, b: 4).logDensity(5, scale: .lin) == -.infinity)
+        // logLaplace(0, 1) at e: -log(2 e) - 1
+        #expect(abs(PEtabPrior(kind: .logLaplace, a: 0, b: 1).logDensity(M_E, scale: .lin) - (-log(2 * M_E) - 1)) < 1e-12)
+    }
+
     @Test func residualIsOnTheObservableScale() {
         #expect(abs(petabResidual(measurement: 100, simulation: 10, sigma: 0.5, scale: .log10) - 2) < 1e-12)
         #expect(abs(petabResidual(measurement: 3, simulation: 1, sigma: 4, scale: .lin) - 0.5) < 1e-12)
@@ -71,16 +81,23 @@ struct TableErrorTests {
         }
     }
 
-    @Test func aPriorIsRefusedAsUnsupportedNamingTheCell() throws {
-        let t = try Table.parse("parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\tobjectivePriorType\nk\tlin\t0\t10\t1\t1\tnormal\n", file: "p.tsv")
+    @Test func anUnknownPriorIsRefusedAsUnsupportedNamingTheCell() throws {
+        let t = try Table.parse("parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\tobjectivePriorType\tobjectivePriorParameters\nk\tlin\t0\t10\t1\t1\tcauchy\t0;1\n", file: "p.tsv")
         var problem = emptyProblem()
         do {
             try problem.readParameters(t)
-            Issue.record("a prior was accepted")
+            Issue.record("an unknown prior was accepted")
         } catch {
             #expect(error.kind == .unsupported && error.row == 2 && error.column == "objectivePriorType")
-            #expect(error.description.contains("not supported: objective prior `normal`"))
+            #expect(error.description.contains("not supported: objective prior `cauchy`"))
         }
+    }
+
+    @Test func priorsAreReadWithTheirParameters() throws {
+        let t = try Table.parse("parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\tobjectivePriorType\tobjectivePriorParameters\nk\tlog10\t0.01\t100\t10\t1\tparameterScaleNormal\t0;2\n", file: "p.tsv")
+        var problem = emptyProblem()
+        try problem.readParameters(t)
+        #expect(problem.parameters.first?.prior == PEtabPrior(kind: .parameterScaleNormal, a: 0, b: 2))
     }
 
     @Test func windowsLineEndingsAndAByteOrderMarkAreRead() throws {
