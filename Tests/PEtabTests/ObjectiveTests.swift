@@ -63,7 +63,7 @@ struct TableErrorTests {
 
     @Test func aBadNumberNamesFileRowAndColumn() throws {
         let t = try Table.parse("parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\nk\tlin\t0\t10\tabc\t1\n", file: "p.tsv")
-        var problem = emptyProblem()
+        var problem = try emptyProblem()
         do {
             try problem.readParameters(t)
             Issue.record("a nominal value `abc` was accepted")
@@ -75,7 +75,7 @@ struct TableErrorTests {
 
     @Test func anUnknownScaleIsRefusedWithItsCell() throws {
         let t = try Table.parse("parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\n\nk\tlog2\t0\t10\t1\t1\n", file: "p.tsv")
-        var problem = emptyProblem()
+        var problem = try emptyProblem()
         #expect(throws: PEtabError(.invalid, file: "p.tsv", row: 3, column: "parameterScale", "`log2` is not lin, log or log10")) {
             try problem.readParameters(t)
         }
@@ -83,7 +83,7 @@ struct TableErrorTests {
 
     @Test func anUnknownPriorIsRefusedAsUnsupportedNamingTheCell() throws {
         let t = try Table.parse("parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\tobjectivePriorType\tobjectivePriorParameters\nk\tlin\t0\t10\t1\t1\tcauchy\t0;1\n", file: "p.tsv")
-        var problem = emptyProblem()
+        var problem = try emptyProblem()
         do {
             try problem.readParameters(t)
             Issue.record("an unknown prior was accepted")
@@ -95,7 +95,7 @@ struct TableErrorTests {
 
     @Test func priorsAreReadWithTheirParameters() throws {
         let t = try Table.parse("parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\tobjectivePriorType\tobjectivePriorParameters\nk\tlog10\t0.01\t100\t10\t1\tparameterScaleNormal\t0;2\n", file: "p.tsv")
-        var problem = emptyProblem()
+        var problem = try emptyProblem()
         try problem.readParameters(t)
         #expect(problem.parameters.first?.prior == PEtabPrior(kind: .parameterScaleNormal, a: 0, b: 2))
     }
@@ -114,7 +114,7 @@ struct TableErrorTests {
     }
 
     @Test func overridesMustMatchThePlaceholders() throws {
-        var problem = emptyProblem()
+        var problem = try emptyProblem()
         try problem.readObservables(Table.parse("observableId\tobservableFormula\tnoiseFormula\nobs\tobservableParameter1_obs * A + observableParameter2_obs\t1\n", file: "o.tsv"))
         try problem.readConditions(Table.parse("conditionId\nc0\n", file: "c.tsv"))
         let m = try Table.parse("observableId\tsimulationConditionId\ttime\tmeasurement\tobservableParameters\nobs\tc0\t1\t0.5\t2\n", file: "m.tsv")
@@ -137,7 +137,7 @@ struct TableErrorTests {
 }
 
 /// A problem with an empty model, to test the table readers alone.
-func emptyProblem() -> PEtabProblem {
+func emptyProblem() throws -> PEtabProblem {
     let xml = """
     <?xml version="1.0" encoding="UTF-8"?>
     <sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2"><model id="m">
@@ -145,7 +145,6 @@ func emptyProblem() -> PEtabProblem {
     <listOfSpecies><species id="A" compartment="c" initialConcentration="1" hasOnlySubstanceUnits="false" boundaryCondition="false" constant="false"/></listOfSpecies>
     </model></sbml>
     """
-    // The fixture is fixed text: failing to import it is a bug in the test, not in user input.
-    let model = (try? SBMLImporter.importModel(xml: xml))!
+    let model = try SBMLImporter.importModel(xml: xml)
     return PEtabProblem(file: "problem.yaml", model: model, parameters: [], observables: [:], conditions: [:], measurements: [], measurementColumns: [])
 }
