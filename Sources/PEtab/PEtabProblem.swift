@@ -169,7 +169,10 @@ public struct PEtabProblem: Sendable {
         guard sbml.count == 1 else { throw PEtabError(.unsupported, file: path, column: "sbml_files", "\(sbml.count) SBML files; ketasim reads exactly one") }
         let model: SBMLModel
         do { model = try SBMLImporter.importModel(path: sbml[0]) } catch {
-            throw PEtabError(error.kind == .unsupported ? .unsupported : error.kind == .unreadable ? .unreadable : .invalid, file: sbml[0], "the model cannot be imported: \(error.description)")
+            // The SBML error's own location and sentence, without repeating the file name.
+            let kind: PEtabError.Kind = error.kind == .unsupported ? .unsupported : error.kind == .unreadable ? .unreadable : .invalid
+            let element = error.id.map { "<\(error.element) id=\"\($0)\">" } ?? "<\(error.element)>"
+            throw PEtabError(kind, file: sbml[0], row: error.line > 0 ? error.line : nil, "SBML \(element): \(error.message)")
         }
         var result = PEtabProblem(file: path, model: model, parameters: [], observables: [:], conditions: [:], measurements: [], measurementColumns: [])
         for f in parameterFiles { try result.readParameters(Table.read(f)) }
