@@ -11,7 +11,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ketasim", targets: ["ketasim"]),
-        .library(name: "KetasimKit", targets: ["Expressions", "Models", "Integrator", "Experiments", "SBML"]),
+        .library(name: "KetasimKit", targets: ["Expressions", "Models", "Integrator", "Experiments", "SBML", "PEtab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,16 +28,18 @@ let package = Package(
         .target(name: "Integrator", dependencies: ["CGSL"]),
         .target(name: "Experiments", dependencies: ["Models", "Integrator", "Expressions"]),
         .target(name: "SBML", dependencies: ["Models", "Expressions", "Integrator", "Experiments"]),
+        .target(name: "PEtab", dependencies: ["SBML", "Experiments", "Models", "Expressions", "Integrator", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "sbml-test-suite", dependencies: ["SBML"]),
         .executableTarget(
             name: "ketasim",
-            dependencies: ["Experiments", "Models", "Integrator", "SBML", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Experiments", "Models", "Integrator", "SBML", "PEtab", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "ExpressionsTests", dependencies: ["Expressions"]),
         .testTarget(name: "IntegratorTests", dependencies: ["Integrator"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Expressions"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Models", "Integrator"]),
         .testTarget(name: "CLITests", dependencies: ["ketasim"]),
+        .testTarget(name: "PEtabTests", dependencies: ["PEtab", "SBML", "Experiments", "Integrator", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "SBMLTests", dependencies: ["SBML", "Models", "Expressions", "Integrator", "Experiments"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

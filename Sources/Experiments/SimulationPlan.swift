@@ -1,4 +1,5 @@
 import Expressions
+import Integrator
 import Models
 
 /// Everything that defines one simulation: a scenario of the model, as the model file states it and as
@@ -21,6 +22,14 @@ public struct SimulationPlan: Sendable, Equatable {
     public var parameters: [String: Double]
     /// States set to a value at the start, after the starting equilibrium (if any) is found.
     public var initialStates: [String: Double]
+    /// Parameters of the starting equilibrium when they differ from the run's (PEtab's
+    /// preequilibration condition); nil: `parameters`.
+    public var equilibriumParameters: [String: Double]? = nil
+    /// States set before the starting equilibrium is sought: where the search starts, and, with
+    /// `.simulation`, the totals of conserved quantities it keeps.
+    public var equilibriumStates: [String: Double] = [:]
+    /// How the starting equilibrium is found.
+    public var equilibriumMethod: SteadyStateSolver.Method = .rootFinding
     public var doses: [DoseRegimen]
     public var treatment: String?
 
@@ -152,7 +161,11 @@ public struct SimulationPlan: Sendable, Equatable {
         for name in (Array(inputs.keys) + Array(steadyStateInputs.keys)).sorted() where model.input(named: name) == nil {
             throw .unknown(kind: "input", name: name, known: model.inputs.map(\.name))
         }
-        for (name, value) in initialStates.sorted(by: { $0.key < $1.key }) {
+        for (name, value) in (equilibriumParameters ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if model.parameter(named: name) == nil { throw .unknown(kind: "parameter", name: name, known: model.parameters.map(\.name)) }
+            if !value.isFinite { throw .notFinite(kind: "parameter", name: name) }
+        }
+        for (name, value) in (initialStates.merging(equilibriumStates) { a, _ in a }).sorted(by: { $0.key < $1.key }) {
             if model.state(named: name) == nil { throw .unknown(kind: "state", name: name, known: model.states.map(\.name)) }
             if !value.isFinite { throw .notFinite(kind: "state", name: name) }
         }

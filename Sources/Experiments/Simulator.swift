@@ -74,6 +74,9 @@ public final class Simulator {
     private struct SteadyKey: Hashable {
         var parameters: [Double]
         var inputs: [Double]
+        /// The start matters when the equilibrium is found by integration (conserved totals).
+        var start: [Double]
+        var method: SteadyStateSolver.Method
     }
 
     public init(model: CompiledModel, settings: SolverSettings = SolverSettings()) throws(IntegrationError) {
@@ -131,18 +134,24 @@ public final class Simulator {
         let def = model.definition
         var y = def.states.map(\.initial)
         if plan.start == .steadyState && !y.isEmpty {
-            let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
+            for (name, value) in plan.equilibriumStates {
+                if let k = model.stateIndex(name) { y[k] = value }
+            }
+            let parameters = def.parameterValues(organism: plan.organism, overrides: plan.equilibriumParameters ?? plan.parameters)
             workspace.setParameters(parameters)
             workspace.resetInputs()
             for (name, value) in plan.steadyStateInputs {
                 if let k = model.inputIndex(name) { workspace.setInput(k, value) }
             }
-            let key = SteadyKey(parameters: parameters, inputs: def.inputs.indices.map { workspace.input($0) })
+            let key = SteadyKey(parameters: parameters, inputs: def.inputs.indices.map { workspace.input($0) }, start: y,
+                                method: plan.equilibriumMethod)
             if let cached = steadyStateCache[key] {
                 y = cached
             } else {
                 do {
-                    y = try SteadyStateSolver(settings: settings).solve(workspace, guess: y)
+                    var solver = SteadyStateSolver(settings: settings)
+                    solver.method = plan.equilibriumMethod
+                    y = try solver.solve(workspace, guess: y)
                 } catch {
                     throw .steadyState(IntegrationErrorDescription(error.description))
                 }

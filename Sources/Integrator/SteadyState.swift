@@ -16,6 +16,18 @@ public struct SteadyStateSolver: Sendable {
     public var time: Double
     /// How the fallback integrates towards the attractor (the run's own stepper and tolerances).
     public var settings: SolverSettings
+    /// How the equilibrium is sought (see `Method`).
+    public var method: Method = .rootFinding
+
+    public enum Method: Sendable, Equatable {
+        /// Root finding from the guess first, integration as the fallback: fast, and right whenever the
+        /// equilibrium is unique.
+        case rootFinding
+        /// Integration alone, until the derivatives vanish: the equilibrium the guess flows to. With
+        /// conserved quantities (A <=> B) root finding may land on another point of the manifold of
+        /// equilibria; the flow keeps the totals of the guess, as PEtab's preequilibration requires.
+        case simulation
+    }
 
     public init(residualTolerance: Double = 1e-10, maxIterations: Int = 200, maxHorizon: Double = 1e7, time: Double = 0,
                 settings: SolverSettings = SolverSettings(stepper: .msbdf, relativeTolerance: 1e-10, absoluteTolerance: 1e-12)) {
@@ -30,7 +42,7 @@ public struct SteadyStateSolver: Sendable {
         let n = system.dimension
         guard guess.count == n else { throw .invalidProblem("expected \(n) initial guesses, got \(guess.count)") }
         ketasim_gsl_errors_off()
-        if let root = newton(system, from: guess), acceptable(root, guess: guess), isStable(system, at: root) { return root }
+        if method == .rootFinding, let root = newton(system, from: guess), acceptable(root, guess: guess), isStable(system, at: root) { return root }
         // Fallback: relax towards the attractor by integrating, then polish.
         let integrator = try ODEIntegrator(system: system, settings: settings)
         var y = guess
@@ -45,8 +57,8 @@ public struct SteadyStateSolver: Sendable {
             y = Array(run.state(at: run.count - 1))
             t += horizon
             elapsed += horizon
-            if let root = newton(system, from: y), acceptable(root, guess: y), isStable(system, at: root) { return root }
             if residual(system, y).value <= residualTolerance { return y }
+            if method == .rootFinding, let root = newton(system, from: y), acceptable(root, guess: y), isStable(system, at: root) { return root }
             horizon *= 4
         }
         let (value, index) = residual(system, y)

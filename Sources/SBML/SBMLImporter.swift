@@ -460,6 +460,9 @@ private struct ModelBuilder {
                              description: description(), provenance: "imported from SBML \(URL(fileURLWithPath: file).lastPathComponent)")
         var constantValues: [String: Double] = [:]
         var speciesInfo: [String: SBMLSpecies] = [:]
+        // Initial values as expressions, by state name: what a caller needs to recompute them after
+        // changing a parameter (PEtab conditions and parameter tables change `a0` in `A = a0`).
+        var initialExpressions: [String: Expr] = [:]
         var amountNames: [String: String] = [:]
         var localNames: [String: [String: String]] = [:]
         for r in reactions {
@@ -493,6 +496,11 @@ private struct ModelBuilder {
                 if let local = locals[name] { return constantValues[local] }
                 return names[name].flatMap { constantValues[$0] }
             })
+        }
+
+        func initialExpression(_ id: String) throws(SBMLError) -> Expr {
+            guard let d = definitions[id] else { return .constant(initialValues[id] ?? .nan) }
+            return try translate(d.math, line: d.line, element: d.element, id: id)
         }
 
         // Reaction rates as assignments named by the reaction.
@@ -537,8 +545,10 @@ private struct ModelBuilder {
             if let rule = assignmentRules[id] {
                 yaml.assignment(name, try translate(rule.math, line: rule.line, element: "assignmentRule", id: id), description: description)
             } else if let rule = rateRules[id] {
+                initialExpressions[name] = try initialExpression(id)
                 try yaml.state(name, initial, unit: units, description: description, ode: try translate(rule.math, line: rule.line, element: "rateRule", id: id), line: line, element: element, id: id, file: file)
             } else if eventTargets.contains(id) {
+                initialExpressions[name] = try initialExpression(id)
                 try yaml.state(name, initial, unit: units, description: description, ode: .constant(0), line: line, element: element, id: id, file: file)
             } else if initial.isFinite {
                 yaml.parameter(name, initial, unit: units ?? "unspecified", description: description ?? "")
@@ -592,6 +602,7 @@ private struct ModelBuilder {
                     ode = .constant(0)
                 }
                 let compartmentSize = initialValues[s.compartment] ?? .nan
+                initialExpressions[amountName] = .binary(.multiply, try initialExpression(s.id), compartment)
                 try yaml.state(amountName, initial * compartmentSize, unit: s.units, description: "amount of \(s.id)", ode: ode,
                                line: s.line, element: "species", id: s.id, file: file, identifiers: s.identifiers)
                 yaml.assignment(name, .binary(.divide, .symbol(amountName), compartment), description: s.name ?? "concentration of \(s.id)")
@@ -603,6 +614,7 @@ private struct ModelBuilder {
                 } else if let reactionChange, !s.constant {
                     ode = valueIsAmount(s) ? reactionChange : .binary(.divide, reactionChange, compartment)
                 }
+                initialExpressions[name] = try initialExpression(s.id)
                 try yaml.state(name, initial, unit: s.units, description: s.name, ode: ode, line: s.line, element: "species", id: s.id,
                                file: file, identifiers: s.identifiers)
             }
@@ -647,7 +659,8 @@ private struct ModelBuilder {
             throw fail(.unsupported, line: modelNode.line, element: "model", id: modelNode["id"], "could not be expressed as a ketasim model: \(first)")
         }
         definition.events = sbmlEvents
-        return SBMLModel(definition: definition, symbols: names, species: speciesInfo, notes: notes, file: file)
+        return SBMLModel(definition: definition, symbols: names, species: speciesInfo, notes: notes, file: file,
+                         initialExpressions: initialExpressions)
     }
 
     func sanitizedName(_ raw: String) -> String {

@@ -18,6 +18,11 @@ public struct SBMLModel: Sendable {
     /// Things the import decided that a user should know (folded functions, renamed ids...).
     public var notes: [String]
     public var file: String
+    /// Each state's initial value as the model defines it (initial assignment, or attribute), over
+    /// ketasim names: parameters, compartments, other species' values and assignments. `definition`
+    /// holds these evaluated at the model's own parameter values; callers that change a parameter
+    /// which an initial assignment reads evaluate them again (`initialStates(parameters:)`).
+    public var initialExpressions: [String: Expr] = [:]
 
     /// The expression of an SBML id as the suite reports it: species as amount or concentration, the
     /// rest by value. Nil for an unknown id.
@@ -51,6 +56,29 @@ public struct SBMLSpecies: Sendable, Equatable {
 }
 
 extension SBMLModel {
+    /// The states' initial values with the given parameter values (ketasim names; the model's own values
+    /// for the others), resolving the states, assignments and parameters the initial values read.
+    /// A value that depends on itself or on something undefined is NaN.
+    public func initialStates(parameters overrides: [String: Double]) -> [String: Double] {
+        var known: [String: Double] = ["t": 0]
+        for p in definition.parameters { known[p.name] = overrides[p.name] ?? p.value }
+        let assignments = Dictionary(definition.assignments.map { ($0.name, $0.expression) }, uniquingKeysWith: { a, _ in a })
+        var visiting: Set<String> = []
+        func value(_ name: String) -> Double {
+            if let v = known[name] { return v }
+            guard let e = initialExpressions[name] ?? assignments[name], visiting.insert(name).inserted else { return .nan }
+            var env: [String: Double] = [:]
+            for s in e.symbols { env[s] = value(s) }
+            visiting.remove(name)
+            let v = (try? e.evaluate(env)) ?? .nan
+            known[name] = v
+            return v
+        }
+        var result: [String: Double] = [:]
+        for s in definition.states { result[s.name] = value(s.name) }
+        return result
+    }
+
     /// Output columns for SBML ids, species as amounts or concentrations where asked (the Test Suite's
     /// `amount` and `concentration` lists), everything else by its value.
     public func columns(ids: [String], amounts: Set<String> = [], concentrations: Set<String> = []) throws(SBMLError) -> [OutputColumn] {

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// `ketasim fit` on a one-measurement PEtab problem written here: A(0) = a0 = 1 measured as 0.7 with
+/// sigma 0.5, so nllh = 0.5 log(2 pi 0.25) + 0.5 (0.3 / 0.5)^2 = 0.405791352644727.
+@Suite("fit")
+struct FitCLITests {
+    static func problem() throws -> URL {
+        let dir = try temporaryDirectory()
+        let files = [
+            "problem.yaml": "format_version: 1\nparameter_file: parameters.tsv\nproblems:\n- sbml_files: [model.xml]\n  condition_files: [conditions.tsv]\n  measurement_files: [measurements.tsv]\n  observable_files: [observables.tsv]\n",
+            "model.xml": """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <sbml xmlns="http://www.sbml.org/sbml/level2/version4" level="2" version="4"><model id="m">
+            <listOfCompartments><compartment id="c" size="1"/></listOfCompartments>
+            <listOfSpecies><species id="A" compartment="c" initialConcentration="2"/></listOfSpecies>
+            <listOfParameters><parameter id="a0" value="3"/><parameter id="k" value="0.5"/></listOfParameters>
+            <listOfInitialAssignments><initialAssignment symbol="A"><math xmlns="http://www.w3.org/1998/Math/MathML"><ci>a0</ci></math></initialAssignment></listOfInitialAssignments>
+            <listOfReactions><reaction id="decay" reversible="false"><listOfReactants><speciesReference species="A"/></listOfReactants>
+            <kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><times/><ci>k</ci><ci>A</ci></apply></math></kineticLaw></reaction></listOfReactions>
+            </model></sbml>
+            """,
+            "parameters.tsv": "parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\na0\tlin\t0\t10\t1\t1\n",
+            "conditions.tsv": "conditionId\nc0\n",
+            "observables.tsv": "observableId\tobservableFormula\tnoiseFormula\nobs\tA\t0.5\n",
+            "measurements.tsv": "observableId\tsimulationConditionId\ttime\tmeasurement\nobs\tc0\t0\t0.7\n",
+        ]
+        for (name, text) in files { try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        return dir
+    }
+
+    @Test func evaluatePrintsTheNegativeLogLikelihoodLastAndWritesSimulations() throws {
+        let dir = try Self.problem()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try ketasim(["fit", dir.appendingPathComponent("problem.yaml").path, "--evaluate", "--simulations", dir.appendingPathComponent("sim.tsv").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let last = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.hasPrefix("nllh = "))
+        let value = Double(last.dropFirst("nllh = ".count)) ?? .nan
+        // The parameter table's a0 = 1 (not the model's 3) sets A(0) through the initial assignment.
+        #expect(abs(value - 0.405791352644727) < 1e-9)
+        let table = try String(contentsOf: dir.appendingPathComponent("sim.tsv"), encoding: .utf8)
+        #expect(table.hasPrefix("observableId\tsimulationConditionId\ttime\tsimulation\nobs\tc0\t0\t1.0"))
+    }
+
+    @Test func fittingIsNotImplementedYetAndSaysSo() throws {
+        let dir = try Self.problem()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try ketasim(["fit", dir.appendingPathComponent("problem.yaml").path])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("fitting is not implemented yet"))
+    }
+
+    @Test func aBadTableIsOneLineNamingFileRowAndColumnWithExit65() throws {
+        let dir = try Self.problem()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "observableId\tsimulationConditionId\ttime\tmeasurement\nobs\tc0\tsoon\t0.7\n".write(to: dir.appendingPathComponent("measurements.tsv"), atomically: true, encoding: .utf8)
+        let r = try ketasim(["fit", dir.appendingPathComponent("problem.yaml").path, "--evaluate"])
+        #expect(r.status == 65)
+        #expect(r.stderr.hasSuffix("measurements.tsv:2: column `time`: `soon` is not a number\n"))
+        #expect(r.stderr.split(separator: "\n").count == 1)
+    }
+}
