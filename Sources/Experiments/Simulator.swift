@@ -192,13 +192,7 @@ public final class Simulator {
         let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
         workspace.setParameters(parameters)
         workspace.resetInputs()
-        let doseEvents = try events(for: plan, parameters: parameters)
-
-        var breakpoints: [Double] = [0]
-        for e in doseEvents { breakpoints.append(e.time); if e.infusionSlot != nil { breakpoints.append(e.end) } }
-        for periods in plan.inputs.values {
-            for p in periods { breakpoints.append(p.from); if p.to.isFinite { breakpoints.append(p.to) } }
-        }
+        let doses = try events(for: plan, parameters: parameters)
         let grid = plan.grid(timeUnit: def.timeUnit)
         let onGrid = Set(grid)
         let extra = detailTimes.filter { $0 >= 0 && $0 <= plan.tEnd && !onGrid.contains($0) }
@@ -206,76 +200,20 @@ public final class Simulator {
         // The run goes to tEnd even when the last output is earlier.
         if (times.last ?? 0) < plan.tEnd { times.append(plan.tEnd) }
 
-        let inputSchedules: [(index: Int, periods: [InputPeriod], fallback: Double)] = plan.inputs.compactMap { name, periods in
-            guard let k = model.inputIndex(name) else { return nil }
-            return (k, periods, def.inputs[k].defaultValue)
-        }
-        /// The scheduled inputs at time t (periods are [from, to): the value at an edge is the new one).
-        func setInputs(at t: Double) {
-            for s in inputSchedules {
-                var value = s.fallback
-                for p in s.periods where p.from <= t && t < p.to { value = p.value }
-                workspace.setInput(s.index, value)
-            }
-        }
-        let m = columns.count
-        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: workspace.requiredScratch(for: program))
-        defer { scratch.deallocate() }
-        let firstDose = plan.referenceTime
+        let schedule = InputSchedule(plan: plan, model: model)
+        let observer = Observer(workspace: workspace, program: program, count: columns.count)
         var preDose: [Double]?
-        let workspace = self.workspace
-        func onBreakpoint(_ t: Double, _ y: UnsafeMutableBufferPointer<Double>) {
-            guard let base = y.baseAddress else { return }
-            if let first = firstDose, t == first, preDose == nil {
-                var row = [Double](repeating: 0, count: m)
-                row.withUnsafeMutableBufferPointer { out in
-                    if let o = out.baseAddress { workspace.observe(program, t: t, y: base, into: o, scratch: scratch) }
-                }
-                preDose = row
-            }
-            // Inputs and infusion rates are recomputed from scratch at every breakpoint, so the
-            // value at t is right however periods and infusions overlap.
-            setInputs(at: t)
-            for slot in model.infusionTargets.indices { workspace.setInfusion(slot: slot, rate: 0) }
-            for e in doseEvents {
-                if let slot = e.infusionSlot {
-                    if e.time <= t && t < e.end { workspace.setInfusion(slot: slot, rate: workspace.infusion(slot: slot) + e.rate) }
-                } else if e.time == t {
-                    base[e.state] += e.bolus
-                }
-            }
+        let solution = integrate(from: y0, times: times, breakpoints: Self.breakpoints(doses: doses, plan: plan)) { t, y in
+            if let first = plan.referenceTime, t == first, preDose == nil { preDose = observer.row(t: t, y: y) }
+            schedule.apply(at: t, to: self.workspace)
+            self.applyDoses(doses, at: t, to: y)
         }
-        var solution: Solution
-        if let integrator {
-            solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints,
-                                        events: workspace.eventWatch(), onBreakpoint: onBreakpoint) { t, fired, state in
-                workspace.fireEvents(fired, at: t, state: state)
-            }
-        } else {
-            solution = Solution(dimension: 0, reservingCapacity: times.count)
-            var nothing = 0.0
-            for t in times { solution.append(time: t, state: &nothing) }
-        }
-        var values = [Double](repeating: 0, count: solution.count * m)
-        solution.values.withUnsafeBufferPointer { states in
-            values.withUnsafeMutableBufferPointer { out in
-                guard let base = out.baseAddress else { return }
-                // A model without states has no state rows to point at; its programs read only t.
-                var none = 0.0
-                withUnsafePointer(to: &none) { nothing in
-                    let y = states.baseAddress ?? nothing
-                    for k in 0..<solution.count {
-                        // Assignments may read inputs: observe each row with the inputs of its own time.
-                        setInputs(at: solution.times[k])
-                        workspace.observe(program, t: solution.times[k], y: y + k * solution.dimension, into: base + k * m, scratch: scratch)
-                    }
-                }
-            }
-        }
+        let values = observer.rows(of: solution, inputs: schedule)
         var result = SimulationResult(
             outputNames: columns.map(\.name), times: [], values: [], preDose: preDose,
-            firstDoseTime: firstDose, failure: solution.failure, statistics: solution.statistics, timeUnit: def.timeUnit)
+            firstDoseTime: plan.referenceTime, failure: solution.failure, statistics: solution.statistics, timeUnit: def.timeUnit)
         // Split the rows: the grid is what the user asked to see; the rest serves metrics.
+        let m = columns.count
         result.times.reserveCapacity(grid.count)
         result.values.reserveCapacity(grid.count * m)
         for k in 0..<solution.count {
@@ -287,5 +225,110 @@ public final class Simulator {
             }
         }
         return result
+    }
+
+    /// Every time the equations or the state jump: doses, infusion ends, input period edges.
+    static func breakpoints(doses: [DoseEvent], plan: SimulationPlan) -> [Double] {
+        var times: [Double] = [0]
+        for e in doses { times.append(e.time); if e.infusionSlot != nil { times.append(e.end) } }
+        for periods in plan.inputs.values {
+            for p in periods { times.append(p.from); if p.to.isFinite { times.append(p.to) } }
+        }
+        return times
+    }
+
+    /// Infusion rates as they are from t on (recomputed from scratch, so overlapping infusions add up
+    /// right), and the boluses given at t.
+    private func applyDoses(_ doses: [DoseEvent], at t: Double, to y: UnsafeMutablePointer<Double>) {
+        for slot in model.infusionTargets.indices { workspace.setInfusion(slot: slot, rate: 0) }
+        for e in doses {
+            if let slot = e.infusionSlot {
+                if e.time <= t && t < e.end { workspace.setInfusion(slot: slot, rate: workspace.infusion(slot: slot) + e.rate) }
+            } else if e.time == t {
+                y[e.state] += e.bolus
+            }
+        }
+    }
+
+    /// The states at `times`, with the model's events and `onBreakpoint` applied at each breakpoint.
+    private func integrate(from y0: [Double], times: [Double], breakpoints: [Double],
+                           onBreakpoint: (Double, UnsafeMutablePointer<Double>) -> Void) -> Solution {
+        guard let integrator else {
+            var solution = Solution(dimension: 0, reservingCapacity: times.count)
+            var nothing = 0.0
+            for t in times { solution.append(time: t, state: &nothing) }
+            return solution
+        }
+        let workspace = self.workspace
+        return integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints, events: workspace.eventWatch(),
+                                onBreakpoint: { t, y in if let base = y.baseAddress { onBreakpoint(t, base) } },
+                                onEvent: { t, fired, state in workspace.fireEvents(fired, at: t, state: state) })
+    }
+}
+
+/// The plan's input periods, applied to a workspace at any time (periods are [from, to): the value at
+/// an edge is the new one).
+struct InputSchedule {
+    var entries: [(index: Int, periods: [InputPeriod], fallback: Double)]
+
+    init(plan: SimulationPlan, model: CompiledModel) {
+        entries = plan.inputs.compactMap { name, periods in
+            guard let k = model.inputIndex(name) else { return nil }
+            return (k, periods, model.definition.inputs[k].defaultValue)
+        }
+    }
+
+    func apply(at t: Double, to workspace: ModelWorkspace) {
+        for s in entries {
+            var value = s.fallback
+            for p in s.periods where p.from <= t && t < p.to { value = p.value }
+            workspace.setInput(s.index, value)
+        }
+    }
+}
+
+/// Evaluates the output columns on states, with scratch registers of its own.
+final class Observer {
+    let workspace: ModelWorkspace
+    let program: CompiledProgram
+    let count: Int
+    private let scratch: UnsafeMutablePointer<Double>
+
+    init(workspace: ModelWorkspace, program: CompiledProgram, count: Int) {
+        self.workspace = workspace
+        self.program = program
+        self.count = count
+        scratch = .allocate(capacity: workspace.requiredScratch(for: program))
+    }
+
+    deinit { scratch.deallocate() }
+
+    func row(t: Double, y: UnsafePointer<Double>) -> [Double] {
+        var row = [Double](repeating: 0, count: count)
+        row.withUnsafeMutableBufferPointer { out in
+            if let o = out.baseAddress { workspace.observe(program, t: t, y: y, into: o, scratch: scratch) }
+        }
+        return row
+    }
+
+    /// Every row of a solution, row-major; assignments may read inputs, so each row is observed with
+    /// the inputs of its own time.
+    func rows(of solution: Solution, inputs: InputSchedule) -> [Double] {
+        var values = [Double](repeating: 0, count: solution.count * count)
+        solution.values.withUnsafeBufferPointer { states in
+            values.withUnsafeMutableBufferPointer { out in
+                guard let base = out.baseAddress else { return }
+                // A model without states has no state rows to point at; its programs read only t.
+                var none = 0.0
+                withUnsafePointer(to: &none) { nothing in
+                    let y = states.baseAddress ?? nothing
+                    for k in 0..<solution.count {
+                        inputs.apply(at: solution.times[k], to: workspace)
+                        workspace.observe(program, t: solution.times[k], y: y + k * solution.dimension, into: base + k * count, scratch: scratch)
+                    }
+                }
+            }
+        }
+        return values
     }
 }
