@@ -323,7 +323,7 @@ public struct SlurmJob: Codable, Sendable, Equatable {
         return again
     }
 
-    /// Polls until the merge job has ended (completed or failed), calling `progress` after each look,
+    /// Polls until the merge job has ended (completed or failed) or was never submitted, calling `progress` after each look,
     /// the pause growing from the lower to the upper bound of `interval` so a long array costs the
     /// scheduler little. A merge that neither the scheduler nor an exit file knows of for three looks
     /// in a row counts as ended (it was lost); the caller sees `.unknown`.
@@ -334,7 +334,8 @@ public struct SlurmJob: Codable, Sendable, Equatable {
             let current = status(with: scheduler)
             progress(current)
             if current.finished { return current }
-            unknown = current.merge == .unknown || current.merge == .notSubmitted ? unknown + 1 : 0
+            if current.merge == .notSubmitted { return current }
+            unknown = current.merge == .unknown ? unknown + 1 : 0
             if unknown >= 3 { return current }
             Thread.sleep(forTimeInterval: pause)
             pause = min(pause * 1.5, interval.upperBound)
@@ -410,13 +411,13 @@ public struct SlurmJob: Codable, Sendable, Equatable {
         }
         var merge = MergeState.notSubmitted
         var mergeReason: String?
-        if let id = submissions.last?.mergeJobID {
-            let record = byKey[id]
-            let exit = (try? String(contentsOfFile: directory + "/merge.exit", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-            if let exit {
-                merge = exit == "0" ? .completed : .failed
-                if exit != "0" { mergeReason = "exit \(exit); see \(directory)/logs/merge-\(id).log" }
-            } else if let r = record {
+        let mergeID = submissions.last?.mergeJobID
+        // The merge script's exit file is the surest word (and the only one for scripts run by hand).
+        if let exit = (try? String(contentsOfFile: directory + "/merge.exit", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) {
+            merge = exit == "0" ? .completed : .failed
+            if exit != "0" { mergeReason = "exit \(exit); see \(directory)/logs/merge-\(mergeID ?? "JOBID").log" }
+        } else if let id = mergeID {
+            if let r = byKey[id] {
                 switch r.category {
                 case .pending:
                     // A dependency that can no longer be met leaves the job pending on clusters that do

@@ -148,11 +148,17 @@ func waitForSlurm(_ job: SlurmJob, scheduler: some SlurmScheduler) throws {
     if tty { FileHandle.standardError.write(Data("\n".utf8)) }
     if final.merge == .completed {
         printStandardError("merged \(final.rowsWritten) runs into \(job.output)")
+        // As a local sweep: failed runs are rows of the file, and exit 3 says there are some.
+        if let (failed, total) = failedRows(in: job.output), failed > 0 {
+            printError("\(failed) of \(total) runs failed; see the status and message columns of \(job.output)")
+            throw ExitCode(3)
+        }
         return
     }
     let failed = final.shards(.failed) + final.shards(.missing)
     let which = failed.isEmpty ? "" : "; shards not done: " + failed.map(String.init).joined(separator: ", ")
-    printError("the merge job \(final.merge == .unknown ? "was lost" : "failed")\(final.mergeReason.map { " (\($0))" } ?? "")\(which); `ketasim jobs \(shellQuoted(job.directory)) --resubmit` runs what is missing")
+    let what = final.merge == .unknown ? "was lost" : final.merge == .notSubmitted ? "was never submitted" : "failed"
+    printError("the merge job \(what)\(final.mergeReason.map { " (\($0))" } ?? "")\(which); `ketasim jobs \(shellQuoted(job.directory)) --resubmit` runs what is missing")
     throw Exit.slurmFailed
 }
 
@@ -166,4 +172,17 @@ func slurmError(_ error: SlurmError) -> Error {
         printError(error.description)
         return Exit.slurmFailed
     }
+}
+
+/// Rows whose `status` field is `failed`, and all rows; nil when the file has no status column. The
+/// fields before `status` (run_id, varied values) are numbers, so splitting on commas up to it is safe.
+func failedRows(in path: String) -> (Int, Int)? {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+    let lines = text.split(separator: "\n")
+    guard let header = lines.first, let column = header.split(separator: ",").firstIndex(of: "status") else { return nil }
+    let failed = lines.dropFirst().filter { line in
+        let fields = line.split(separator: ",", maxSplits: column + 1, omittingEmptySubsequences: false)
+        return fields.count > column && fields[column] == "failed"
+    }.count
+    return (failed, lines.count - 1)
 }

@@ -65,6 +65,25 @@ struct SlurmDryRunTests {
         }
     }
 
+    /// A run that fails is a row, as in a local sweep: its shard succeeds for the scheduler (so the merge
+    /// runs) and waiting for the job ends with exit 3, not 75.
+    @Test func failedRunsAreRowsAndWaitingExits3() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("f.csv").path
+        let r = try ketasim(["sweep", "--model", example, "--vary", "ke=0.3,3000", "--stepper", "rkf45", "--max-steps", "200", "--outputs", "concentration",
+                             "-o", out, "--slurm", "--shards", "2", "--dry-run"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for task in 0..<2 { #expect(try bash(out + ".slurm/array.sbatch", task: task) == 0) }
+        #expect(try text(out + ".slurm/shard-2.exit") == "0\n")
+        #expect(try bash(out + ".slurm/merge.sbatch") == 0)
+        #expect(try text(out).contains("\n2,3000,failed,gave up after 200 steps"))
+        let waited = try ketasim(["jobs", out + ".slurm", "--wait"])
+        #expect(waited.status == 3, "\(waited.stderr)")
+        #expect(waited.stderr.contains("1 of 2 runs failed; see the status and message columns of \(out)"), "\(waited.stderr)")
+        let state = try ketasim(["jobs", out + ".slurm"])
+        #expect(state.stdout.contains("shards: 2 done") && state.stdout.contains("merge: completed"), "\(state.stdout)")
+    }
+
     @Test(arguments: [
         (["--shards", "4"], "--shards needs --slurm"),
         (["--slurm", "--series", "/tmp/series.csv"], "--series runs locally only"),
