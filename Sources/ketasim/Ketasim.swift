@@ -19,10 +19,11 @@ struct Ketasim: ParsableCommand {
           ketasim inspect
 
         Exit codes: 0 success, 3 some sweep runs failed, 64 bad arguments, 65 bad model file, \
-        70 a simulation failed, 73 an output cannot be written, 130 interrupted (Ctrl-C).
+        70 a simulation failed, 73 an output cannot be written, 75 a Slurm job failed (see `ketasim jobs`), \
+        130 interrupted (Ctrl-C).
         """,
         version: version,
-        subcommands: [Run.self, Sweep.self, Compare.self, Inspect.self, Validate.self, Merge.self, Export.self, Fit.self]
+        subcommands: [Run.self, Sweep.self, Compare.self, Inspect.self, Validate.self, Merge.self, Jobs.self, Export.self, Fit.self]
     )
 
     /// Errors print as one line, `ketasim: <reason>`, with the exit codes of sysexits.h (64 for bad

@@ -26,8 +26,20 @@ struct Sweep: ParsableCommand {
         SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT from the environment; join the shards with \
         `ketasim merge`.
 
-        Example:
+        On a Slurm cluster, --slurm writes the job directory <output>.slurm/ (job.json, array.sbatch, \
+        merge.sbatch, the shard files and logs) and submits a job array of --shards shards, each running \
+        this same command with --shard I/N --resume and --jobs set to --cpus-per-task, and a merge job \
+        after it that writes -o and its .meta.json exactly as a local run does (the same rows, whatever \
+        the shard count). --wait blocks until the merge ends (exit 0 only if it succeeded, 75 if it \
+        failed); `ketasim jobs <output>.slurm` shows done, running, failed and missing shards and \
+        `--resubmit` runs the failed ones again. --series and --plot run locally only. See docs/HPC.md.
+
+        Examples:
           ketasim sweep --scenario stress_ketamine --vary dose=0:40:5 --vary stress=0:1:0.25 -o grid.csv
+          ketasim sweep --vary dose=0:40:0.5 --vary stress=0:1:0.01 -o big.csv --slurm --shards 40 \\
+            --max-parallel 10 --cpus-per-task 4 --time 1:00:00 --mem 2G --partition short --wait
+          ketasim sweep --vary dose=0:40:5 -o grid.csv --slurm --dry-run
+          ketasim jobs big.csv.slurm --resubmit
         """
     )
 
@@ -70,7 +82,17 @@ struct Sweep: ParsableCommand {
 
     @OptionGroup var solver: SolverOptions
 
+    @OptionGroup(title: "Slurm") var cluster: SlurmOptions
+
+    /// Options the shard scripts set themselves; dropped from the command line each shard runs.
+    static let shardOwnedOptions: [String: Bool] = ["-o": true, "--output": true, "--force": false, "--resume": false, "--jobs": true, "--shard": true]
+
     func validate() throws {
+        if cluster.slurm {
+            if resume { throw ValidationError("--resume with --slurm: resume a submitted sweep with `ketasim jobs \(output).slurm --resubmit`") }
+            if shard != nil { throw ValidationError("--shard with --slurm: the job array chooses the shards; give --shards N") }
+            if series != nil || plot != nil { throw ValidationError("--\(series != nil ? "series" : "plot") runs locally only; drop it from the --slurm sweep (draw the plot from the merged file with a local sweep)") }
+        }
         if vary.isEmpty { throw ValidationError("give at least one --vary NAME=VALUES") }
         if let n = samples, n < 1 { throw ValidationError("--samples must be at least 1") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -136,6 +158,11 @@ struct Sweep: ParsableCommand {
             throw ValidationError(axes.count != 2 || !design.isGrid
                 ? "--plot \(p) draws a heat map of a two-parameter grid; \(why)"
                 : "--plot-metric `\(plotMetric)` is not a column\(didYouMean(plotMetric, among: header))")
+        }
+
+        if cluster.slurm {
+            try submitToSlurm(cluster, command: "sweep", runs: design.count, output: output, model: path, force: force, localOptions: Sweep.shardOwnedOptions)
+            return
         }
 
         var runIDs = RunSet.all(design.count)
