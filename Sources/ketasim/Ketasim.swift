@@ -22,7 +22,7 @@ struct Ketasim: ParsableCommand {
         70 a simulation failed, 73 an output cannot be written, 130 interrupted (Ctrl-C).
         """,
         version: version,
-        subcommands: [Run.self, Sweep.self, Compare.self, Inspect.self, Validate.self, Merge.self, Export.self, Fit.self]
+        subcommands: [Run.self, Sweep.self, Sensitivity.self, Compare.self, Inspect.self, Validate.self, Merge.self, Export.self, Fit.self]
     )
 
     /// Errors print as one line, `ketasim: <reason>`, with the exit codes of sysexits.h (64 for bad
