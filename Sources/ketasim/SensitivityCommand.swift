@@ -215,6 +215,7 @@ struct Sensitivity: ParsableCommand {
         let interrupted = InterruptFlag()
         let progress = Progress(total: design.count, enabled: isatty(STDERR_FILENO) == 1)
         var failed = 0
+        var firstFailure: String?
         let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: outputs, metrics: spec,
                                  jobs: jobs, runIDs: .all(design.count), keepSeries: false)
         try runner.run(shouldStop: { interrupted.isSet }) { row in
@@ -225,7 +226,10 @@ struct Sensitivity: ParsableCommand {
                 fields.append(row.succeeded ? csvNumber(v) : "")
             }
             do { try runsFile.append(fields.joined(separator: ",") + "\n") } catch let error as OutputFileError { throw fileError(error) }
-            if !row.succeeded { failed += 1 }
+            if !row.succeeded {
+                failed += 1
+                if firstFailure == nil { firstFailure = "sample \(row.runID): \(row.message)" }
+            }
             progress.step(failed: failed)
         }
         progress.finish()
@@ -233,7 +237,8 @@ struct Sensitivity: ParsableCommand {
             printError("interrupted: the runs finished so far are in \(paths[1]); no analysis written")
             throw ExitCode(130)
         }
-        if failed > 0 { printError("\(failed) of \(design.count) runs failed; see \(paths[1]); the analysis leaves them out") }
+        // runs.csv keeps the issue's columns (no message), so the first reason is said here.
+        if failed > 0 { printError("\(failed) of \(design.count) runs failed (first, \(firstFailure ?? "no reason given")); the analysis leaves them out") }
 
         // Analysis and the ranked table.
         var csv: String
