@@ -122,6 +122,13 @@ public struct SweepDesign: Sendable {
         samples = columns
     }
 
+    /// Points given column by column (a sensitivity design): `columns[k][i]` is axis k's value in run i + 1.
+    public init(axes: [SweepAxis], columns: [[Double]]) {
+        self.axes = axes
+        count = columns.first?.count ?? 0
+        samples = columns
+    }
+
     public var isGrid: Bool { samples == nil }
 
     /// The axis values of run `index` (0-based).

@@ -1,0 +1,290 @@
+import ArgumentParser
+import Experiments
+import Foundation
+import Models
+
+struct Sensitivity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Which parameters drive a metric: local elasticities, Morris screening or Sobol indices.",
+        discussion: """
+        --local: d ln(metric) / d ln(parameter) at the scenario's values, by central differences with \
+        parameter·e^(±h) (--step h, 0.01 by default). --morris R: R Morris trajectories on --levels \
+        levels (mu*, sigma). --sobol N: Saltelli's design of N (D + 2) runs (SALib's row layout, a seeded \
+        Latin hypercube base), first-order and total indices (Saltelli 2010, Jansen 1999) with bootstrap \
+        95% intervals.
+        Ranges for Morris and Sobol: --range NAME=LO:HI (uniform) or NAME=log:LO:HI (log-uniform), or \
+        --fold F for every chosen parameter without a --range (log-uniform from value/F to value·F).
+        Files in DIR, each with a .meta.json: samples.csv (the design), runs.csv (sample_id, status, \
+        metrics), then local.csv, morris.csv or sobol.csv. A table ranked by effect goes to standard output.
+
+        Example:
+          ketasim sensitivity --model models/examples/two_compartment.yaml --metrics concentration.auc \\
+            --sobol 512 --all-parameters --fold 2 -o sens
+        """
+    )
+
+    @OptionGroup var scenario: ScenarioOptions
+
+    @Option(help: "Comma-separated metrics OUTPUT.METRIC, e.g. synapse_density.change_24h.")
+    var metrics: String
+
+    @Flag(help: "Local normalised sensitivities at the scenario's values.")
+    var local = false
+
+    @Option(help: "Morris screening with R trajectories.")
+    var morris: Int?
+
+    @Option(help: "Sobol indices from N base samples (N (D + 2) runs).")
+    var sobol: Int?
+
+    @Option(help: "Comma-separated parameters (dose and stress allowed).")
+    var parameters: String?
+
+    @Flag(help: "Every parameter of the model.")
+    var allParameters = false
+
+    @Option(help: "NAME=LO:HI or NAME=log:LO:HI (repeatable).")
+    var range: [String] = []
+
+    @Option(help: "Log-uniform range value/F to value*F for each parameter without a --range.")
+    var fold: Double?
+
+    @Option(help: "Step h in ln(parameter) for --local.")
+    var step: Double = 0.01
+
+    @Option(help: "Levels of the Morris grid (even).")
+    var levels: Int = 4
+
+    @Option(help: "Bootstrap resamples for the intervals.")
+    var resamples: Int = 100
+
+    @Option(help: "Comma-separated times after the first dose for at_ and change_ metrics.")
+    var at: String = "2h,24h,7d"
+
+    @Option(help: "Seed of the design and of the bootstrap.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Worker threads; all cores by default.")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .shortAndLong, help: "Output folder.")
+    var output: String = "sensitivity"
+
+    @Flag(help: "Overwrite existing files in the output folder.")
+    var force = false
+
+    @OptionGroup var solver: SolverOptions
+
+    func validate() throws {
+        let methods = (local ? 1 : 0) + (morris == nil ? 0 : 1) + (sobol == nil ? 0 : 1)
+        if methods != 1 { throw ValidationError("give exactly one of --local, --morris R and --sobol N") }
+        if let r = morris, r < 2 { throw ValidationError("--morris needs at least 2 trajectories") }
+        if let n = sobol, n < 2 { throw ValidationError("--sobol needs at least 2 base samples") }
+        if levels < 2 || levels % 2 != 0 { throw ValidationError("--levels must be even and at least 2") }
+        if !(step > 0 && step < 1) { throw ValidationError("--step must lie between 0 and 1") }
+        if resamples < 2 { throw ValidationError("--resamples must be at least 2") }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if parameters != nil && allParameters { throw ValidationError("--parameters and --all-parameters exclude each other") }
+        try scenario.validateValues()
+    }
+
+    func run() throws {
+        let loaded = try loadModel(scenario.model)
+        let definition = loaded.definition
+        let settings = try solver.settings(timeUnit: definition.timeUnit)
+        let base = try scenario.plan(definition)
+        let compiled = try compile(loaded)
+        let spec = try metricSpec(at: at, timeUnit: definition.timeUnit)
+
+        // Metrics: OUTPUT.METRIC, each output summarised once.
+        let wanted = metrics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if wanted.isEmpty || wanted.contains(where: \.isEmpty) { throw ValidationError("--metrics takes OUTPUT.METRIC,... e.g. concentration.auc") }
+        var outputs: [String] = []
+        for m in wanted {
+            guard let dot = m.lastIndex(of: ".") else { throw ValidationError("--metrics `\(m)` is not OUTPUT.METRIC") }
+            let o = String(m[..<dot])
+            guard compiled.observableIndex(o) != nil else { throw ValidationError("--metrics: unknown output `\(o)`\(didYouMean(o, among: compiled.observableNames))") }
+            if !outputs.contains(o) { outputs.append(o) }
+        }
+        let columns = spec.columns(outputs: outputs)
+        let picks = try wanted.map { m in
+            guard let k = columns.firstIndex(of: m) else { throw ValidationError("--metrics: unknown metric `\(m)`\(didYouMean(m, among: columns))") }
+            return k
+        }
+
+        // Factors: the chosen ones, then any ranged one not yet named.
+        var ranges: [String: ParameterRange] = [:]
+        var names: [String] = []
+        if allParameters { names = definition.parameters.map(\.name) }
+        else if let p = parameters { names = p.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        for text in range {
+            switch ParameterRange.parse(text) {
+            case .success(let r):
+                if ranges[r.name] != nil { throw ValidationError("--range \(r.name) is given twice") }
+                ranges[r.name] = r
+                if !names.contains(r.name) { names.append(r.name) }
+            case .failure(let e): throw ValidationError(e.description)
+            }
+        }
+        if names.isEmpty { throw ValidationError("name what to vary: --parameters a,b, --all-parameters or --range NAME=LO:HI") }
+        if let twice = firstDuplicate(names) { throw ValidationError("--parameters names `\(twice)` twice") }
+        var factors: [SensitivityFactor] = [], values: [Double] = []
+        for name in names {
+            switch SensitivityFactor.named(name, in: definition) {
+            case .success(let f):
+                guard let v = f.value(in: base, model: definition) else {
+                    throw ValidationError("`\(name)`: scenario `\(base.scenarioName)` names no treatment drug; add doses with --dose")
+                }
+                factors.append(f)
+                values.append(v)
+            case .failure(let e): throw ValidationError(e.description)
+            }
+        }
+
+        var design: SweepDesign
+        var method: String
+        var local: LocalDesign?, morrisDesign: MorrisDesign?, saltelli: SaltelliDesign?
+        if self.local {
+            let d = LocalDesign(factors: factors, baseValues: values, step: step)
+            local = d
+            design = d.sweepDesign
+            method = "local"
+        } else {
+            var list: [ParameterRange] = []
+            for (f, v) in zip(factors, values) {
+                if let r = ranges[f.name] { list.append(r); continue }
+                guard let fold else { throw ValidationError("`\(f.name)` has no range; give --range \(f.name)=LO:HI or --fold F") }
+                switch ParameterRange.fold(name: f.name, value: v, factor: fold) {
+                case .success(let r): list.append(r)
+                case .failure(let e): throw ValidationError(e.description)
+                }
+            }
+            for (f, r) in zip(factors, list) {
+                if case .parameter(let p) = f.target, let bounds = definition.parameter(named: p)?.bounds,
+                   !(bounds.contains(r.low) && bounds.contains(r.high)) {
+                    throw ValidationError("the range of `\(p)` [\(formatNumber(r.low)), \(formatNumber(r.high))] leaves its bounds [\(formatNumber(bounds.lowerBound)), \(formatNumber(bounds.upperBound))]")
+                }
+            }
+            if let r = morris {
+                let d = MorrisDesign(ranges: list, trajectories: r, levels: levels, seed: seed)
+                morrisDesign = d
+                design = SweepDesign(factors: factors, columns: d.columns)
+                method = "morris"
+            } else {
+                let d = SaltelliDesign(ranges: list, baseSamples: sobol ?? 2, seed: seed)
+                saltelli = d
+                design = SweepDesign(factors: factors, columns: d.columns)
+                method = "saltelli"
+            }
+        }
+
+        // Files.
+        let folder = URL(fileURLWithPath: output)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) {
+            if !isDirectory.boolValue { throw ValidationError("\(output) is a file; -o takes a folder") }
+        } else {
+            do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false) } catch {
+                printError("cannot create the folder \(output): \(error.localizedDescription)")
+                throw Exit.cannotWrite
+            }
+        }
+        let analysisFile = method == "saltelli" ? "sobol.csv" : method + ".csv"
+        let paths = ["samples.csv", "runs.csv", analysisFile].map { folder.appendingPathComponent($0).path }
+        let locks = try lockOutputs(paths, inputs: [loaded.path, scenario.changes.doseTable])
+        defer { withExtendedLifetime(locks) {} }
+        var meta = RunMetadata(version: Ketasim.version, modelFile: loaded.path, plan: base, model: definition, solver: settings, seed: seed)
+        meta.extra["design"] = method
+        meta.extra["runs_total"] = String(design.count)
+        meta.extra["metric_offsets"] = at
+        meta.extra["factors"] = names.joined(separator: ",")
+        if let d = morrisDesign { meta.extra["morris"] = "trajectories \(d.trajectories), levels \(d.levels)" }
+        if let d = saltelli { meta.extra["saltelli"] = "N \(d.baseSamples), first-order and total, Latin hypercube base; rows A, AB_1..AB_D, B per block" }
+        if let d = local { meta.extra["step"] = "h = \(d.step) in ln(parameter); rows: base, then value*e^-h, value*e^h per factor" }
+        if !force {
+            for p in paths where FileManager.default.fileExists(atPath: p) { throw ValidationError("\(p) already exists; pass --force to overwrite it") }
+        }
+        var samples = (["sample_id"] + names).map(csvField).joined(separator: ",") + "\n"
+        for i in 0..<design.count { samples += ([String(i + 1)] + design.point(i).map(csvNumber)).joined(separator: ",") + "\n" }
+        try write(samples, to: paths[0], force: true)
+        for p in paths { try write(meta.json(), to: p + ".meta.json", force: true) }
+
+        let runsFile: ResumableCSV
+        do { runsFile = try ResumableCSV(path: paths[1], header: ["sample_id", "status"] + wanted, resume: false, force: true) } catch { throw fileError(error) }
+        var y = [[Double]](repeating: [Double](repeating: .nan, count: design.count), count: wanted.count)
+        let interrupted = InterruptFlag()
+        let progress = Progress(total: design.count, enabled: isatty(STDERR_FILENO) == 1)
+        var failed = 0
+        var firstFailure: String?
+        let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: outputs, metrics: spec,
+                                 jobs: jobs, runIDs: .all(design.count), keepSeries: false)
+        try runner.run(shouldStop: { interrupted.isSet }) { row in
+            var fields = [String(row.runID), row.succeeded ? "ok" : "failed"]
+            for (m, k) in picks.enumerated() {
+                let v = row.succeeded && k < row.metrics.count ? row.metrics[k] : .nan
+                y[m][row.runID - 1] = v
+                fields.append(row.succeeded ? csvNumber(v) : "")
+            }
+            do { try runsFile.append(fields.joined(separator: ",") + "\n") } catch let error as OutputFileError { throw fileError(error) }
+            if !row.succeeded {
+                failed += 1
+                if firstFailure == nil { firstFailure = "sample \(row.runID): \(row.message)" }
+            }
+            progress.step(failed: failed)
+        }
+        progress.finish()
+        if interrupted.isSet {
+            printError("interrupted: the runs finished so far are in \(paths[1]); no analysis written")
+            throw ExitCode(130)
+        }
+        // runs.csv keeps the issue's columns (no message), so the first reason is said here.
+        if failed > 0 { printError("\(failed) of \(design.count) runs failed (first, \(firstFailure ?? "no reason given")); the analysis leaves them out") }
+
+        // Analysis and the ranked table.
+        var csv: String
+        var table: [String] = []
+        if let d = local {
+            csv = (["parameter", "value"] + wanted).map(csvField).joined(separator: ",") + "\n"
+            let e = y.map { LocalSensitivity.elasticities($0, step: d.step) }
+            for (k, name) in names.enumerated() {
+                csv += ([csvField(name), csvNumber(values[k])] + e.map { csvNumber($0[k]) }).joined(separator: ",") + "\n"
+            }
+            for (m, metric) in wanted.enumerated() {
+                table.append("\(metric): d ln(metric) / d ln(parameter)")
+                for k in names.indices.sorted(by: { rank(e[m][$0]) > rank(e[m][$1]) }) {
+                    table.append("  " + pad(names[k]) + String(format: "%+10.4f", e[m][k]))
+                }
+            }
+        } else if let d = morrisDesign {
+            csv = "parameter,metric,mu_star,mu_star_conf,mu,sigma\n"
+            for (m, metric) in wanted.enumerated() {
+                let r = Morris.analyze(d, y: y[m], resamples: max(resamples, 1000), seed: seed)
+                table.append("\(metric): Morris mu* (sigma), per unit fraction of each range")
+                for k in names.indices {
+                    csv += [csvField(names[k]), csvField(metric), csvNumber(r[k].muStar), csvNumber(r[k].muStarConf), csvNumber(r[k].mu), csvNumber(r[k].sigma)].joined(separator: ",") + "\n"
+                }
+                for k in names.indices.sorted(by: { rank(r[$0].muStar) > rank(r[$1].muStar) }) {
+                    table.append("  " + pad(names[k]) + String(format: "mu* %10.4g  sigma %10.4g", r[k].muStar, r[k].sigma))
+                }
+            }
+        } else {
+            csv = "parameter,metric,S1,S1_conf,ST,ST_conf\n"
+            for (m, metric) in wanted.enumerated() {
+                let (r, used) = Sobol.analyze(y[m], factors: names.count, resamples: resamples, seed: seed)
+                table.append("\(metric): Sobol indices (95% bootstrap half-widths), \(used) of \(sobol ?? 0) base samples")
+                for k in names.indices {
+                    csv += [csvField(names[k]), csvField(metric), csvNumber(r[k].s1), csvNumber(r[k].s1Conf), csvNumber(r[k].st), csvNumber(r[k].stConf)].joined(separator: ",") + "\n"
+                }
+                for k in names.indices.sorted(by: { rank(r[$0].st) > rank(r[$1].st) }) {
+                    table.append("  " + pad(names[k]) + String(format: "S1 %7.4f ± %.4f  ST %7.4f ± %.4f", r[k].s1, r[k].s1Conf, r[k].st, r[k].stConf))
+                }
+            }
+        }
+        try write(csv, to: paths[2], force: true)
+        try printOut(table.joined(separator: "\n"))
+        if failed > 0 { throw ExitCode(3) }
+    }
+
+    private func rank(_ x: Double) -> Double { x.isFinite ? abs(x) : -1 }
+    private func pad(_ s: String) -> String { s.count >= 24 ? s + " " : s + String(repeating: " ", count: 24 - s.count) }
+}
