@@ -313,7 +313,9 @@ private struct DocumentReader {
     }
 }
 
-/// Turns the collected components into a ketasim model.
+/// Turns the collected components into a ketasim model, one named step after another. Every lookup is
+/// by dictionary or set: imported models reach tens of thousands of species, and a linear scan per
+/// component would make the import quadratic.
 private struct ModelBuilder {
     let file: String
     let modelNode: XMLNode
@@ -328,9 +330,25 @@ private struct ModelBuilder {
     let conversionFactor: String?
     var notes: [String]
 
+    let compartmentByID: [String: Compartment]
+    let speciesByID: [String: Species]
+    let parameterByID: [String: Parameter]
+    /// Species references that have an id (and so are SBML variables), in document order.
+    let speciesReferences: [SpeciesReference]
+    let referenceIDs: Set<String>
+    let eventTargets: Set<String>
+    /// Every global id in document order: compartments, species, parameters, species references, reactions.
+    let ids: [(id: String, line: Int, element: String)]
+
     var names: [String: String] = [:]
     var taken: Set<String> = []
     var initialValues: [String: Double] = [:]
+    /// Values of ids that never change, by ketasim name (MathML folding may use them).
+    var constantValues: [String: Double] = [:]
+    var localNames: [String: [String: String]] = [:]
+    var amountNames: [String: String] = [:]
+    var speciesInfo: [String: SBMLSpecies] = [:]
+    var parts: DefinitionParts
 
     init(file: String, modelNode: XMLNode, compartments: [Compartment], species: [Species], parameters: [Parameter],
          initialAssignments: [String: (math: MathNode, line: Int)], assignmentRules: [String: Rule], rateRules: [String: Rule],
@@ -347,15 +365,40 @@ private struct ModelBuilder {
         self.events = events
         self.conversionFactor = conversionFactor
         self.notes = notes
+        compartmentByID = Dictionary(compartments.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        speciesByID = Dictionary(species.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        parameterByID = Dictionary(parameters.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        speciesReferences = reactions.flatMap { $0.reactants + $0.products }.filter { $0.id != nil }
+        referenceIDs = Set(speciesReferences.compactMap(\.id))
+        eventTargets = Set(events.flatMap { $0.assignments.map(\.variable) })
+        var ids: [(id: String, line: Int, element: String)] = compartments.map { ($0.id, $0.line, "compartment") }
+        ids += species.map { ($0.id, $0.line, "species") }
+        ids += parameters.map { ($0.id, $0.line, "parameter") }
+        ids += speciesReferences.compactMap { r in r.id.map { ($0, r.line, "speciesReference") } }
+        ids += reactions.map { ($0.id, $0.line, "reaction") }
+        self.ids = ids
+        parts = DefinitionParts(file: file, provenance: "imported from SBML \(URL(fileURLWithPath: file).lastPathComponent)")
     }
 
     func fail(_ kind: SBMLError.Kind, line: Int, element: String, id: String?, _ message: String) -> SBMLError {
         SBMLError(kind, file: file, line: line, element: element, id: id, message: message)
     }
 
-    var speciesReferences: [SpeciesReference] {
-        reactions.flatMap { $0.reactants + $0.products }.filter { $0.id != nil }
+    mutating func build() throws(SBMLError) -> SBMLModel {
+        try assignNames()
+        try checkTargets()
+        try computeInitialValues()
+        nameLocalParameters()
+        collectConstantValues()
+        try addReactions()
+        let change = try reactionChanges()
+        try addCompartmentsParametersAndReferences()
+        try addSpecies(change: change)
+        let events = try translateEvents()
+        return try assemble(events: events)
     }
+
+    // MARK: names
 
     /// A fresh ketasim name: the id itself when free and not reserved, else with `_` appended.
     mutating func claim(_ base: String) -> String {
@@ -365,18 +408,13 @@ private struct ModelBuilder {
         return candidate
     }
 
-    mutating func build() throws(SBMLError) -> SBMLModel {
-        // Every global id first, so mangled names (amount states, local parameters) avoid all of them.
-        var ids: [(id: String, line: Int, element: String)] = compartments.map { ($0.id, $0.line, "compartment") }
-        ids += species.map { ($0.id, $0.line, "species") }
-        ids += parameters.map { ($0.id, $0.line, "parameter") }
-        ids += speciesReferences.compactMap { r in r.id.map { ($0, r.line, "speciesReference") } }
-        ids += reactions.map { ($0.id, $0.line, "reaction") }
+    func name(_ id: String) -> String { names[id] ?? id }
+
+    /// Every global id first, so mangled names (amount states, local parameters) avoid all of them.
+    mutating func assignNames() throws(SBMLError) {
         var seen: Set<String> = []
-        for entry in ids {
-            if !seen.insert(entry.id).inserted {
-                throw fail(.invalid, line: entry.line, element: entry.element, id: entry.id, "the id `\(entry.id)` is used twice")
-            }
+        for entry in ids where !seen.insert(entry.id).inserted {
+            throw fail(.invalid, line: entry.line, element: entry.element, id: entry.id, "the id `\(entry.id)` is used twice")
         }
         taken = seen.subtracting(reservedNames)
         for entry in ids {
@@ -388,32 +426,47 @@ private struct ModelBuilder {
                 names[entry.id] = entry.id
             }
         }
+    }
 
-        let eventTargets = Set(events.flatMap { $0.assignments.map(\.variable) })
-        for target in Set(assignmentRules.keys).union(rateRules.keys).union(eventTargets).union(initialAssignments.keys)
+    func checkTargets() throws(SBMLError) {
+        for target in Set(assignmentRules.keys).union(rateRules.keys).union(eventTargets).union(initialAssignments.keys).sorted()
         where names[target] == nil {
             throw fail(.invalid, line: modelNode.line, element: "model", id: target, "a rule, initial assignment or event assignment sets unknown id `\(target)`")
         }
-        for (variable, rule) in assignmentRules where rateRules[variable] != nil || eventTargets.contains(variable) {
+        for (variable, rule) in assignmentRules.sorted(by: { $0.key < $1.key }) where rateRules[variable] != nil || eventTargets.contains(variable) {
             throw fail(.invalid, line: rule.line, element: "assignmentRule", id: variable, "`\(variable)` has an assignment rule and is also changed by a rate rule or an event")
         }
-        let compartmentByID = Dictionary(compartments.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let speciesByID = Dictionary(species.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for s in species where names[s.compartment] == nil {
             throw fail(.invalid, line: s.line, element: "species", id: s.id, "unknown compartment `\(s.compartment)`")
         }
-        func isVarying(_ id: String) -> Bool { rateRules[id] != nil || assignmentRules[id] != nil || eventTargets.contains(id) }
-        // A 0-dimensional compartment without a size holds amounts; given a size, it scales concentrations
-        // like any other (the Test Suite's reading: cases 50 and 1809).
-        func valueIsAmount(_ s: Species) -> Bool {
-            guard !s.onlySubstance else { return true }
-            guard let c = compartmentByID[s.compartment], c.dimensions == 0 else { return false }
-            return c.size == nil && initialAssignments[c.id] == nil && !isVarying(c.id)
-        }
-        func heldAsAmount(_ s: Species) -> Bool { !valueIsAmount(s) && isVarying(s.compartment) }
+    }
 
-        // Initial values, in SBML ids, by the rules of SBML: assignment rules hold at t0 and take
-        // precedence, then initial assignments, then the attributes.
+    // MARK: roles
+
+    func isVarying(_ id: String) -> Bool { rateRules[id] != nil || assignmentRules[id] != nil || eventTargets.contains(id) }
+
+    /// A 0-dimensional compartment without a size holds amounts; given a size, it scales concentrations
+    /// like any other (the Test Suite's reading: cases 50 and 1809).
+    func valueIsAmount(_ s: Species) -> Bool {
+        guard !s.onlySubstance else { return true }
+        guard let c = compartmentByID[s.compartment], c.dimensions == 0 else { return false }
+        return c.size == nil && initialAssignments[c.id] == nil && !isVarying(c.id)
+    }
+
+    func heldAsAmount(_ s: Species) -> Bool { !valueIsAmount(s) && isVarying(s.compartment) }
+
+    /// Ids whose value never changes (folding may use their values).
+    func isConstantID(_ id: String) -> Bool {
+        if isVarying(id) { return false }
+        if let s = speciesByID[id] { return (s.constant || s.boundary) && !isVarying(s.compartment) }
+        return compartmentByID[id] != nil || parameterByID[id] != nil || referenceIDs.contains(id)
+    }
+
+    // MARK: initial values
+
+    /// Initial values, in SBML ids, by the rules of SBML: assignment rules hold at t0 and take
+    /// precedence, then initial assignments, then the attributes.
+    mutating func computeInitialValues() throws(SBMLError) {
         var definitions: [String: (math: MathNode, line: Int, element: String)] = [:]
         for c in compartments { definitions[c.id] = (.number(c.size ?? .nan), c.line, "compartment") }
         for p in parameters { definitions[p.id] = (.number(p.value ?? .nan), p.line, "parameter") }
@@ -425,8 +478,7 @@ private struct ModelBuilder {
             case (let a?, _, true): math = .number(a)
             case (let a?, _, false): math = .apply("divide", [.number(a), c])
             case (nil, let x?, false): math = .number(x)
-            case (nil, let x?, true):
-                math = .apply("times", [.number(x), c])
+            case (nil, let x?, true): math = .apply("times", [.number(x), c])
             case (nil, nil, _): math = .number(.nan)
             }
             definitions[s.id] = (math, s.line, "species")
@@ -438,74 +490,81 @@ private struct ModelBuilder {
         for (symbol, ia) in initialAssignments { definitions[symbol] = (ia.math, ia.line, "initialAssignment") }
         for (variable, rule) in assignmentRules { definitions[variable] = (rule.math, rule.line, "assignmentRule") }
 
+        var values: [String: Double] = [:]
         var visiting: Set<String> = []
+        let modelLine = modelNode.line
+        let file = self.file
         func value(_ id: String) throws(SBMLError) -> Double {
-            if let v = initialValues[id] { return v }
+            if let v = values[id] { return v }
             guard let d = definitions[id] else {
-                throw fail(.invalid, line: modelNode.line, element: "model", id: id, "math refers to unknown id `\(id)`")
+                throw SBMLError(.invalid, file: file, line: modelLine, element: "model", id: id, message: "math refers to unknown id `\(id)`")
             }
             guard visiting.insert(id).inserted else {
-                throw fail(.invalid, line: d.line, element: d.element, id: id, "initial values depend on each other in a cycle through `\(id)`")
+                throw SBMLError(.invalid, file: file, line: d.line, element: d.element, id: id, message: "initial values depend on each other in a cycle through `\(id)`")
             }
             let v = try MathML.evaluate(d.math, time: 0) { (name: String) throws(SBMLError) -> Double in try value(name) }
             visiting.remove(id)
-            initialValues[id] = v
+            values[id] = v
             return v
         }
-        for id in ids.map(\.id) { _ = try value(id) }
+        for entry in ids { _ = try value(entry.id) }
+        initialValues = values
+    }
 
-        // Roles. Constant things are parameters; what rules, reactions or events change are states;
-        // assignment rules and reaction rates are assignments.
-        var yaml = ModelYAML(name: sanitizedName(modelNode["id"] ?? modelNode["name"] ?? "sbml_model"),
-                             description: description(), provenance: "imported from SBML \(URL(fileURLWithPath: file).lastPathComponent)")
-        var constantValues: [String: Double] = [:]
-        var speciesInfo: [String: SBMLSpecies] = [:]
-        var amountNames: [String: String] = [:]
-        var localNames: [String: [String: String]] = [:]
+    mutating func nameLocalParameters() {
         for r in reactions {
             var map: [String: String] = [:]
             for l in r.locals {
-                let name = claim("\(names[r.id] ?? r.id)_\(l.id)")
+                let name = claim("\(name(r.id))_\(l.id)")
                 map[l.id] = name
                 constantValues[name] = l.value
             }
             localNames[r.id] = map
         }
+    }
 
-        // Constant ids (folding may use their values).
-        func isConstantID(_ id: String) -> Bool {
-            if isVarying(id) { return false }
-            if let s = speciesByID[id] {
-                return (s.constant || s.boundary) && !isVarying(s.compartment)
-            }
-            return compartmentByID[id] != nil || parameters.contains { $0.id == id } || speciesReferences.contains { $0.id == id }
+    mutating func collectConstantValues() {
+        for entry in ids where isConstantID(entry.id) {
+            if let v = initialValues[entry.id] { constantValues[name(entry.id)] = v }
         }
-        for id in ids.map(\.id) where isConstantID(id) { if let v = initialValues[id] { constantValues[names[id] ?? id] = v } }
+    }
 
-        func translate(_ math: MathNode, line: Int, element: String, id: String?, locals: [String: String] = [:]) throws(SBMLError) -> Expr {
-            let ctx = MathContext(file: file, line: line, element: element, id: id)
-            let names = self.names
-            return try MathML.expr(math, context: ctx, symbol: { (name: String) throws(SBMLError) -> String in
-                if let local = locals[name] { return local }
-                guard let n = names[name] else { throw ctx.error(.invalid, "math refers to unknown id `\(name)`") }
-                return n
-            }, constant: { name in
-                if let local = locals[name] { return constantValues[local] }
-                return names[name].flatMap { constantValues[$0] }
-            })
-        }
+    // MARK: math
 
-        // Reaction rates as assignments named by the reaction.
+    func translate(_ math: MathNode, line: Int, element: String, id: String?, locals: [String: String] = [:]) throws(SBMLError) -> Expr {
+        let ctx = MathContext(file: file, line: line, element: element, id: id)
+        let names = self.names
+        let constantValues = self.constantValues
+        return try MathML.expr(math, context: ctx, symbol: { (name: String) throws(SBMLError) -> String in
+            if let local = locals[name] { return local }
+            guard let n = names[name] else { throw ctx.error(.invalid, "math refers to unknown id `\(name)`") }
+            return n
+        }, constant: { name in
+            if let local = locals[name] { return constantValues[local] }
+            return names[name].flatMap { constantValues[$0] }
+        })
+    }
+
+    // MARK: parts
+
+    /// Reaction rates as assignments named by the reaction (so `r1` in math is the rate), and their
+    /// local parameters.
+    mutating func addReactions() throws(SBMLError) {
         for r in reactions {
             let rate = try translate(r.law, line: r.line, element: "kineticLaw", id: r.id, locals: localNames[r.id] ?? [:])
-            yaml.assignment(names[r.id] ?? r.id, rate, description: "rate of reaction \(r.id)")
+            parts.assignment(name(r.id), rate, description: "rate of reaction \(r.id)", line: r.line)
         }
         for r in reactions {
-            for l in r.locals { yaml.parameter(localNames[r.id]?[l.id] ?? l.id, l.value, unit: "unspecified", description: "local parameter \(l.id) of reaction \(r.id)") }
+            for l in r.locals {
+                parts.parameter(localNames[r.id]?[l.id] ?? l.id, l.value, unit: "unspecified", description: "local parameter \(l.id) of reaction \(r.id)", line: r.line)
+            }
         }
+    }
 
-        // Reaction contributions to each species, in amount per time.
-        var change: [String: Expr] = [:]
+    /// Reaction contributions to each species, in amount per time, in document order. Terms are collected
+    /// per species and summed at the end, so no expression is rebuilt per reaction.
+    func reactionChanges() throws(SBMLError) -> [String: Expr] {
+        var terms: [String: [(sign: Double, term: Expr)]] = [:]
         for r in reactions {
             for (sign, refs) in [(-1.0, r.reactants), (1.0, r.products)] {
                 for ref in refs {
@@ -514,61 +573,71 @@ private struct ModelBuilder {
                     }
                     if s.boundary || s.constant { continue }
                     let coefficient: Expr = ref.id.flatMap { names[$0] }.map { .symbol($0) } ?? .constant(ref.stoichiometry ?? 1)
-                    var term: Expr = .binary(.multiply, coefficient, .symbol(names[r.id] ?? r.id))
+                    var term: Expr = .binary(.multiply, coefficient, .symbol(name(r.id)))
                     if let cf = s.conversionFactor ?? conversionFactor {
                         guard let n = names[cf] else { throw fail(.invalid, line: s.line, element: "species", id: s.id, "unknown conversion factor `\(cf)`") }
                         term = .binary(.multiply, term, .symbol(n))
                     }
-                    if let previous = change[s.id] {
-                        change[s.id] = sign < 0 ? .binary(.subtract, previous, term) : .binary(.add, previous, term)
-                    } else {
-                        change[s.id] = sign < 0 ? .unary(.negate, term) : term
-                    }
+                    terms[s.id, default: []].append((sign, term))
                 }
             }
+        }
+        var change: [String: Expr] = [:]
+        for (id, list) in terms {
+            var sum: Expr = list[0].sign < 0 ? .unary(.negate, list[0].term) : list[0].term
+            for t in list.dropFirst() { sum = .binary(t.sign < 0 ? .subtract : .add, sum, t.term) }
+            change[id] = sum
         }
         for s in species where rateRules[s.id] != nil && change[s.id] != nil {
             throw fail(.invalid, line: s.line, element: "species", id: s.id, "species `\(s.id)` has a rate rule and takes part in reactions without being a boundary species")
         }
+        return change
+    }
 
-        // Compartments, parameters and species references.
-        func nonSpecies(_ id: String, initial: Double, units: String?, description: String?, line: Int, element: String) throws(SBMLError) {
-            let name = names[id] ?? id
-            if let rule = assignmentRules[id] {
-                yaml.assignment(name, try translate(rule.math, line: rule.line, element: "assignmentRule", id: id), description: description)
-            } else if let rule = rateRules[id] {
-                try yaml.state(name, initial, unit: units, description: description, ode: try translate(rule.math, line: rule.line, element: "rateRule", id: id), line: line, element: element, id: id, file: file)
-            } else if eventTargets.contains(id) {
-                try yaml.state(name, initial, unit: units, description: description, ode: .constant(0), line: line, element: element, id: id, file: file)
-            } else if initial.isFinite {
-                yaml.parameter(name, initial, unit: units ?? "unspecified", description: description ?? "")
-            } else {
-                // ketasim parameters must be finite numbers; an undefined or infinite value stays as a constant expression.
-                yaml.assignment(name, .constant(initial), description: description)
-            }
+    /// A compartment, parameter or species reference: an assignment when a rule sets it, a state when a
+    /// rate rule or an event changes it, else a parameter.
+    mutating func addNonSpecies(_ id: String, initial: Double, units: String?, description: String?, line: Int, element: String) throws(SBMLError) {
+        let name = name(id)
+        if let rule = assignmentRules[id] {
+            parts.assignment(name, try translate(rule.math, line: rule.line, element: "assignmentRule", id: id), description: description, line: rule.line)
+        } else if let rule = rateRules[id] {
+            try parts.state(name, initial, unit: units, description: description, ode: try translate(rule.math, line: rule.line, element: "rateRule", id: id), line: line, element: element, id: id)
+        } else if eventTargets.contains(id) {
+            try parts.state(name, initial, unit: units, description: description, ode: .constant(0), line: line, element: element, id: id)
+        } else if initial.isFinite {
+            parts.parameter(name, initial, unit: units ?? "unspecified", description: description ?? "", line: line)
+        } else {
+            // ketasim parameters must be finite numbers; an undefined or infinite value stays as a constant expression.
+            parts.assignment(name, .constant(initial), description: description, line: line)
         }
+    }
+
+    mutating func addCompartmentsParametersAndReferences() throws(SBMLError) {
         for c in compartments {
-            try nonSpecies(c.id, initial: initialValues[c.id] ?? .nan, units: c.units, description: c.name, line: c.line, element: "compartment")
+            try addNonSpecies(c.id, initial: initialValues[c.id] ?? .nan, units: c.units, description: c.name, line: c.line, element: "compartment")
         }
         for p in parameters {
-            try nonSpecies(p.id, initial: initialValues[p.id] ?? .nan, units: p.units, description: p.name, line: p.line, element: "parameter")
+            try addNonSpecies(p.id, initial: initialValues[p.id] ?? .nan, units: p.units, description: p.name, line: p.line, element: "parameter")
         }
         for r in speciesReferences {
             guard let id = r.id else { continue }
-            try nonSpecies(id, initial: initialValues[id] ?? 1, units: "1", description: "stoichiometry of \(r.species)", line: r.line, element: "speciesReference")
+            try addNonSpecies(id, initial: initialValues[id] ?? 1, units: "1", description: "stoichiometry of \(r.species)", line: r.line, element: "speciesReference")
         }
+    }
 
-        // Species.
+    /// Species: a state holding the SBML value, or, in a compartment whose size changes, a state
+    /// `<id>_amount` (amounts are what a volume change conserves) and an assignment for the concentration.
+    mutating func addSpecies(change: [String: Expr]) throws(SBMLError) {
         for s in species {
-            let name = names[s.id] ?? s.id
-            let compartment: Expr = .symbol(names[s.compartment] ?? s.compartment)
+            let name = name(s.id)
+            let compartment: Expr = .symbol(self.name(s.compartment))
             let amount: Expr = valueIsAmount(s) ? .symbol(name) : .binary(.multiply, .symbol(name), compartment)
             let concentration: Expr = valueIsAmount(s) ? .binary(.divide, .symbol(name), compartment) : .symbol(name)
-            speciesInfo[s.id] = SBMLSpecies(id: s.id, name: name, compartment: names[s.compartment] ?? s.compartment,
+            speciesInfo[s.id] = SBMLSpecies(id: s.id, name: name, compartment: self.name(s.compartment),
                                             valueIsAmount: valueIsAmount(s), amount: amount, concentration: concentration)
             let initial = initialValues[s.id] ?? .nan
             if let rule = assignmentRules[s.id] {
-                yaml.assignment(name, try translate(rule.math, line: rule.line, element: "assignmentRule", id: s.id), description: s.name)
+                parts.assignment(name, try translate(rule.math, line: rule.line, element: "assignmentRule", id: s.id), description: s.name, line: rule.line)
                 continue
             }
             let reactionChange = change[s.id]
@@ -592,9 +661,9 @@ private struct ModelBuilder {
                     ode = .constant(0)
                 }
                 let compartmentSize = initialValues[s.compartment] ?? .nan
-                try yaml.state(amountName, initial * compartmentSize, unit: s.units, description: "amount of \(s.id)", ode: ode,
-                               line: s.line, element: "species", id: s.id, file: file, identifiers: s.identifiers)
-                yaml.assignment(name, .binary(.divide, .symbol(amountName), compartment), description: s.name ?? "concentration of \(s.id)")
+                try parts.state(amountName, initial * compartmentSize, unit: s.units, description: "amount of \(s.id)", ode: ode,
+                                line: s.line, element: "species", id: s.id, identifiers: s.identifiers)
+                parts.assignment(name, .binary(.divide, .symbol(amountName), compartment), description: s.name ?? "concentration of \(s.id)", line: s.line)
                 speciesInfo[s.id]?.amount = .symbol(amountName)
             } else {
                 var ode: Expr = .constant(0)
@@ -603,13 +672,16 @@ private struct ModelBuilder {
                 } else if let reactionChange, !s.constant {
                     ode = valueIsAmount(s) ? reactionChange : .binary(.divide, reactionChange, compartment)
                 }
-                try yaml.state(name, initial, unit: s.units, description: s.name, ode: ode, line: s.line, element: "species", id: s.id,
-                               file: file, identifiers: s.identifiers)
+                try parts.state(name, initial, unit: s.units, description: s.name, ode: ode, line: s.line, element: "species", id: s.id,
+                                identifiers: s.identifiers)
             }
         }
+    }
 
-        // Events.
-        var sbmlEvents: [ModelEvent] = []
+    // MARK: events
+
+    func translateEvents() throws(SBMLError) -> [ModelEvent] {
+        var result: [ModelEvent] = []
         for e in events {
             let trigger = try translate(e.trigger, line: e.line, element: "trigger", id: e.id)
             var assignments: [ModelEvent.Assignment] = []
@@ -618,35 +690,43 @@ private struct ModelBuilder {
                 if let s = speciesByID[a.variable] {
                     if s.constant { throw fail(.invalid, line: a.line, element: "eventAssignment", id: a.variable, "an event assigns constant species `\(a.variable)`") }
                     if heldAsAmount(s) {
-                        assignments.append(ModelEvent.Assignment(state: amountNames[s.id] ?? s.id, value: value,
-                                                               scale: .symbol(names[s.compartment] ?? s.compartment)))
+                        assignments.append(ModelEvent.Assignment(state: amountNames[s.id] ?? s.id, value: value, scale: .symbol(name(s.compartment))))
                         continue
                     }
-                } else if let p = parameters.first(where: { $0.id == a.variable }), p.constant {
+                } else if let p = parameterByID[a.variable], p.constant {
                     throw fail(.invalid, line: a.line, element: "eventAssignment", id: a.variable, "an event assigns constant parameter `\(a.variable)`")
                 } else if let c = compartmentByID[a.variable], c.constant {
                     throw fail(.invalid, line: a.line, element: "eventAssignment", id: a.variable, "an event assigns constant compartment `\(a.variable)`")
                 }
-                assignments.append(ModelEvent.Assignment(state: names[a.variable] ?? a.variable, value: value, scale: nil))
+                assignments.append(ModelEvent.Assignment(state: name(a.variable), value: value, scale: nil))
             }
-            sbmlEvents.append(ModelEvent(id: e.id, trigger: trigger, initialValue: e.initialValue, persistent: e.persistent,
-                                         useValuesFromTriggerTime: e.useValuesFromTriggerTime, assignments: assignments,
-                                         location: SourceLocation(file: file, line: e.line, column: 1)))
+            result.append(ModelEvent(id: e.id, trigger: trigger, initialValue: e.initialValue, persistent: e.persistent,
+                                     useValuesFromTriggerTime: e.useValuesFromTriggerTime, assignments: assignments,
+                                     location: SourceLocation(file: file, line: e.line, column: 1)))
         }
+        return result
+    }
 
-        yaml.outputs = species.map { names[$0.id] ?? $0.id }.filter { yaml.observables.contains($0) }
-            + (compartments.map(\.id) + parameters.map(\.id)).compactMap { names[$0] }.filter { yaml.observables.contains($0) }
-        let text = yaml.render()
-        var definition: ModelDefinition
-        do {
-            definition = try ModelLoader.parse(text, file: file)
+    // MARK: the definition
+
+    /// The parts as a `ModelDefinition`, checked as a model file is. Outputs: species, then compartments
+    /// and parameters, each that is a state or an assignment.
+    func assemble(events: [ModelEvent]) throws(SBMLError) -> SBMLModel {
+        let observable = parts.observables
+        let outputs = (species.map(\.id) + compartments.map(\.id) + parameters.map(\.id)).map(name).filter { observable.contains($0) }
+        let definition: ModelDefinition
+        do throws(ModelError) {
+            definition = try ModelDefinition.assemble(
+                file: file, name: sanitizedName(modelNode["id"] ?? modelNode["name"] ?? "sbml_model"), description: description(),
+                timeUnit: .hours, parameters: parts.parameters, states: parts.states, odes: parts.odes,
+                assignments: parts.assignments, outputs: outputs, events: events)
         } catch {
-            // The generated text is ketasim's own format; a problem here is an import bug or a name the
-            // format cannot hold, reported against the model element.
-            let first = error.problems.first.map { "\($0.message) (in generated model line \($0.location.line): \($0.sourceLine.trimmingCharacters(in: .whitespaces)))" } ?? error.description
-            throw fail(.unsupported, line: modelNode.line, element: "model", id: modelNode["id"], "could not be expressed as a ketasim model: \(first)")
+            // A problem here is an import bug or a name ketasim cannot hold, reported against the element.
+            guard case .invalid(let problems) = error, let first = problems.first else {
+                throw fail(.unsupported, line: modelNode.line, element: "model", id: modelNode["id"], "could not be expressed as a ketasim model: \(error)")
+            }
+            throw fail(.unsupported, line: first.location.line, element: "model", id: modelNode["id"], "could not be expressed as a ketasim model: \(first.message)")
         }
-        definition.events = sbmlEvents
         return SBMLModel(definition: definition, symbols: names, species: speciesInfo, notes: notes, file: file)
     }
 
@@ -662,72 +742,43 @@ private struct ModelBuilder {
     }
 }
 
-/// Accumulates the model in ketasim's YAML format, which is then read by `ModelLoader` so an imported
-/// model passes exactly the checks a hand-written one does.
-struct ModelYAML {
-    var name: String
-    var description: String
-    var provenance: String
-    var parameters: [String] = []
-    var states: [String] = []
-    var assignments: [String] = []
-    var odes: [String] = []
-    var outputs: [String] = []
+/// The states, parameters, assignments and ODEs of an imported model as they are made, located at
+/// their SBML elements.
+private struct DefinitionParts {
+    let file: String
+    let provenance: String
+    var parameters: [Models.Parameter] = []
+    var states: [State] = []
+    var odes: [Expr] = []
+    var assignments: [Assignment] = []
+    /// States and assignments: what can be an output.
     var observables: Set<String> = []
 
-    static func quote(_ s: String) -> String {
-        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: " ") + "\""
+    init(file: String, provenance: String) {
+        self.file = file
+        self.provenance = provenance
     }
 
-    static func number(_ x: Double) -> String { "\(x)" }
+    func location(_ line: Int) -> SourceLocation { SourceLocation(file: file, line: line, column: 1) }
 
-    mutating func parameter(_ name: String, _ value: Double, unit: String, description: String) {
-        parameters.append("""
-          \(Self.quote(name)):
-            value: \(Self.number(value))
-            unit: \(Self.quote(unit.isEmpty ? "unspecified" : unit))
-            description: \(Self.quote(description))
-            assumption: \(Self.quote(provenance))
-        """)
+    mutating func parameter(_ name: String, _ value: Double, unit: String, description: String, line: Int) {
+        parameters.append(Models.Parameter(name: name, value: value, unit: unit.isEmpty ? "unspecified" : unit, description: description,
+                                    provenance: .assumption(provenance), location: location(line)))
     }
 
     mutating func state(_ name: String, _ initial: Double, unit: String?, description: String?, ode: Expr,
-                        line: Int, element: String, id: String, file: String, identifiers: [String: String] = [:]) throws(SBMLError) {
+                        line: Int, element: String, id: String, identifiers: [String: String] = [:]) throws(SBMLError) {
         guard initial.isFinite else {
             throw SBMLError(.invalid, file: file, line: line, element: element, id: id, message: "`\(id)` changes during the simulation but its initial value is \(initial.isNaN ? "undefined" : "infinite")")
         }
-        var text = """
-          \(Self.quote(name)):
-            initial: \(Self.number(initial))
-            unit: \(Self.quote(unit ?? "unspecified"))
-            description: \(Self.quote(description ?? ""))
-        """
-        if !identifiers.isEmpty {
-            text += "\n    identifiers: {" + identifiers.sorted { $0.key < $1.key }.map { "\(Self.quote($0.key)): \(Self.quote($0.value))" }.joined(separator: ", ") + "}"
-        }
-        states.append(text)
-        odes.append("  \(Self.quote(name)): \(Self.quote(ode.description))")
+        states.append(State(name: name, initial: initial, unit: unit ?? "unspecified", description: description ?? "",
+                            identifiers: identifiers, location: location(line)))
+        odes.append(ode)
         observables.insert(name)
     }
 
-    mutating func assignment(_ name: String, _ expression: Expr, description: String?) {
-        var text = """
-          \(Self.quote(name)):
-            expression: \(Self.quote(expression.description))
-        """
-        if let description { text += "\n    description: \(Self.quote(description))" }
-        assignments.append(text)
+    mutating func assignment(_ name: String, _ expression: Expr, description: String?, line: Int) {
+        assignments.append(Assignment(name: name, expression: expression, description: description, location: location(line)))
         observables.insert(name)
-    }
-
-    func render() -> String {
-        var out = "name: \(Self.quote(name))\ndescription: \(Self.quote(description))\ntime_unit: h\n"
-        out += "parameters:" + (parameters.isEmpty ? " {}\n" : "\n" + parameters.joined(separator: "\n") + "\n")
-        out += "states:" + (states.isEmpty ? " {}\n" : "\n" + states.joined(separator: "\n") + "\n")
-        if !assignments.isEmpty { out += "assignments:\n" + assignments.joined(separator: "\n") + "\n" }
-        out += "odes:" + (odes.isEmpty ? " {}\n" : "\n" + odes.joined(separator: "\n") + "\n")
-        out += "outputs: [" + outputs.map(Self.quote).joined(separator: ", ") + "]\n"
-        return out
     }
 }
