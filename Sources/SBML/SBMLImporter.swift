@@ -106,6 +106,13 @@ private struct DocumentReader {
         return try MathML.inline(raw, definitions: functions, context: ctx)
     }
 
+    /// The `<math>` child when there is one: Level 3 Version 2 lets initial assignments, rules, event
+    /// assignments and triggers omit it, and the element then has no effect.
+    func optionalMath(_ node: XMLNode, id: String? = nil) throws(SBMLError) -> MathNode? {
+        guard level == 3, node.child("math") == nil else { return try math(node, id: id) }
+        return nil
+    }
+
     /// Refuses elements of SBML packages (whose namespaces extend the core one): their meaning would be lost.
     func checkNoPackages(_ node: XMLNode, core: String) throws(SBMLError) {
         if node.name == "annotation" || node.name == "notes" { return }
@@ -158,6 +165,8 @@ private struct DocumentReader {
         let functionIDs = Set(model.list("listOfFunctionDefinitions", "functionDefinition").compactMap(\.id))
         for f in model.list("listOfFunctionDefinitions", "functionDefinition") {
             let id = try required(f, "id")
+            // Without math (Level 3 Version 2) the definition has no effect; a call to it is an unknown function.
+            if level == 3 && f.child("math") == nil { continue }
             guard let lambda = f.child("math")?.children.first(where: { $0.name == "lambda" || $0.name == "semantics" }) else {
                 throw error(.malformed, f, "a function definition needs <math><lambda>")
             }
@@ -215,7 +224,7 @@ private struct DocumentReader {
         for ia in model.list("listOfInitialAssignments", "initialAssignment") {
             let symbol = try required(ia, "symbol")
             if initialAssignments[symbol] != nil { throw error(.invalid, ia, "`\(symbol)` has two initial assignments", id: symbol) }
-            initialAssignments[symbol] = (try math(ia, id: symbol), ia.line)
+            if let m = try optionalMath(ia, id: symbol) { initialAssignments[symbol] = (m, ia.line) }
         }
         var assignmentRules: [String: Rule] = [:]
         var rateRules: [String: Rule] = [:]
@@ -226,9 +235,12 @@ private struct DocumentReader {
                 if assignmentRules[variable] != nil || rateRules[variable] != nil {
                     throw error(.invalid, r, "`\(variable)` has two rules", id: variable)
                 }
-                let rule = Rule(variable: variable, math: try math(r, id: variable), line: r.line)
+                guard let m = try optionalMath(r, id: variable) else { continue }
+                let rule = Rule(variable: variable, math: m, line: r.line)
                 if r.name == "assignmentRule" { assignmentRules[variable] = rule } else { rateRules[variable] = rule }
             case "algebraicRule":
+                // Without math (Level 3 Version 2) the rule constrains nothing.
+                if level == 3 && r.child("math") == nil { continue }
                 throw error(.unsupported, r, "algebraic rules (the model is a differential-algebraic system)")
             case "annotation", "notes":
                 continue
@@ -272,11 +284,12 @@ private struct DocumentReader {
             if e.child("priority") != nil { throw error(.unsupported, e, "event priorities") }
             // Level 3 Version 2 makes the trigger optional; an event without one never fires.
             let trigger = e.child("trigger")
-            let triggerMath: MathNode = if let trigger { try math(trigger, id: e.id) } else { .number(0) }
+            let triggerMath: MathNode = if let trigger { try optionalMath(trigger, id: e.id) ?? .number(0) } else { .number(0) }
             var assignments: [EventAssignment] = []
             for ea in e.list("listOfEventAssignments", "eventAssignment") {
                 let variable = try required(ea, "variable")
-                assignments.append(EventAssignment(variable: variable, math: try math(ea, id: variable), line: ea.line))
+                guard let m = try optionalMath(ea, id: variable) else { continue }
+                assignments.append(EventAssignment(variable: variable, math: m, line: ea.line))
             }
             events.append(Event(
                 id: e.id, trigger: triggerMath,
