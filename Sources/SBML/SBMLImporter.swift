@@ -407,7 +407,8 @@ private struct ModelBuilder {
         let change = try reactionChanges()
         try addCompartmentsParametersAndReferences()
         try addSpecies(change: change)
-        let events = try translateEvents()
+        var events = try translateEvents()
+        try replaceRates(events: &events)
         return try assemble(events: events)
     }
 
@@ -505,6 +506,8 @@ private struct ModelBuilder {
 
         var values: [String: Double] = [:]
         var visiting: Set<String> = []
+        // Ids whose initial value needs rateOf (unknown until the ODEs are built).
+        var needsRate: Set<String> = []
         let modelLine = modelNode.line
         let file = self.file
         func value(_ id: String) throws(SBMLError) -> Double {
@@ -517,10 +520,16 @@ private struct ModelBuilder {
             }
             let v = try MathML.evaluate(d.math, time: 0) { (name: String) throws(SBMLError) -> Double in try value(name) }
             visiting.remove(id)
+            if d.math.usesRateOf || d.math.names.contains(where: { needsRate.contains($0) }) { needsRate.insert(id) }
             values[id] = v
             return v
         }
         for entry in ids { _ = try value(entry.id) }
+        // Assignment rules and reaction rates are recomputed as expressions; any other value is a number.
+        for entry in ids where needsRate.contains(entry.id) && assignmentRules[entry.id] == nil && entry.element != "reaction" {
+            let d = definitions[entry.id]
+            throw fail(.unsupported, line: d?.line ?? entry.line, element: d?.element ?? entry.element, id: entry.id, "an initial value that depends on the rateOf csymbol")
+        }
         initialValues = values
     }
 
@@ -688,6 +697,45 @@ private struct ModelBuilder {
                 try parts.state(name, initial, unit: s.units, description: s.name, ode: ode, line: s.line, element: "species", id: s.id,
                                 identifiers: s.identifiers)
             }
+        }
+    }
+
+    /// Replaces `rateOf(x)` by x's ODE (0 for a parameter), repeatedly, since an ODE may itself use a rate.
+    /// Refused: the rate of a variable set by an assignment rule or held as an amount in a varying compartment.
+    mutating func replaceRates(events: inout [ModelEvent]) throws(SBMLError) {
+        func rates(_ e: Expr) -> [String] { e.symbols.filter { $0.hasPrefix(rateOfPrefix) }.sorted() }
+        var all = Set(parts.odes.flatMap(rates) + parts.assignments.flatMap { rates($0.expression) })
+        for e in events { all.formUnion(rates(e.trigger)); for a in e.assignments { all.formUnion(rates(a.value)) } }
+        if all.isEmpty { return }
+        let stateIndex = Dictionary(parts.states.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let parameterNames = Set(parts.parameters.map(\.name))
+        var map: [String: Expr] = [:]
+        for symbol in all.sorted() {
+            let name = String(symbol.dropFirst(rateOfPrefix.count))
+            if let k = stateIndex[name] {
+                map[symbol] = parts.odes[k]
+            } else if parameterNames.contains(name) {
+                map[symbol] = .constant(0)
+            } else {
+                throw fail(.unsupported, line: modelNode.line, element: "model", id: name, "the rateOf csymbol of `\(name)`, which an assignment rule sets or which is held as an amount in a compartment that changes")
+            }
+        }
+        func expand(_ e: Expr) throws(SBMLError) -> Expr {
+            var e = e
+            for _ in 0..<32 {
+                if rates(e).isEmpty { return e }
+                e = e.substituting(map)
+            }
+            throw fail(.unsupported, line: modelNode.line, element: "model", id: nil, "rateOf csymbols that depend on each other in a cycle")
+        }
+        for k in parts.odes.indices { parts.odes[k] = try expand(parts.odes[k]) }
+        for k in parts.assignments.indices {
+            let a = parts.assignments[k]
+            parts.assignments[k] = Assignment(name: a.name, expression: try expand(a.expression), description: a.description, location: a.location)
+        }
+        for k in events.indices {
+            events[k].trigger = try expand(events[k].trigger)
+            for j in events[k].assignments.indices { events[k].assignments[j].value = try expand(events[k].assignments[j].value) }
         }
     }
 

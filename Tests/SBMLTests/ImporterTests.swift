@@ -162,3 +162,32 @@ let decayBody = """
         #expect(model.notes.count == 2)
     }
 }
+
+@Suite struct RateOfTests {
+    /// `r = rateOf(A)` with dA/dt = -k A: r follows the ODE, not a finite difference, at every output.
+    @Test func rateOfIsTheVariablesODE() throws {
+        let xml = document(decayBody.replacingOccurrences(of: "<listOfParameters><parameter id=\"k\" value=\"0.5\" constant=\"true\"/></listOfParameters>", with: """
+            <listOfParameters><parameter id="k" value="0.5" constant="true"/><parameter id="r" constant="false"/></listOfParameters>
+            <listOfRules><assignmentRule variable="r"><math xmlns="http://www.w3.org/1998/Math/MathML">
+              <apply><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/rateOf">rateOf</csymbol><ci>A</ci></apply>
+            </math></assignmentRule></listOfRules>
+            """))
+        let model = try SBMLImporter.importModel(xml: xml, file: "rateof.xml")
+        let run = try model.simulate(times: [0, 1, 2], ids: ["A", "r"])
+        for row in 0..<3 {
+            #expect(abs(run.value(1, at: row) + 0.5 * run.value(0, at: row)) <= 1e-9)
+        }
+        #expect(run.value(1, at: 0) == -1.5)
+    }
+
+    @Test func anInitialValueThatNeedsARateIsRefusedByName() {
+        let xml = document(decayBody.replacingOccurrences(of: "<listOfParameters><parameter id=\"k\" value=\"0.5\" constant=\"true\"/></listOfParameters>", with: """
+            <listOfParameters><parameter id="k" value="0.5" constant="true"/><parameter id="p" constant="true"/></listOfParameters>
+            <listOfInitialAssignments><initialAssignment symbol="p"><math xmlns="http://www.w3.org/1998/Math/MathML">
+              <apply><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/rateOf">rateOf</csymbol><ci>A</ci></apply>
+            </math></initialAssignment></listOfInitialAssignments>
+            """))
+        let error = importError(xml)
+        #expect(error?.kind == .unsupported && error?.id == "p")
+    }
+}
