@@ -183,6 +183,7 @@ public final class Simulator {
         let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
         workspace.setParameters(parameters)
         workspace.resetInputs()
+        workspace.resetEvents()
         let doseEvents = try events(for: plan, parameters: parameters)
 
         var breakpoints: [Double] = [0]

@@ -132,6 +132,9 @@ public final class ModelWorkspace: ODESystem {
     private let eventScratch: UnsafeMutablePointer<Double>
     private let size: Int
     private let n: Int
+    /// Delayed events triggered but not yet executed: part of the state a run continues from.
+    var pendingEvents: [PendingEvent] = []
+    var pendingCount = 0
     /// Set when a parameter, input or infusion rate changes; the preludes run before the next call.
     private var stale = true
 
