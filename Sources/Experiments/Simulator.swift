@@ -192,6 +192,7 @@ public final class Simulator {
         let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
         workspace.setParameters(parameters)
         workspace.resetInputs()
+        workspace.resetEvents()
         let doses = try events(for: plan, parameters: parameters)
         let grid = plan.grid(timeUnit: def.timeUnit)
         let onGrid = Set(grid)

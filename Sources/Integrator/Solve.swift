@@ -11,6 +11,14 @@ public struct EventWatch {
     /// Writes the current truth of every condition into the buffer (length `count`). Called often
     /// (on interpolated states while locating a crossing), so it should not allocate.
     public var evaluate: (Double, UnsafePointer<Double>, UnsafeMutableBufferPointer<Bool>) -> Void
+    /// The earliest time the caller has something scheduled (a delayed event), +infinity when nothing:
+    /// the loop stops there exactly, as at a breakpoint, and calls `onEvent` with what fired (maybe nothing).
+    public var nextScheduled: () -> Double = { .infinity }
+    /// Whether something scheduled is due at t: the cascade at t goes on while it is.
+    public var hasDue: (Double) -> Bool = { _ in false }
+    /// The truth of every condition after each accepted step and each cascade round (a pending event
+    /// that needs its condition to stay true is dropped when it turns false).
+    public var settled: (UnsafeBufferPointer<Bool>) -> Void = { _ in }
 
     public init(count: Int, initialValues: [Bool],
                 evaluate: @escaping (Double, UnsafePointer<Double>, UnsafeMutableBufferPointer<Bool>) -> Void) {
@@ -127,7 +135,8 @@ private struct SolveLoop {
             Self.truth(watch, t, y, into: &after)
             let rising = (0..<watch.count).filter { !before[$0] && after[$0] }
             swap(&before, &after)
-            if rising.isEmpty { return }
+            before.withUnsafeBufferPointer { watch.settled($0) }
+            if rising.isEmpty && !watch.hasDue(t) { return }
             rounds += 1
             if rounds > maxCascade {
                 throw .invalidProblem("events \(rising.map(String.init).joined(separator: ", ")) kept re-triggering each other at t = \(t) (more than \(maxCascade) rounds)")
@@ -202,7 +211,8 @@ private struct SolveLoop {
             if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
         }
         while t < end {
-            let stop = nextStop < stops.count ? stops[nextStop] : end
+            let scheduled = events?.nextScheduled() ?? .infinity
+            let stop = min(nextStop < stops.count ? stops[nextStop] : end, scheduled)
             let target = stopAtOutputs && nextOutput < outputs.count ? min(outputs[nextOutput], stop) : stop
             if stepsSinceTarget >= settings.maxSteps { throw .maxStepsReached(steps: stepsSinceTarget, time: t, stiffStepper: settings.stepper.usesJacobian) }
             let ta = t
@@ -247,10 +257,15 @@ private struct SolveLoop {
                     eventFired = true
                 } else {
                     swap(&before, &after)
+                    before.withUnsafeBufferPointer { watch.settled($0) }
                 }
             }
             if !eventFired && !stopAtOutputs { interpolateOutputs(from: ta, to: t, before: t, y1: y, into: &solution) }
             var changed = eventFired
+            if !eventFired && t == scheduled {
+                try fire(at: t, state: state, onEvent: onEvent)
+                changed = true
+            }
             if nextStop < stops.count && t == stops[nextStop] {
                 onBreakpoint(t, state)
                 nextStop += 1

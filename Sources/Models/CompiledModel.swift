@@ -62,10 +62,13 @@ public final class CompiledModel: Sendable {
         var destinations: [Int] = []
         var dt: [Expr] = []
         var dtDestinations: [Int] = []
+        // Each ODE's own symbols pick its Jacobian row's candidates: scanning every state for every ODE
+        // would make compiling quadratic in the number of states.
+        let stateIndex = Dictionary(model.states.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (i, f) in odes.enumerated() {
             let symbols = f.symbols
-            for (j, s) in model.states.enumerated() where symbols.contains(s.name) {
-                let d = f.derivative(withRespectTo: s.name)
+            for j in symbols.compactMap({ stateIndex[$0] }).sorted() {
+                let d = f.derivative(withRespectTo: model.states[j].name)
                 if case .constant(0) = d { continue }
                 entries.append(d)
                 destinations.append(i * n + j)
@@ -129,6 +132,9 @@ public final class ModelWorkspace: ODESystem {
     private let eventScratch: UnsafeMutablePointer<Double>
     private let size: Int
     private let n: Int
+    /// Delayed events triggered but not yet executed: part of the state a run continues from.
+    var pendingEvents: [PendingEvent] = []
+    var pendingCount = 0
     /// Set when a parameter, input or infusion rate changes; the preludes run before the next call.
     private var stale = true
 

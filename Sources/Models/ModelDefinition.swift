@@ -21,6 +21,17 @@ public struct Parameter: Sendable, Equatable {
     public var provenance: Provenance
     public var bounds: ClosedRange<Double>?
     public var location: SourceLocation
+
+    public init(name: String, value: Double, unit: String, description: String, provenance: Provenance,
+                bounds: ClosedRange<Double>? = nil, location: SourceLocation) {
+        self.name = name
+        self.value = value
+        self.unit = unit
+        self.description = description
+        self.provenance = provenance
+        self.bounds = bounds
+        self.location = location
+    }
 }
 
 /// A piecewise-constant signal set by scenarios (stress intensity, exercise...).
@@ -42,6 +53,17 @@ public struct State: Sendable, Equatable {
     /// Database identifiers: `hgnc`, `entrez`, `mesh`...
     public var identifiers: [String: String]
     public var location: SourceLocation
+
+    public init(name: String, initial: Double, unit: String, description: String, captions: [String] = [],
+                identifiers: [String: String] = [:], location: SourceLocation) {
+        self.name = name
+        self.initial = initial
+        self.unit = unit
+        self.description = description
+        self.captions = captions
+        self.identifiers = identifiers
+        self.location = location
+    }
 }
 
 public struct Assignment: Sendable, Equatable {

@@ -29,11 +29,14 @@ public struct ModelEvent: Sendable {
     /// True: assigned values are computed when the trigger fires, before any simultaneous event executes.
     public var useValuesFromTriggerTime: Bool
     public var assignments: [Assignment]
+    /// Time from the trigger to the execution, evaluated when the trigger fires; nil executes at once.
+    public var delay: Expr?
     /// Where the event is written, for messages.
     public var location: SourceLocation
 
     public init(id: String?, trigger: Expr, initialValue: Bool = true, persistent: Bool = true,
-                useValuesFromTriggerTime: Bool = true, assignments: [Assignment], location: SourceLocation) {
+                useValuesFromTriggerTime: Bool = true, assignments: [Assignment], delay: Expr? = nil, location: SourceLocation) {
+        self.delay = delay
         self.id = id
         self.trigger = trigger
         self.initialValue = initialValue
@@ -44,6 +47,16 @@ public struct ModelEvent: Sendable {
     }
 }
 
+/// A delayed event waiting for its execution time.
+struct PendingEvent {
+    var event: Int
+    var time: Double
+    /// Assignment values computed at the trigger time (`useValuesFromTriggerTime`), else nil.
+    var values: [Double]?
+    /// Trigger order, for events due at the same time.
+    var order: Int
+}
+
 /// The events of a model as register programs over the model's variable layout.
 struct CompiledEvents: Sendable {
     var triggers: CompiledProgram
@@ -51,8 +64,10 @@ struct CompiledEvents: Sendable {
     var scales: [CompiledProgram?]
     var targets: [[Int]]
     var initialValues: [Bool]
+    /// One output per event (0 for events without a delay); nil when no event has one.
+    var delays: CompiledProgram?
 
-    var registerCount: Int { ([triggers.registerCount] + values.map(\.registerCount) + scales.compactMap { $0?.registerCount }).max() ?? 0 }
+    var registerCount: Int { ([triggers.registerCount, delays?.registerCount ?? 0] + values.map(\.registerCount) + scales.compactMap { $0?.registerCount }).max() ?? 0 }
 
     init(_ events: [ModelEvent], model: ModelDefinition, variables: [String], expansion: [String: Expr]) throws(ModelError) {
         let stateIndex = Dictionary(model.states.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -82,6 +97,7 @@ struct CompiledEvents: Sendable {
             targets.append(indices)
         }
         initialValues = events.map(\.initialValue)
+        delays = events.contains { $0.delay != nil } ? try compile(events.map { $0.delay ?? .constant(0) }, nil) : nil
     }
 }
 
@@ -90,14 +106,32 @@ extension ModelWorkspace {
     /// the workspace's current parameters and inputs. Nil when the model has no events.
     public func eventWatch() -> EventWatch? {
         guard let events = model.events else { return nil }
-        return EventWatch(count: events.initialValues.count, initialValues: events.initialValues) { [unowned self] t, y, truth in
+        var watch = EventWatch(count: events.initialValues.count, initialValues: events.initialValues) { [unowned self] t, y, truth in
             self.evaluateTriggers(events, t: t, y: y, into: truth)
         }
+        if events.delays != nil {
+            watch.nextScheduled = { [unowned self] in self.pendingEvents.lazy.map(\.time).min() ?? .infinity }
+            watch.hasDue = { [unowned self] t in self.pendingEvents.contains { $0.time <= t } }
+            let persistent = model.definition.events.map(\.persistent)
+            watch.settled = { [unowned self] truth in
+                // A non-persistent event is cancelled when its trigger turns false before it executes.
+                if self.pendingEvents.contains(where: { !persistent[$0.event] && !truth[$0.event] }) {
+                    self.pendingEvents.removeAll { !persistent[$0.event] && !truth[$0.event] }
+                }
+            }
+        }
+        return watch
     }
 
     /// Executes the events in `fired` (indices, document order) at time t on `state`, with SBML's rules
     /// for simultaneous events: values of events that use trigger-time values are all computed before
     /// any executes; a non-persistent event whose trigger an earlier one turned false is dropped.
+    /// Forgets delayed events still waiting: a new run starts with none.
+    public func resetEvents() {
+        pendingEvents.removeAll()
+        pendingCount = 0
+    }
+
     public func fireEvents(_ fired: [Int], at t: Double, state: UnsafeMutableBufferPointer<Double>) {
         guard let events = model.events, let y = state.baseAddress else { return }
         let definitions = model.definition.events
@@ -105,17 +139,38 @@ extension ModelWorkspace {
         for k in fired where definitions[k].useValuesFromTriggerTime {
             precomputed[k] = evaluate(events.values[k], t: t, y: y, count: definitions[k].assignments.count)
         }
-        var first = true
+        // Delayed events join the queue with their execution time (and trigger-time values); the solve
+        // loop stops at that time, and the queue survives every restart of the stepper.
+        var now: [(event: Int, values: [Double]?, delayed: Bool)] = []
+        let delays = events.delays.map { evaluate($0, t: t, y: y, count: definitions.count) }
         for k in fired {
+            if definitions[k].delay != nil, let d = delays?[k] {
+                pendingEvents.append(PendingEvent(event: k, time: t + max(0, d), values: precomputed[k], order: pendingCount))
+                pendingCount += 1
+            } else {
+                now.append((k, precomputed[k], false))
+            }
+        }
+        // Due delayed events execute after those fired now, in the order they were triggered.
+        if pendingEvents.contains(where: { $0.time <= t }) {
+            let due = pendingEvents.filter { $0.time <= t }.sorted { ($0.time, $0.order) < ($1.time, $1.order) }
+            pendingEvents.removeAll { $0.time <= t }
+            for p in due { now.append((p.event, p.values, true)) }
+        }
+        var first = true
+        for item in now {
+            let k = item.event
             let event = definitions[k]
-            if !first && !event.persistent {
+            // A non-persistent event whose trigger is no longer true does not execute (after an earlier
+            // event at the same time, or when it was delayed).
+            if (!first || item.delayed) && !event.persistent {
                 var truth = [Bool](repeating: false, count: definitions.count)
                 truth.withUnsafeMutableBufferPointer { evaluateTriggers(events, t: t, y: y, into: $0) }
                 if !truth[k] { continue }
             }
             first = false
             let count = event.assignments.count
-            let values = precomputed[k] ?? evaluate(events.values[k], t: t, y: y, count: count)
+            let values = item.values ?? evaluate(events.values[k], t: t, y: y, count: count)
             // A concentration becomes an amount with the compartment size at the moment of firing, before
             // this event resizes it (the SBML Test Suite's reading of simultaneous assignments, cases 1506, 1779).
             let scales = events.scales[k].map { evaluate($0, t: t, y: y, count: count) }

@@ -210,12 +210,8 @@ struct Reader {
 
         var declared: [String: SourceLocation] = [:]
         func declare(_ reader: inout Reader, _ name: String, _ node: Node, _ kind: String) -> Bool {
-            if Self.reserved.contains(name) {
-                reader.report("`\(name)` is reserved and cannot name a \(kind)", at: node)
-                return false
-            }
-            if name.first.map({ !($0.isLetter || $0 == "_") }) ?? true || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) || !name.allSatisfy(\.isASCII) {
-                reader.report("`\(name)` is not a valid name for a \(kind): use letters, digits and `_`, starting with a letter", at: node)
+            if let problem = nameProblem(name, kind: kind) {
+                reader.report(problem, at: node)
                 return false
             }
             if let previous = declared[name] {
@@ -347,39 +343,28 @@ struct Reader {
 
         // Order assignments so each uses only earlier ones; a cycle is an error naming its members.
         let assignmentNames = Set(rawAssignments.map(\.name))
+        let assignmentIndex = Dictionary(rawAssignments.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         var ordered: [Assignment] = []
-        var state: [String: Int] = [:]  // 1 visiting, 2 done
-        let byName = Dictionary(rawAssignments.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var cycleReported = false
-        func visit(_ reader: inout Reader, _ name: String, _ path: [String]) {
-            if state[name] == 2 { return }
-            guard let a = byName[name] else { return }
-            if state[name] == 1 {
-                if !cycleReported {
-                    let cycle = path.drop(while: { $0 != name }) + [name]
-                    reader.report("assignments form a cycle: \(cycle.joined(separator: " -> "))", at: a.node)
-                    cycleReported = true
-                }
-                return
+        switch dependencyOrder(count: rawAssignments.count, dependencies: { k in rawAssignments[k].parsed.expr.symbols.sorted().compactMap { assignmentIndex[$0] } }) {
+        case .success(let order):
+            ordered = order.map { k in
+                let a = rawAssignments[k]
+                return Assignment(name: a.name, expression: a.parsed.expr, text: a.parsed.text, unit: a.unit, description: a.description, location: location(a.node))
             }
-            state[name] = 1
-            for dep in a.parsed.expr.symbols.sorted() where assignmentNames.contains(dep) {
-                visit(&reader, dep, path + [name])
-            }
-            state[name] = 2
-            ordered.append(Assignment(name: name, expression: a.parsed.expr, text: a.parsed.text, unit: a.unit, description: a.description, location: reader.location(a.node)))
+        case .failure(let cycle):
+            report("assignments form a cycle: \(cycle.members.map { rawAssignments[$0].name }.joined(separator: " -> "))", at: rawAssignments[cycle.members[0]].node)
         }
-        for a in rawAssignments { visit(&self, a.name, []) }
 
         // Outputs
         let observables = Set(states.map(\.name)).union(assignmentNames)
         var outputs: [String] = []
+        var listed: Set<String> = []
         if entry(top, "outputs") == nil { report("missing `outputs` list", at: root) }
         for node in sequence(entry(top, "outputs"), "`outputs`") ?? [] {
             guard let s = string(node, "an output") else { continue }
             if !observables.contains(s) {
                 report("output `\(s)` is neither a state nor an assignment\(didYouMean(s, among: observables))", at: node)
-            } else if outputs.contains(s) {
+            } else if !listed.insert(s).inserted {
                 report("output `\(s)` is listed twice", at: node)
             } else {
                 outputs.append(s)

@@ -4,6 +4,9 @@ import Foundation
 /// MathML content as read from the document, before translation to `Expr`. Kept separate because
 /// function definitions must be inlined and initial values evaluated with MathML's own semantics
 /// before anything is renamed for ketasim.
+/// `rateOf(x)` is translated to the symbol `rateOfPrefix + x` until the importer replaces it by x's ODE.
+let rateOfPrefix = "__rateOf_"
+
 indirect enum MathNode: Sendable {
     case number(Double)
     case name(String)
@@ -33,6 +36,17 @@ indirect enum MathNode: Sendable {
         case .piecewise(let pieces, let otherwise):
             for p in pieces { p.value.collect(into: &result); p.condition.collect(into: &result) }
             otherwise?.collect(into: &result)
+        }
+    }
+
+    /// True when the expression applies the `rateOf` csymbol.
+    var usesRateOf: Bool {
+        switch self {
+        case .number, .name, .time: return false
+        case .apply(let op, let args): return op == "rateOf" || args.contains { $0.usesRateOf }
+        case .call(_, let args): return args.contains { $0.usesRateOf }
+        case .piecewise(let pieces, let otherwise):
+            return pieces.contains { $0.value.usesRateOf || $0.condition.usesRateOf } || (otherwise?.usesRateOf ?? false)
         }
     }
 
@@ -191,6 +205,12 @@ enum MathML {
             let name = head.text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard functions.contains(name) else { throw context.error(.invalid, "`\(name)` is called like a function but no function definition has that id") }
             return .call(name, args)
+        case "csymbol" where head["definitionURL"] == "http://www.sbml.org/sbml/symbols/rateOf":
+            // The rate of one variable: the importer replaces it by that variable's ODE.
+            guard args.count == 1, case .name = args[0] else {
+                throw context.error(.unsupported, "the rateOf csymbol applied to anything but one variable")
+            }
+            return .apply("rateOf", args)
         case "csymbol":
             let symbol = try csymbol(head, context: context)
             throw context.error(.unsupported, "applying csymbol \(symbol)")
@@ -253,6 +273,9 @@ enum MathML {
                 return try evaluate(p.value, time: time, value: value)
             }
             return try otherwise.map { (o) throws(SBMLError) in try evaluate(o, time: time, value: value) } ?? .nan
+        case .apply("rateOf", _):
+            // Not known before the ODEs are; the importer refuses an initial value that needs it.
+            return .nan
         case .apply(let op, let args):
             var x: [Double] = []
             for a in args { x.append(try evaluate(a, time: time, value: value)) }
@@ -370,6 +393,9 @@ enum MathML {
                 result = .conditional(try go(p.condition), try go(p.value), result)
             }
             return result
+        case .apply("rateOf", let argNodes):
+            guard argNodes.count == 1, case .name(let n) = argNodes[0] else { throw context.error(.unsupported, "the rateOf csymbol applied to anything but one variable") }
+            return .symbol(rateOfPrefix + (try symbol(n)))
         case .apply(let op, let argNodes):
             if let rewritten = rewritten(op, argNodes) { return try go(rewritten) }
             var args: [Expr] = []

@@ -26,6 +26,9 @@ public enum SBMLTestSuite {
         public var componentTags: [String]
         public var testTags: [String]
         public var passed: Bool
+        /// True when the case was not simulated because the import or compilation refused it with a
+        /// typed error naming the element; a failure that is not a refusal is a wrong (or failed) run.
+        public var refused: Bool = false
         /// Empty when passed: the import or run error, or the first mismatch.
         public var message: String
         public var seconds: Double
@@ -35,6 +38,12 @@ public enum SBMLTestSuite {
         public var results: [CaseResult]
         public var passed: Int { results.filter(\.passed).count }
         public var failed: Int { results.count - passed }
+        /// Failures that are refusals (the model was not run).
+        public var refused: Int { results.filter { !$0.passed && $0.refused }.count }
+        /// Failures that ran and disagree with the expected values, or whose run failed.
+        public var wrong: Int { failed - refused }
+        /// `N passed, M failed (R refused, W wrong)`.
+        public var line: String { "\(passed) passed, \(failed) failed (\(refused) refused, \(wrong) wrong)" }
     }
 
     public static func parseSettings(_ text: String) -> CaseSettings {
@@ -83,8 +92,9 @@ public enum SBMLTestSuite {
         let directory = root + "/cases/" + name
         var result = CaseResult(name: name, componentTags: tags.components, testTags: tags.tests, passed: false, message: "", seconds: 0)
         defer { result.seconds = Date().timeIntervalSince(started) }
-        func finish(_ message: String) -> CaseResult {
+        func finish(_ message: String, refused: Bool = false) -> CaseResult {
             result.message = message
+            result.refused = refused && !message.isEmpty
             result.passed = message.isEmpty
             result.seconds = Date().timeIntervalSince(started)
             return result
@@ -103,8 +113,14 @@ public enum SBMLTestSuite {
             let listed = expected.rows.map { $0.first ?? 0 }
             let times = listed.isEmpty ? settings.times : listed
             let result: SimulationResult
+            let compiled: CompiledModel
             do {
-                let simulator = try Simulator(model: try CompiledModel(model.definition), settings: tuned)
+                compiled = try CompiledModel(model.definition)
+            } catch {
+                return finish("\(error)", refused: true)
+            }
+            do {
+                let simulator = try Simulator(model: compiled, settings: tuned)
                 var plan = SimulationPlan(model: model.definition, tEnd: max(times.max() ?? 0, 1e-12))
                 plan.outputTimes = times
                 result = try simulator.run(plan, columns: columns)
@@ -114,7 +130,7 @@ public enum SBMLTestSuite {
             if let failure = result.failure { return finish("simulation failed: \(failure)") }
             return finish(compare(result, expected: expected, settings: settings))
         } catch {
-            return finish(error.description)
+            return finish(error.description, refused: true)
         }
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import SBML
 
 // Usage: sbml-test-suite DIR [CASE...]
-// DIR holds cases/ and index.tsv. Prints one line per failing case, then "N passed, M failed";
+// DIR holds cases/ and index.tsv. Prints one line per failing case, then "N passed, M failed (R refused, W wrong)";
 // exits 1 when any case failed, 64 on bad usage.
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let root = arguments.first, !root.hasPrefix("-") else {
@@ -21,5 +21,5 @@ for r in summary.results where !r.passed {
     let tags = (r.componentTags + r.testTags).joined(separator: ", ")
     print("\(r.name) [\(tags)]: \(r.message)")
 }
-print("\(summary.passed) passed, \(summary.failed) failed")
+print(summary.line)
 exit(summary.failed == 0 ? 0 : 1)

@@ -108,11 +108,11 @@ let decayBody = """
             <listOfParameters><parameter id="a" value="1" constant="false"/></listOfParameters>
             <listOfEvents><event id="late" useValuesFromTriggerTime="true">
               <trigger initialValue="true" persistent="true"><math xmlns="http://www.w3.org/1998/Math/MathML"><true/></math></trigger>
-              <delay><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>1</cn></math></delay>
+              <priority><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>1</cn></math></priority>
             </event></listOfEvents>
             """))
         #expect(delayed?.description.contains("<event id=\"late\">") == true)
-        #expect(delayed?.description.contains("delay") == true)
+        #expect(delayed?.description.contains("priorities") == true)
         #expect(delayed?.description.contains("test.xml:") == true)
 
         let package = importError(document("""
@@ -160,5 +160,71 @@ let decayBody = """
         #expect(model.symbols["exp"] == "exp_")
         #expect(model.definition.odes.first == .symbol("t_"))
         #expect(model.notes.count == 2)
+    }
+}
+
+@Suite struct RateOfTests {
+    /// `r = rateOf(A)` with dA/dt = -k A: r follows the ODE, not a finite difference, at every output.
+    @Test func rateOfIsTheVariablesODE() throws {
+        let xml = document(decayBody.replacingOccurrences(of: "<listOfParameters><parameter id=\"k\" value=\"0.5\" constant=\"true\"/></listOfParameters>", with: """
+            <listOfParameters><parameter id="k" value="0.5" constant="true"/><parameter id="r" constant="false"/></listOfParameters>
+            <listOfRules><assignmentRule variable="r"><math xmlns="http://www.w3.org/1998/Math/MathML">
+              <apply><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/rateOf">rateOf</csymbol><ci>A</ci></apply>
+            </math></assignmentRule></listOfRules>
+            """))
+        let model = try SBMLImporter.importModel(xml: xml, file: "rateof.xml")
+        let run = try model.simulate(times: [0, 1, 2], ids: ["A", "r"])
+        for row in 0..<3 {
+            #expect(abs(run.value(1, at: row) + 0.5 * run.value(0, at: row)) <= 1e-9)
+        }
+        #expect(run.value(1, at: 0) == -1.5)
+    }
+
+    @Test func anInitialValueThatNeedsARateIsRefusedByName() {
+        let xml = document(decayBody.replacingOccurrences(of: "<listOfParameters><parameter id=\"k\" value=\"0.5\" constant=\"true\"/></listOfParameters>", with: """
+            <listOfParameters><parameter id="k" value="0.5" constant="true"/><parameter id="p" constant="true"/></listOfParameters>
+            <listOfInitialAssignments><initialAssignment symbol="p"><math xmlns="http://www.w3.org/1998/Math/MathML">
+              <apply><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/rateOf">rateOf</csymbol><ci>A</ci></apply>
+            </math></initialAssignment></listOfInitialAssignments>
+            """))
+        let error = importError(xml)
+        #expect(error?.kind == .unsupported && error?.id == "p")
+    }
+}
+
+@Suite struct DelayedEventTests {
+    /// p is set 0.5 after `time >= 1` becomes true; a non-persistent twin whose trigger turns false
+    /// (at 1.2) before its execution time (1.5) is cancelled.
+    static func model(persistent: Bool) -> String {
+        document("""
+            <listOfParameters><parameter id="p" value="0" constant="false"/></listOfParameters>
+            <listOfEvents><event id="E" useValuesFromTriggerTime="true">
+              <trigger initialValue="true" persistent="\(persistent)"><math xmlns="http://www.w3.org/1998/Math/MathML">
+                <apply><and/>
+                  <apply><geq/><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/time">t</csymbol><cn>1</cn></apply>
+                  <apply><lt/><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/time">t</csymbol><cn>1.2</cn></apply>
+                </apply></math></trigger>
+              <delay><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>0.5</cn></math></delay>
+              <listOfEventAssignments><eventAssignment variable="p"><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>5</cn></math></eventAssignment></listOfEventAssignments>
+            </event></listOfEvents>
+            """)
+    }
+
+    /// Every 0.1: steps are cut at outputs, so the 0.2-long trigger pulse is seen.
+    static let times = (0...20).map { Double($0) / 10 }
+
+    @Test func aDelayedEventExecutesAtTriggerPlusDelay() throws {
+        let model = try SBMLImporter.importModel(xml: Self.model(persistent: true), file: "delay.xml")
+        let run = try model.simulate(times: Self.times, ids: ["p"])
+        #expect(run.succeeded)
+        #expect(run.value(0, at: 14) == 0)
+        #expect(run.value(0, at: 16) == 5)
+        #expect(run.value(0, at: 20) == 5)
+    }
+
+    @Test func aNonPersistentDelayedEventIsCancelledWhenItsTriggerTurnsFalse() throws {
+        let model = try SBMLImporter.importModel(xml: Self.model(persistent: false), file: "delay.xml")
+        let run = try model.simulate(times: Self.times, ids: ["p"])
+        #expect(run.value(0, at: 20) == 0)
     }
 }
