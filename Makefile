@@ -1,6 +1,7 @@
 # Two commands set up and use ketasim on a fresh machine:
 #   make run    installs GSL if missing, builds in release mode, runs the main comparison
-#   make test   installs GSL if missing, runs the whole test suite and the libRoadRunner cross-check
+#   make test   installs GSL if missing, runs the whole test suite, the libRoadRunner and SALib
+#               cross-checks, and the Slurm tests on a one-node cluster it brings up and takes down
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 OUT ?= out
@@ -23,6 +24,8 @@ test: deps
 	$(SWIFT) test
 	$(SWIFT) build --product ketasim
 	scripts/crosscheck-default-model
+	scripts/crosscheck-salib
+	scripts/slurm-tests
 
 bench: deps
 	cd Benchmarks && $(SWIFT) package benchmark
