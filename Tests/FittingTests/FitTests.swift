@@ -68,7 +68,7 @@ import Testing
         let starts = latinHypercubeStarts(lower: residuals.lowerBounds, upper: residuals.upperBounds, count: 4, seed: 1)
         let engine = Multistart(starts: starts, jobs: 2, optimizer: GSLLeastSquares())
         var fits: [LocalFit] = []
-        engine.run(makeProblem: { try PEtabResiduals(problem) }) { k, fit in
+        try engine.run(makeProblem: { try PEtabResiduals(problem) }) { k, fit in
             #expect(k == fits.count)
             fits.append(fit)
         }
