@@ -5,13 +5,14 @@ import PackageDescription
 //   CGSL (system library) -> Integrator          (knows ODEs, not ketamine)
 //   Expressions -> Models                        (knows model files, not CSV)
 //   Models + Integrator -> Experiments           (scenarios, doses, sweeps, metrics, CSV)
+//   SBML, PEtab -> Fitting                       (least squares on GSL, multistart; knows residuals)
 //   Experiments -> ketasim (executable)          (argument parsing and printing only)
 let package = Package(
     name: "ketasim",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ketasim", targets: ["ketasim"]),
-        .library(name: "KetasimKit", targets: ["Expressions", "Models", "Integrator", "Experiments", "SBML", "PEtab"]),
+        .library(name: "KetasimKit", targets: ["Expressions", "Models", "Integrator", "Experiments", "SBML", "PEtab", "Fitting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,10 +30,11 @@ let package = Package(
         .target(name: "Experiments", dependencies: ["Models", "Integrator", "Expressions"]),
         .target(name: "SBML", dependencies: ["Models", "Expressions", "Integrator", "Experiments"]),
         .target(name: "PEtab", dependencies: ["SBML", "Experiments", "Models", "Expressions", "Integrator", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Fitting", dependencies: ["PEtab", "Experiments", "Integrator", "CGSL"]),
         .executableTarget(name: "sbml-test-suite", dependencies: ["SBML"]),
         .executableTarget(
             name: "ketasim",
-            dependencies: ["Experiments", "Models", "Integrator", "SBML", "PEtab", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Experiments", "Models", "Integrator", "SBML", "PEtab", "Fitting", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "ExpressionsTests", dependencies: ["Expressions"]),
         .testTarget(name: "IntegratorTests", dependencies: ["Integrator"]),
@@ -40,6 +42,7 @@ let package = Package(
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Models", "Integrator"]),
         .testTarget(name: "CLITests", dependencies: ["ketasim"]),
         .testTarget(name: "PEtabTests", dependencies: ["PEtab", "SBML", "Experiments", "Integrator", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "FittingTests", dependencies: ["Fitting", "PEtab", "SBML", "Experiments", "Integrator"]),
         .testTarget(name: "SBMLTests", dependencies: ["SBML", "Models", "Expressions", "Integrator", "Experiments"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

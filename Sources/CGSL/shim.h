@@ -8,6 +8,7 @@
 #include <gsl/gsl_matrix.h>
 #include <gsl/gsl_eigen.h>
 #include <gsl/gsl_complex.h>
+#include <gsl/gsl_multifit_nlinear.h>
 
 /* Swift 6 refuses GSL's global `const gsl_odeiv2_step_type *` variables as
    shared mutable state; reading them through functions keeps strict
@@ -25,6 +26,15 @@ static inline const gsl_odeiv2_step_type *ketasim_step_msadams(void) { return gs
 static inline const gsl_odeiv2_step_type *ketasim_step_msbdf(void) { return gsl_odeiv2_step_msbdf; }
 
 static inline const gsl_multiroot_fdfsolver_type *ketasim_multiroot_hybridsj(void) { return gsl_multiroot_fdfsolver_hybridsj; }
+
+/* The nonlinear least-squares method and trust-region subproblems, global
+   `const` pointers in GSL, read through functions for the same reason. */
+static inline const gsl_multifit_nlinear_type *ketasim_multifit_trust(void) { return gsl_multifit_nlinear_trust; }
+static inline const gsl_multifit_nlinear_trs *ketasim_multifit_trs_lm(void) { return gsl_multifit_nlinear_trs_lm; }
+static inline const gsl_multifit_nlinear_trs *ketasim_multifit_trs_lmaccel(void) { return gsl_multifit_nlinear_trs_lmaccel; }
+static inline const gsl_multifit_nlinear_trs *ketasim_multifit_trs_dogleg(void) { return gsl_multifit_nlinear_trs_dogleg; }
+static inline const gsl_multifit_nlinear_scale *ketasim_multifit_scale_more(void) { return gsl_multifit_nlinear_scale_more; }
+static inline const gsl_multifit_nlinear_solver *ketasim_multifit_solver_qr(void) { return gsl_multifit_nlinear_solver_qr; }
 
 /* GSL's default handler aborts the process; a library must report instead.
    Idempotent, so every allocation path may call it. */

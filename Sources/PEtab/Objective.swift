@@ -116,16 +116,25 @@ extension PEtabProblem {
     /// Simulates every measurement at the nominal parameter values (`values` overrides them, by id on the
     /// linear scale) and computes llh and chi2.
     public func evaluate(values overrides: [String: Double] = [:], settings: SolverSettings = PEtabProblem.solverSettings) throws(PEtabError) -> PEtabEvaluation {
-        let values = nominalValues.merging(overrides) { _, b in b }
-        let def = model.definition
+        try evaluate(values: overrides, using: makeSimulator(settings: settings))
+    }
+
+    /// The model compiled once with its integrator, for callers that evaluate many times (a fit): one
+    /// per thread, as any `Simulator`.
+    public func makeSimulator(settings: SolverSettings = PEtabProblem.solverSettings) throws(PEtabError) -> Simulator {
         let compiled: CompiledModel
-        do { compiled = try CompiledModel(def) } catch {
+        do { compiled = try CompiledModel(model.definition) } catch {
             throw PEtabError(.simulation, file: model.file, "the model cannot be compiled: \(error.description)")
         }
-        let simulator: Simulator
-        do { simulator = try Simulator(model: compiled, settings: settings) } catch {
+        do { return try Simulator(model: compiled, settings: settings) } catch {
             throw PEtabError(.simulation, file: model.file, "cannot set up the integrator: \(error.description)")
         }
+    }
+
+    /// As `evaluate(values:settings:)`, with a simulator of this problem's model from `makeSimulator`.
+    public func evaluate(values overrides: [String: Double] = [:], using simulator: Simulator) throws(PEtabError) -> PEtabEvaluation {
+        let values = nominalValues.merging(overrides) { _, b in b }
+        let def = model.definition
         // Model parameters the parameter table sets.
         var base: [String: Double] = [:]
         for p in parameters {

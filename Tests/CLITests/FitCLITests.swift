@@ -43,12 +43,29 @@ struct FitCLITests {
         #expect(table.hasPrefix("observableId\tsimulationConditionId\ttime\tsimulation\nobs\tc0\t0\t1.0"))
     }
 
-    @Test func fittingIsNotImplementedYetAndSaysSo() throws {
+    /// The fit of a0 to the one measurement puts A(0) on it: nllh = 0.5 log(2 pi 0.25) = 0.225791352644727.
+    @Test func aFitPrintsTheBestNllhLastWritesItsFilesAndTheParameterFileEvaluates() throws {
         let dir = try Self.problem()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try ketasim(["fit", dir.appendingPathComponent("problem.yaml").path])
-        #expect(r.status == 64)
-        #expect(r.stderr.contains("fitting is not implemented yet"))
+        let out = dir.appendingPathComponent("fit")
+        let yaml = dir.appendingPathComponent("problem.yaml").path
+        let r = try ketasim(["fit", yaml, "--starts", "3", "--seed", "7", "--jobs", "2", "-o", out.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let last = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.hasPrefix("best nllh = ") && last.hasSuffix(" (3 of 3 starts within 0.1 of it)"), "\(last)")
+        let value = Double(last.dropFirst("best nllh = ".count).prefix { $0 != " " }) ?? .nan
+        #expect(abs(value - 0.225791352644727) < 1e-6)
+        for file in ["starts.csv", "starts.csv.meta.json", "best.params", "estimates.csv", "residuals.tsv", "simulations.tsv"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "\(file)")
+        }
+        let starts = try String(contentsOf: out.appendingPathComponent("starts.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(starts.count == 4)
+        #expect(starts.first == "start,status,nllh,objective,iterations,evaluations,seconds,message,a0")
+        let again = try ketasim(["fit", yaml, "--evaluate", "--params", out.appendingPathComponent("best.params").path])
+        #expect(again.stdout.hasSuffix("nllh = \(value)\n") || abs((Double(again.stdout.split(separator: "\n").last?.dropFirst(7) ?? "") ?? .nan) - value) < 1e-9)
+        // A second fit into the same folder without --force is refused before any work.
+        let twice = try ketasim(["fit", yaml, "--starts", "1", "-o", out.path])
+        #expect(twice.status == 64)
     }
 
     @Test func aBadTableIsOneLineNamingFileRowAndColumnWithExit65() throws {

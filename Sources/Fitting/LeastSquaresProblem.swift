@@ -1,0 +1,64 @@
+import Foundation
+
+/// What the optimiser sees of a fit: parameters on their estimation scale within bounds, and residuals
+/// whose half sum of squares, plus a constant, is the objective:
+/// ```
+/// objective(x) = 0.5 * sum_i r_i(x)^2 + objectiveOffset
+/// ```
+/// It knows nothing of PEtab or of simulation; `PEtabResiduals` is one implementation. An instance
+/// serves one thread (it owns its integrator), so a multistart makes one per worker.
+public protocol LeastSquaresProblem: AnyObject {
+    var parameterNames: [String] { get }
+    /// On the estimation scale (log10 of the value for a log10 parameter, and so on).
+    var lowerBounds: [Double] { get }
+    var upperBounds: [Double] { get }
+    var residualCount: Int { get }
+    /// The constant that makes half the sum of squares the objective (negative log-likelihood terms
+    /// that no residual carries).
+    var objectiveOffset: Double { get }
+    /// Fills `r` (residualCount values) at `x` (estimation scale); false where the model cannot be
+    /// evaluated (a failed integration, a non-finite or non-positive value where a log is taken).
+    func residuals(at x: [Double], into r: inout [Double]) -> Bool
+}
+
+extension LeastSquaresProblem {
+    /// The objective at `x`, +inf where the residuals cannot be evaluated.
+    public func objective(at x: [Double]) -> Double {
+        var r = [Double](repeating: 0, count: residualCount)
+        guard residuals(at: x, into: &r) else { return .infinity }
+        let value = 0.5 * r.reduce(0) { $0 + $1 * $1 } + objectiveOffset
+        return value.isFinite ? value : .infinity
+    }
+}
+
+/// Maps an unconstrained coordinate u onto [lower, upper] smoothly, so that an unconstrained
+/// least-squares method (GSL's has no bounds) cannot leave the box:
+/// ```
+/// x = lower + (upper - lower) (1 + sin u) / 2          u = asin(2 (x - lower) / (upper - lower) - 1)
+/// ```
+/// The sine map rather than a logistic one: a bound is reached at a finite u, so an optimum on a bound
+/// is found, at the price of a zero derivative there (such a parameter's standard error is computed on
+/// x directly, not through u). A parameter with an infinite bound is left as it is.
+public struct BoundTransform: Sendable {
+    public var lower: [Double]
+    public var upper: [Double]
+
+    public init(lower: [Double], upper: [Double]) {
+        self.lower = lower
+        self.upper = upper
+    }
+
+    func bounded(_ i: Int) -> Bool { lower[i].isFinite && upper[i].isFinite && upper[i] > lower[i] }
+
+    public func toBox(_ u: [Double]) -> [Double] {
+        u.indices.map { i in bounded(i) ? lower[i] + (upper[i] - lower[i]) * (1 + sin(u[i])) / 2 : u[i] }
+    }
+
+    public func fromBox(_ x: [Double]) -> [Double] {
+        x.indices.map { i in
+            guard bounded(i) else { return x[i] }
+            let s = 2 * (x[i] - lower[i]) / (upper[i] - lower[i]) - 1
+            return asin(min(1, max(-1, s)))
+        }
+    }
+}
