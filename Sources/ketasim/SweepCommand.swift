@@ -127,7 +127,8 @@ struct Sweep: ParsableCommand {
     func run() throws {
         let loaded = try loadModel(scenario.model)
         let (path, definition) = (loaded.path, loaded.definition)
-        let locks = try lockOutputs([output, series, plot], inputs: [path, scenario.changes.doseTable])
+        // A cluster sweep's output is written by its merge job, which takes the lock itself.
+        let locks = try lockOutputs(cluster.slurm ? [] : [output, series, plot], inputs: [path, scenario.changes.doseTable])
         defer { withExtendedLifetime(locks) {} }
         let settings = try solver.settings(timeUnit: definition.timeUnit)
         let base = try scenario.plan(definition)
