@@ -114,3 +114,21 @@ struct ExpressionDepthTests {
         #expect(out[0] == 2)
     }
 }
+
+@Suite("Derivative of hill")
+struct DerivativeCostTests {
+    @Test func hillDifferentiatesItsArgumentOnceAndAsTheQuotientRuleDid() throws {
+        // Differentiating x^n twice per level made the derivative of hill(hill(...)) cost 2^depth
+        // calls; the tree it builds must not change, so the Jacobians stay bit-identical.
+        // One level against the generic quotient rule it replaces, and against a finite difference.
+        let one = Expr.call(.hill, [.symbol("x"), .symbol("k"), .symbol("n")])
+        let xn = Expr.binary(.power, .symbol("x"), .symbol("n"))
+        let expanded = Expr.binary(.divide, xn, .binary(.add, .binary(.power, .symbol("k"), .symbol("n")), xn))
+        #expect(one.derivative(withRespectTo: "x") == expanded.derivative(withRespectTo: "x"))
+        #expect(one.derivative(withRespectTo: "n") == expanded.derivative(withRespectTo: "n"))
+        let at: [String: Double] = ["x": 0.7, "k": 0.4, "n": 2.5]
+        let h = 1e-6
+        let numeric = (try one.evaluate(at.merging(["x": 0.7 + h]) { $1 }) - one.evaluate(at.merging(["x": 0.7 - h]) { $1 })) / (2 * h)
+        #expect(abs(try one.derivative(withRespectTo: "x").evaluate(at) - numeric) < 1e-7)
+    }
+}
