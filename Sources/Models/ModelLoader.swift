@@ -296,15 +296,19 @@ struct Reader {
             for i in mapping(entry(spec, "identifiers"), "identifiers of `\(e.key)`") ?? [] {
                 if let s = string(i.value, "identifier `\(i.key)`") { identifiers[i.key] = s }
             }
-            if let initial, let unit {
-                states.append(State(name: e.key, initial: initial, unit: unit, description: string(entry(spec, "description"), "description") ?? "", captions: captions, identifiers: identifiers, location: location(e.keyNode)))
-            }
+            // Kept with a placeholder when the value or unit is wrong (that problem is reported, so no
+            // model is returned): dropping the state made its ODE, outputs, routes and scenarios each
+            // report it again as unknown, nine errors for one NaN.
+            states.append(State(name: e.key, initial: initial ?? .nan, unit: unit ?? "", description: string(entry(spec, "description"), "description") ?? "", captions: captions, identifiers: identifiers, location: location(e.keyNode)))
         }
 
         // Assignments and ODEs: parse now, check names once all are declared.
         var rawAssignments: [(name: String, parsed: ParsedExpression, unit: String?, description: String?, node: Node)] = []
+        // Declared assignments, including those whose expression did not parse (already reported).
+        var assignmentKeys: Set<String> = []
         for e in mapping(entry(top, "assignments"), "`assignments`") ?? [] {
             guard declare(&self, e.key, e.keyNode, "assignment") else { continue }
+            assignmentKeys.insert(e.key)
             var exprNode = e.value
             var unit: String?, desc: String?
             if case .mapping = e.value, let spec = mapping(e.value, "assignment `\(e.key)`") {
@@ -372,7 +376,7 @@ struct Reader {
         for a in rawAssignments { visit(&self, a.name, []) }
 
         // Outputs
-        let observables = Set(states.map(\.name)).union(assignmentNames)
+        let observables = Set(states.map(\.name)).union(assignmentKeys)
         var outputs: [String] = []
         if entry(top, "outputs") == nil { report("missing `outputs` list", at: root) }
         for node in sequence(entry(top, "outputs"), "`outputs`") ?? [] {
@@ -561,7 +565,7 @@ struct Reader {
             if !organisms.isEmpty && s.organism == nil && reader.entry(spec, "organism") == nil {
                 reader.report("scenario `\(name)` needs an `organism` (one of \(organisms.map(\.name).joined(separator: ", ")))", at: e.keyNode)
             }
-            if let last = s.doses.flatMap(\.times).max(), !s.tEnd.isNaN, last >= s.tEnd {
+            if let last = s.doses.map(\.lastTime).max(), !s.tEnd.isNaN, last >= s.tEnd {
                 reader.report("scenario `\(name)` ends at \(formatNumber(s.tEnd)) h, not after its last dose at \(formatNumber(last)) h", at: e.keyNode)
             }
             resolved[name] = s
