@@ -30,6 +30,9 @@ public enum DosingTable {
             throw DosingTableError(path: path, line: headerIndex + 1, message: "missing column `\(required)`; the columns are time,drug,amount,unit,route,duration,ii,addl")
         }
         var doses: [DoseRegimen] = []
+        // Dose times over the whole table: each regimen is capped, but a table of many capped rows
+        // would expand just as far.
+        var total = 0
         for (k, line) in lines.enumerated().dropFirst(headerIndex + 1) {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
@@ -44,7 +47,15 @@ public enum DosingTable {
             spec += " at \(row["time"] ?? "")"
             let addl = row["addl"].flatMap { $0.isEmpty ? nil : $0 }
             if let addl {
-                guard let n = Int(addl), n >= 0 else { throw DosingTableError(path: path, line: k + 1, message: "addl `\(addl)` is not a whole number >= 0") }
+                // NONMEM tables often write counts as reals (`7.0`, `1e3`); the cap is checked before
+                // anything is expanded, and before n + 1 could overflow.
+                guard let real = Double(addl), real >= 0, real == real.rounded() else {
+                    throw DosingTableError(path: path, line: k + 1, message: "addl `\(addl)` is not a whole number >= 0")
+                }
+                guard real < Double(DoseRegimen.maximumCount) else {
+                    throw DosingTableError(path: path, line: k + 1, message: "addl \(addl) makes more than \(DoseRegimen.maximumCount) doses, ketasim's limit for one regimen")
+                }
+                let n = Int(real)
                 if n > 0 {
                     guard let ii = row["ii"], !ii.isEmpty, Double(ii) != 0 else {
                         throw DosingTableError(path: path, line: k + 1, message: "addl \(n) needs an interval in `ii`")
@@ -53,7 +64,12 @@ public enum DosingTable {
                 }
             }
             switch DoseRegimen.parse(spec) {
-            case .success(let d): doses.append(d)
+            case .success(let d):
+                total += d.count
+                guard total <= DoseRegimen.maximumCount else {
+                    throw DosingTableError(path: path, line: k + 1, message: "the table holds more than \(DoseRegimen.maximumCount) doses by this line, ketasim's limit")
+                }
+                doses.append(d)
             case .failure(let e): throw DosingTableError(path: path, line: k + 1, message: e.message)
             }
         }

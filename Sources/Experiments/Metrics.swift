@@ -9,9 +9,26 @@ import Models
 ///     at_<d>     value at reference + d (linear interpolation)
 ///     change_<d> at_<d> / pre - 1
 ///     duration   total time the change from pre stays beyond half its largest excursion
+///
+/// Rounding noise: an output value is taken as exactly 0 when
+///
+///     |x| <= max(1e-12 * max|x| over the run, noiseFloor)
+///
+/// 1e-12 is about 4500 ulps: far above the rounding of the sums that produce a concentration that
+/// should be 0 (an esketamine plasma level of -4.4e-27 where none is given, a baseline of 7.9e-22
+/// against a response of 0.055), far below any tolerance a solver is run at, so no value the solver
+/// resolved is touched. `noiseFloor` catches a series that is noise throughout (its own maximum is
+/// noise); by default 1e-17, a thousandth of the tightest absolute tolerance ketasim runs at (1e-14
+/// for SBML models; 1e-9 for its own). `change_<d>` and `duration` divide by `pre`: when `pre` is 0
+/// after this they are NaN (an empty cell), and `evaluateExplained` says why.
 public struct MetricSpec: Sendable, Equatable {
     /// Offsets after the reference for `at_` and `change_`, with the labels used in column names.
     public var offsets: [(label: String, hours: Double)]
+
+    /// Values at most this large in magnitude are 0 whatever the series' scale (see above).
+    public var noiseFloor: Double = 1e-17
+    /// Relative to the largest magnitude of the series over the run (see above).
+    public static let relativeNoise = 1e-12
 
     public static let standard = MetricSpec(offsets: [("2h", 2), ("24h", 24), ("7d", 168)])
 
@@ -19,6 +36,14 @@ public struct MetricSpec: Sendable, Equatable {
 
     public static func == (a: MetricSpec, b: MetricSpec) -> Bool {
         a.offsets.map(\.label) == b.offsets.map(\.label) && a.offsets.map(\.hours) == b.offsets.map(\.hours)
+            && a.noiseFloor == b.noiseFloor
+    }
+
+    /// The metrics of `evaluate`, and for each metric left NaN for a reason a user should know,
+    /// that reason keyed by column (`<output>.<metric>`).
+    public struct Explained: Sendable {
+        public var values: [Double]
+        public var reasons: [String: String]
     }
 
     /// Metric names in column order.
@@ -35,6 +60,10 @@ public struct MetricSpec: Sendable, Equatable {
     /// `at_` time after the end of the run).
     /// The grid rows and the detail rows are merged in time order first.
     public func evaluate(_ r: SimulationResult, reference: Double? = nil) -> [Double] {
+        evaluateExplained(r, reference: reference).values
+    }
+
+    public func evaluateExplained(_ r: SimulationResult, reference: Double? = nil) -> Explained {
         let ref = reference ?? r.firstDoseTime ?? 0
         let m = r.outputNames.count
         // (time, row, from detail) in time order.
@@ -42,14 +71,30 @@ public struct MetricSpec: Sendable, Equatable {
         if !r.detailTimes.isEmpty { order.sort { $0.0 < $1.0 } }
         let times = order.map(\.0)
         var out: [Double] = []
+        var reasons: [String: String] = [:]
         out.reserveCapacity(m * names.count)
         for j in 0..<m {
-            let series = order.map { $0.2 ? r.detailValues[$0.1 * m + j] : r.values[$0.1 * m + j] }
-            let pre: Double
-            if let p = r.preDose, reference == nil || reference == r.firstDoseTime { pre = p[j] } else { pre = interpolate(times, series, at: ref) }
+            let raw = order.map { $0.2 ? r.detailValues[$0.1 * m + j] : r.values[$0.1 * m + j] }
+            let rawPre: Double
+            if let p = r.preDose, reference == nil || reference == r.firstDoseTime { rawPre = p[j] } else { rawPre = interpolate(times, raw, at: ref) }
+            let threshold = noiseThreshold(raw + [rawPre])
+            let series = raw.map { abs($0) <= threshold ? 0 : $0 }
+            let pre = abs(rawPre) <= threshold ? 0 : rawPre
             out.append(contentsOf: metrics(times: times, values: series, reference: ref, pre: pre))
+            if pre == 0 {
+                let why = rawPre == 0
+                    ? "the baseline `pre` is 0, so a relative change is undefined"
+                    : "the baseline `pre` (\(rawPre)) is 0 up to rounding (|pre| <= \(threshold)), so a relative change is undefined"
+                for name in offsets.map({ "change_\($0.label)" }) + ["duration"] { reasons["\(r.outputNames[j]).\(name)"] = why }
+            }
         }
-        return out
+        return Explained(values: out, reasons: reasons)
+    }
+
+    /// max(relativeNoise * max|x|, noiseFloor), NaNs and infinities ignored.
+    func noiseThreshold(_ values: [Double]) -> Double {
+        let scale = values.reduce(0.0) { $1.isFinite ? max($0, abs($1)) : $0 }
+        return max(Self.relativeNoise * scale, noiseFloor)
     }
 
     /// Extra output times that let metrics resolve what happens in minutes: every minute for the 6 h

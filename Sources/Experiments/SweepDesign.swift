@@ -47,6 +47,7 @@ public struct SweepAxis: Sendable, Equatable {
             }
             guard a > 0, b > 0 else { return fail("a log range needs positive bounds") }
             guard n >= 2 else { return fail("a log range needs a count of at least 2") }
+            guard n <= 10_000_000 else { return fail("the range \(spec) has more than 10 million values") }
             values = (0..<n).map { tidy(a * pow(b / a, Double($0) / Double(n - 1))) }
             values[n - 1] = b
             isLog = true
@@ -90,21 +91,42 @@ public struct SweepSpecError: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String { "--vary \(text): \(message)" }
 }
 
+public struct SweepDesignError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
 /// The runs of a sweep: a full grid over the axes (the last axis varies fastest), or a Latin hypercube.
 public struct SweepDesign: Sendable {
     public let axes: [SweepAxis]
     public let count: Int
     private let samples: [[Double]]?
 
+    /// Saturates at `Int.max` rather than trapping: three axes of 10 million values overflow Int,
+    /// and the caller refuses any count that large anyway.
     public init(grid axes: [SweepAxis]) {
         self.axes = axes
-        count = axes.reduce(1) { $0 * $1.values.count }
+        count = axes.reduce(1) { product, axis in
+            let (result, overflow) = product.multipliedReportingOverflow(by: axis.values.count)
+            return overflow ? Int.max : result
+        }
         samples = nil
     }
 
+    /// The most Latin hypercube samples: unlike a grid, whose points are computed from the run
+    /// index, the samples are held in memory (8 bytes per sample and axis), so the cap is lower than
+    /// the 100 million runs a grid may have.
+    public static let maximumSamples = 1_000_000
+
     /// `n` points, one in each of n equal strata of every axis's range, strata paired at random
-    /// (McKay, Beckman & Conover 1979); the same seed gives the same points.
-    public init(latinHypercube axes: [SweepAxis], samples n: Int, seed: UInt64) {
+    /// (McKay, Beckman & Conover 1979); the same seed gives the same points. Throws before
+    /// allocating anything when `n` is above `maximumSamples` or below 1.
+    public init(latinHypercube axes: [SweepAxis], samples n: Int, seed: UInt64) throws(SweepDesignError) {
+        guard n >= 1 else { throw SweepDesignError(message: "--samples must be at least 1, got \(n)") }
+        guard n <= Self.maximumSamples else {
+            throw SweepDesignError(message: "--samples \(n) is more than \(Self.maximumSamples) Latin hypercube samples, ketasim's limit; "
+                                   + "split the design with --seed into several sweeps")
+        }
         self.axes = axes
         count = n
         var rng = SplitMix64(seed: seed)

@@ -360,82 +360,135 @@ private struct ProgramBuilder {
         }
     }
 
-    mutating func lower(_ e: Expr) throws(ExpressionError) -> Int32 {
-        switch e {
-        case .constant(let value):
-            return constant(value)
-        case .symbol(let name):
-            guard let slot = variableIndex[name] else {
-                throw .unknownSymbol(name: name, suggestions: Suggestions.closest(to: name, in: variableIndex.keys),
+    /// Post-order with an explicit stack, children left to right, so the instructions come out in
+    /// the order a recursive walk would emit them. Not recursive because a debug build spends about
+    /// 3 KB of stack per level of such a walk: a 200-deep expression overflowed a 512 KB thread.
+    mutating func lower(_ root: Expr) throws(ExpressionError) -> Int32 {
+        enum Task {
+            case visit(Expr)
+            /// Every operand of the node is on `results`, last operand on top.
+            case emit(Expr)
+        }
+        var tasks: [Task] = [.visit(root)]
+        var results: [Int32] = []
+        while let task = tasks.popLast() {
+            switch task {
+            case .visit(let e):
+                switch e {
+                case .constant(let value):
+                    results.append(constant(value))
+                case .symbol(let name):
+                    results.append(try variable(name))
+                case .unary(_, let a):
+                    tasks.append(.emit(e))
+                    tasks.append(.visit(a))
+                case .binary(_, let a, let b):
+                    tasks.append(.emit(e))
+                    tasks.append(.visit(b))
+                    tasks.append(.visit(a))
+                case .call(let f, let args):
+                    guard f.accepts(argumentCount: args.count) else {
+                        throw .arity(function: f.rawValue, expected: f.expectedArguments, got: args.count,
                                      location: .compiled, sourceLine: "")
+                    }
+                    tasks.append(.emit(e))
+                    for arg in args.reversed() { tasks.append(.visit(arg)) }
+                case .conditional(let c, let a, let b):
+                    tasks.append(.emit(e))
+                    tasks.append(.visit(b))
+                    tasks.append(.visit(a))
+                    tasks.append(.visit(c))
+                }
+            case .emit(let e):
+                switch e {
+                case .unary(let op, _):
+                    let x = results.removeLast()
+                    results.append(emit(op == .negate ? .negate : .not, x))
+                case .binary(let op, _, _):
+                    let y = results.removeLast()
+                    let x = results.removeLast()
+                    results.append(binary(op, x, y))
+                case .call(let f, let args):
+                    let registers = Array(results.suffix(args.count))
+                    results.removeLast(args.count)
+                    results.append(call(f, registers))
+                case .conditional:
+                    let otherwise = results.removeLast()
+                    let then = results.removeLast()
+                    let condition = results.removeLast()
+                    results.append(emit(.select, condition, then, otherwise))
+                case .constant, .symbol:
+                    preconditionFailure("leaves are lowered when visited")
+                }
             }
-            return slot
-        case .unary(let op, let a):
-            return emit(op == .negate ? .negate : .not, try lower(a))
-        case .binary(let op, let a, let b):
-            let x = try lower(a)
-            let y = try lower(b)
-            switch op {
-            case .add: return emit(.add, x, y)
-            case .subtract: return emit(.subtract, x, y)
-            case .multiply: return emit(.multiply, x, y)
-            case .divide: return emit(.divide, x, y)
-            case .power: return power(x, y)
-            case .less: return emit(.less, x, y)
-            case .lessEqual: return emit(.lessEqual, x, y)
-            case .greater: return emit(.greater, x, y)
-            case .greaterEqual: return emit(.greaterEqual, x, y)
-            case .equal: return emit(.equal, x, y)
-            case .notEqual: return emit(.notEqual, x, y)
-            case .and: return emit(.and, x, y)
-            case .or: return emit(.or, x, y)
-            }
-        case .call(let f, let args):
-            guard f.accepts(argumentCount: args.count) else {
-                throw .arity(function: f.rawValue, expected: f.expectedArguments, got: args.count,
-                             location: .compiled, sourceLine: "")
-            }
-            var registers: [Int32] = []
-            registers.reserveCapacity(args.count)
-            for arg in args { registers.append(try lower(arg)) }
-            let x = registers[0]
-            switch f {
-            case .exp: return emit(.exp, x)
-            case .log: return emit(.log, x)
-            case .log10: return emit(.log10, x)
-            case .sqrt: return emit(.sqrt, x)
-            case .abs: return emit(.abs, x)
-            case .sign: return emit(.sign, x)
-            case .floor: return emit(.floor, x)
-            case .ceil: return emit(.ceil, x)
-            case .sin: return emit(.sin, x)
-            case .cos: return emit(.cos, x)
-            case .tan: return emit(.tan, x)
-            case .asin: return emit(.asin, x)
-            case .acos: return emit(.acos, x)
-            case .atan: return emit(.atan, x)
-            case .sinh: return emit(.sinh, x)
-            case .cosh: return emit(.cosh, x)
-            case .tanh: return emit(.tanh, x)
-            case .factorial: return emit(.factorial, x)
-            case .quotient: return emit(.quotient, x, registers[1])
-            case .rem: return emit(.rem, x, registers[1])
-            case .polygamma: return emit(.polygamma, x, registers[1])
-            case .min, .max:
-                let op: Opcode = f == .min ? .min : .max
-                return registers.dropFirst().reduce(x) { emit(op, $0, $1) }
-            case .pow:
-                return power(x, registers[1])
-            case .hill:
-                // x^n / (K^n + x^n); with constant K and n, K^n folds to a constant register.
-                let xn = power(x, registers[2])
-                let kn = power(registers[1], registers[2])
-                return emit(.divide, xn, emit(.add, kn, xn))
-            }
-        case .conditional(let c, let a, let b):
-            let condition = try lower(c)
-            let then = try lower(a)
-            return emit(.select, condition, then, try lower(b))
+        }
+        return results[0]
+    }
+
+    @inline(never)
+    private func variable(_ name: String) throws(ExpressionError) -> Int32 {
+        guard let slot = variableIndex[name] else {
+            throw .unknownSymbol(name: name, suggestions: Suggestions.closest(to: name, in: variableIndex.keys),
+                                 location: .compiled, sourceLine: "")
+        }
+        return slot
+    }
+
+    @inline(never)
+    private mutating func binary(_ op: BinaryOperator, _ x: Int32, _ y: Int32) -> Int32 {
+        switch op {
+        case .add: return emit(.add, x, y)
+        case .subtract: return emit(.subtract, x, y)
+        case .multiply: return emit(.multiply, x, y)
+        case .divide: return emit(.divide, x, y)
+        case .power: return power(x, y)
+        case .less: return emit(.less, x, y)
+        case .lessEqual: return emit(.lessEqual, x, y)
+        case .greater: return emit(.greater, x, y)
+        case .greaterEqual: return emit(.greaterEqual, x, y)
+        case .equal: return emit(.equal, x, y)
+        case .notEqual: return emit(.notEqual, x, y)
+        case .and: return emit(.and, x, y)
+        case .or: return emit(.or, x, y)
+        }
+    }
+
+    /// `registers` holds one register per argument, already checked against the function's arity.
+    @inline(never)
+    private mutating func call(_ f: Function, _ registers: [Int32]) -> Int32 {
+        let x = registers[0]
+        switch f {
+        case .exp: return emit(.exp, x)
+        case .log: return emit(.log, x)
+        case .log10: return emit(.log10, x)
+        case .sqrt: return emit(.sqrt, x)
+        case .abs: return emit(.abs, x)
+        case .sign: return emit(.sign, x)
+        case .floor: return emit(.floor, x)
+        case .ceil: return emit(.ceil, x)
+        case .sin: return emit(.sin, x)
+        case .cos: return emit(.cos, x)
+        case .tan: return emit(.tan, x)
+        case .asin: return emit(.asin, x)
+        case .acos: return emit(.acos, x)
+        case .atan: return emit(.atan, x)
+        case .sinh: return emit(.sinh, x)
+        case .cosh: return emit(.cosh, x)
+        case .tanh: return emit(.tanh, x)
+        case .factorial: return emit(.factorial, x)
+        case .quotient: return emit(.quotient, x, registers[1])
+        case .rem: return emit(.rem, x, registers[1])
+        case .polygamma: return emit(.polygamma, x, registers[1])
+        case .min, .max:
+            let op: Opcode = f == .min ? .min : .max
+            return registers.dropFirst().reduce(x) { emit(op, $0, $1) }
+        case .pow:
+            return power(x, registers[1])
+        case .hill:
+            // x^n / (K^n + x^n); with constant K and n, K^n folds to a constant register.
+            let xn = power(x, registers[2])
+            let kn = power(registers[1], registers[2])
+            return emit(.divide, xn, emit(.add, kn, xn))
         }
     }
 

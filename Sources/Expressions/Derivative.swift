@@ -61,8 +61,10 @@ private struct Differentiator {
     /// both base and exponent depend on the variable. A zero derivative here means "independent":
     /// the simplifying constructors reduce derivatives of variable-free subtrees to exactly 0.
     private func power(_ x: Expr, _ y: Expr) -> Expr {
-        let dx = derivative(of: x)
-        let dy = derivative(of: y)
+        power(x, y, dx: derivative(of: x), dy: derivative(of: y))
+    }
+
+    private func power(_ x: Expr, _ y: Expr, dx: Expr, dy: Expr) -> Expr {
         if dy.isConstant(0) {
             if dx.isConstant(0) { return S.zero }
             // c * x^(c-1) * x' (y-1 folds when y is a constant)
@@ -126,9 +128,16 @@ private struct Differentiator {
         case .pow:
             return power(args[0], args[1])
         case .hill:
+            // The quotient rule on x^n / (K^n + x^n), spelled out so that x' is computed once: going
+            // through the rule for `/` differentiates x^n twice, and hill(hill(hill(...))) 30 deep
+            // then took 2^30 steps. The tree built is the same as that rule's.
             let (x, k, n) = (args[0], args[1], args[2])
+            let dn = derivative(of: n)
             let xn = Expr.binary(.power, x, n)
-            return derivative(of: .binary(.divide, xn, .binary(.add, .binary(.power, k, n), xn)))
+            let dxn = power(x, n, dx: derivative(of: x), dy: dn)
+            let dkn = power(k, n, dx: derivative(of: k), dy: dn)
+            let denominator = Expr.binary(.add, .binary(.power, k, n), xn)
+            return div(sub(mul(dxn, denominator), mul(xn, add(dkn, dxn))), pow(denominator, .constant(2)))
         }
     }
 

@@ -148,6 +148,42 @@ public indirect enum Expr: Sendable, Hashable {
         }
     }
 
+    /// The deepest tree any reader builds or `CompiledModel` accepts after substituting assignments.
+    /// simplify, derivative, printing and evaluation recurse once per level: at this depth the
+    /// slowest of them (derivative, about 1.7 KB of stack per level in a debug build) needs under
+    /// 1 MB of the 8 MB main-thread stack, and compiling (iterative) followed by its `simplified()`
+    /// (about 0.5 KB per level) fits the 512 KB of a secondary thread. `ExpressionDepthTests` checks both.
+    public static let maximumDepth = 500
+
+    /// Levels from the root to the deepest leaf (a leaf alone is 1). Iterative, so it can measure a
+    /// tree too deep for the recursive passes. A symbol found in `symbolDepths` counts as that many
+    /// levels: the depth the tree would have once those symbols are substituted, without building it.
+    public func depth(symbolDepths: [String: Int] = [:]) -> Int {
+        var deepest = 0
+        var pending: [(Expr, Int)] = [(self, 1)]
+        while let (e, level) = pending.popLast() {
+            switch e {
+            case .constant:
+                deepest = Swift.max(deepest, level)
+            case .symbol(let name):
+                deepest = Swift.max(deepest, level - 1 + (symbolDepths[name] ?? 1))
+            case .unary(_, let a):
+                pending.append((a, level + 1))
+            case .binary(_, let a, let b):
+                pending.append((a, level + 1))
+                pending.append((b, level + 1))
+            case .call(_, let args):
+                deepest = Swift.max(deepest, level)
+                for arg in args { pending.append((arg, level + 1)) }
+            case .conditional(let c, let a, let b):
+                pending.append((c, level + 1))
+                pending.append((a, level + 1))
+                pending.append((b, level + 1))
+            }
+        }
+        return deepest
+    }
+
     /// Number of nodes in the tree, counting repeated subtrees every time they occur.
     public var nodeCount: Int {
         switch self {

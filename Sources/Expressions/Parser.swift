@@ -40,7 +40,7 @@ public enum ExpressionParser {
             throw source.syntaxError(error.message, at: error.position)
         }
         var parser = Parser(tokens: tokens, source: source)
-        let expr = try parser.parseTopLevel()
+        let expr = try parser.parseTopLevel().expr
         return ParsedExpression(expr: expr, text: text, origin: origin, symbolLocations: parser.symbolLocations)
     }
 }
@@ -79,12 +79,19 @@ struct SourceText {
     }
 }
 
-/// Recursive descent, one method per precedence level (lowest first).
+/// Recursive descent, one method per precedence level (lowest first). Every method returns the
+/// tree with its depth so that nesting is refused at the token that crosses `Expr.maximumDepth`,
+/// before a tree too deep for the recursive passes (simplify, derivative, print) exists at all.
 private struct Parser {
+    typealias Node = (expr: Expr, depth: Int)
+
     let tokens: [Token]
     let source: SourceText
     var index = 0
     var symbolLocations: [(name: String, location: SourceLocation)] = []
+    /// Open parentheses, calls and prefix operators around the current token: the parser's own
+    /// recursion, which `((x))` deepens without deepening the tree.
+    private var nesting = 0
 
     init(tokens: [Token], source: SourceText) {
         self.tokens = tokens
@@ -110,7 +117,19 @@ private struct Parser {
         source.syntaxError(message, at: token.start)
     }
 
-    mutating func parseTopLevel() throws(ExpressionError) -> Expr {
+    private func checkDepth(_ depth: Int, at token: Token) throws(ExpressionError) {
+        guard depth > Expr.maximumDepth else { return }
+        throw error("expression nests deeper than \(Expr.maximumDepth) levels, ketasim's limit; "
+                    + "split it into assignments or flatten the nesting", at: token)
+    }
+
+    /// Brackets one level of the parser's own recursion.
+    private mutating func enter(at token: Token) throws(ExpressionError) {
+        nesting += 1
+        try checkDepth(nesting, at: token)
+    }
+
+    mutating func parseTopLevel() throws(ExpressionError) -> Node {
         if current.kind == .end { throw error("empty expression", at: current) }
         let expr = try parseOr()
         guard current.kind == .end else {
@@ -120,75 +139,81 @@ private struct Parser {
         return expr
     }
 
-    private mutating func parseLeftAssociative(
-        _ operators: [String: BinaryOperator],
-        operand: (inout Parser) throws(ExpressionError) -> Expr
-    ) throws(ExpressionError) -> Expr {
-        var lhs = try operand(&self)
-        while case .punctuation(let text) = current.kind, let op = operators[text] {
-            _ = advance()
-            let rhs = try operand(&self)
-            lhs = .binary(op, lhs, rhs)
+    /// Binary operators by precedence level, lowest first; all left-associative except comparisons,
+    /// which do not chain: `a < b < c` almost always means a range test, which it would not compute.
+    private static let binaryOperators: [String: (op: BinaryOperator, level: Int)] = [
+        "||": (.or, 1), "&&": (.and, 2),
+        "<": (.less, 3), "<=": (.lessEqual, 3), ">": (.greater, 3), ">=": (.greaterEqual, 3), "==": (.equal, 3), "!=": (.notEqual, 3),
+        "+": (.add, 4), "-": (.subtract, 4), "*": (.multiply, 5), "/": (.divide, 5),
+    ]
+    private static let comparisonLevel = 3
+
+    private var binaryOperator: (op: BinaryOperator, level: Int)? {
+        guard case .punctuation(let text) = current.kind else { return nil }
+        return Self.binaryOperators[text]
+    }
+
+    /// Precedence climbing rather than one method per level: each open parenthesis then costs six
+    /// stack frames instead of twelve, which is what lets `Expr.maximumDepth` parentheses parse in a
+    /// debug build on the 512 KB stack of a secondary thread.
+    private mutating func parseOr() throws(ExpressionError) -> Node {
+        try parseBinary(minimumLevel: 1)
+    }
+
+    private mutating func parseBinary(minimumLevel: Int) throws(ExpressionError) -> Node {
+        var lhs = try parseUnary()
+        while let (op, level) = binaryOperator, level >= minimumLevel {
+            let opToken = advance()
+            let rhs = try parseBinary(minimumLevel: level + 1)
+            if level == Self.comparisonLevel, let next = binaryOperator, next.level == Self.comparisonLevel {
+                throw chainedComparison()
+            }
+            // A long `a + b + c + ...` deepens the tree by one per operator without any recursion here.
+            let depth = 1 + max(lhs.depth, rhs.depth)
+            try checkDepth(depth, at: opToken)
+            lhs = (.binary(op, lhs.expr, rhs.expr), depth)
         }
         return lhs
     }
 
-    private mutating func parseOr() throws(ExpressionError) -> Expr {
-        try parseLeftAssociative(["||": .or]) { (p: inout Parser) throws(ExpressionError) in try p.parseAnd() }
+    @inline(never)
+    private func chainedComparison() -> ExpressionError {
+        error("comparisons cannot be chained; combine them with `&&` or add parentheses", at: current)
     }
 
-    private mutating func parseAnd() throws(ExpressionError) -> Expr {
-        try parseLeftAssociative(["&&": .and]) { (p: inout Parser) throws(ExpressionError) in try p.parseComparison() }
-    }
-
-    private static let comparisons: [String: BinaryOperator] = [
-        "<": .less, "<=": .lessEqual, ">": .greater, ">=": .greaterEqual, "==": .equal, "!=": .notEqual,
-    ]
-
-    /// Non-associative: `a < b < c` almost always means a range test, which it would not compute.
-    private mutating func parseComparison() throws(ExpressionError) -> Expr {
-        let lhs = try parseAdditive()
-        guard case .punctuation(let text) = current.kind, let op = Self.comparisons[text] else { return lhs }
-        _ = advance()
-        let rhs = try parseAdditive()
-        if case .punctuation(let next) = current.kind, Self.comparisons[next] != nil {
-            throw error("comparisons cannot be chained; combine them with `&&` or add parentheses", at: current)
+    private mutating func parseUnary() throws(ExpressionError) -> Node {
+        let token = current
+        let op: UnaryOperator?
+        if accept("-") { op = .negate } else if accept("!") { op = .not } else if accept("+") { op = nil } else {
+            return try parsePower()
         }
-        return .binary(op, lhs, rhs)
-    }
-
-    private mutating func parseAdditive() throws(ExpressionError) -> Expr {
-        try parseLeftAssociative(["+": .add, "-": .subtract]) { (p: inout Parser) throws(ExpressionError) in
-            try p.parseMultiplicative()
-        }
-    }
-
-    private mutating func parseMultiplicative() throws(ExpressionError) -> Expr {
-        try parseLeftAssociative(["*": .multiply, "/": .divide]) { (p: inout Parser) throws(ExpressionError) in
-            try p.parseUnary()
-        }
-    }
-
-    private mutating func parseUnary() throws(ExpressionError) -> Expr {
-        if accept("-") { return .unary(.negate, try parseUnary()) }
-        if accept("+") { return try parseUnary() }
-        if accept("!") { return .unary(.not, try parseUnary()) }
-        return try parsePower()
+        try enter(at: token)
+        let operand = try parseUnary()
+        nesting -= 1
+        guard let op else { return operand }
+        try checkDepth(operand.depth + 1, at: token)
+        return (.unary(op, operand.expr), operand.depth + 1)
     }
 
     /// Right-associative; the exponent is a unary expression so that `2^-1` works and `-x^2` = -(x^2).
-    private mutating func parsePower() throws(ExpressionError) -> Expr {
+    private mutating func parsePower() throws(ExpressionError) -> Node {
         let base = try parsePrimary()
+        let caret = current
         guard accept("^") else { return base }
-        return .binary(.power, base, try parseUnary())
+        try enter(at: caret)
+        let exponent = try parseUnary()
+        nesting -= 1
+        let depth = 1 + max(base.depth, exponent.depth)
+        try checkDepth(depth, at: caret)
+        return (.binary(.power, base.expr, exponent.expr), depth)
     }
 
-    private mutating func parsePrimary() throws(ExpressionError) -> Expr {
+    private mutating func parsePrimary() throws(ExpressionError) -> Node {
         let token = current
         switch token.kind {
         case .number(let value):
             _ = advance()
-            return .constant(value)
+            return (.constant(value), 1)
         case .identifier(let name):
             _ = advance()
             if current.isPunctuation("(") { return try parseCall(name: name, nameToken: token) }
@@ -197,7 +222,7 @@ private struct Parser {
                 throw error("`\(name)` must be called with arguments, as `\(form)`", at: token)
             }
             symbolLocations.append((name, source.location(token.start)))
-            return .symbol(name)
+            return (.symbol(name), 1)
         case .punctuation("("):
             return try parseParenthesized()
         default:
@@ -218,14 +243,16 @@ private struct Parser {
         return error("expected an operand after `\(previous.lexeme)`, found \(token.quoted)", at: token)
     }
 
-    private mutating func parseParenthesized() throws(ExpressionError) -> Expr {
+    private mutating func parseParenthesized() throws(ExpressionError) -> Node {
+        try enter(at: current)
+        defer { nesting -= 1 }
         let open = advance()
         // `(-2)` is read as one negative literal: it is how negative constants print, and the
         // printer writes a negated literal as `-(2)`, so round trips stay exact.
         if current.isPunctuation("-"), index + 2 < tokens.count,
            case .number(let value) = tokens[index + 1].kind, tokens[index + 2].isPunctuation(")") {
             index += 3
-            return .constant(-value)
+            return (.constant(-value), 1)
         }
         let inner = try parseOr()
         try expectClosing(open)
@@ -241,15 +268,23 @@ private struct Parser {
         throw error("expected `)` to close `(` opened at \(place)\(found)", at: current)
     }
 
-    private mutating func parseCall(name: String, nameToken: Token) throws(ExpressionError) -> Expr {
+    private mutating func parseCall(name: String, nameToken: Token) throws(ExpressionError) -> Node {
+        try enter(at: nameToken)
+        defer { nesting -= 1 }
         let open = advance()
         var args: [Expr] = []
+        var deepest = 0
         if !current.isPunctuation(")") {
             repeat {
-                args.append(try parseOr())
+                let arg = try parseOr()
+                args.append(arg.expr)
+                deepest = max(deepest, arg.depth)
             } while accept(",")
         }
         try expectClosing(open)
+        // piecewise(v1, c1, v2, c2, ..., otherwise) becomes one nested `if` per pair.
+        let depth = deepest + (name == "piecewise" ? max(1, args.count / 2) : 1)
+        try checkDepth(depth, at: nameToken)
 
         let location = source.location(nameToken.start)
         let sourceLine = source.sourceLine(forFileLine: location.line)
@@ -259,7 +294,7 @@ private struct Parser {
                 throw .arity(function: name, expected: "3 arguments (condition, then, else)", got: args.count,
                              location: location, sourceLine: sourceLine)
             }
-            return .conditional(args[0], args[1], args[2])
+            return (.conditional(args[0], args[1], args[2]), depth)
         case "piecewise":
             guard args.count >= 3, args.count % 2 == 1 else {
                 throw .arity(function: name, expected: "an odd number of arguments, at least 3 (value, condition, ..., otherwise)",
@@ -270,7 +305,7 @@ private struct Parser {
             for pair in stride(from: args.count - 3, through: 0, by: -2) {
                 result = .conditional(args[pair + 1], args[pair], result)
             }
-            return result
+            return (result, depth)
         default:
             guard let function = Function(rawValue: name) else {
                 let candidates = Function.allCases.map(\.rawValue) + ["if", "piecewise"]
@@ -284,7 +319,7 @@ private struct Parser {
                 throw .arity(function: name, expected: function.expectedArguments, got: args.count,
                              location: location, sourceLine: sourceLine)
             }
-            return .call(function, args)
+            return (.call(function, args), depth)
         }
     }
 }

@@ -60,7 +60,7 @@ public enum ExpressionError: Error, Sendable, Equatable, CustomStringConvertible
         // Errors from compiled programs have no source text; an empty excerpt plus caret would only confuse.
         let line = sourceLine
         if !line.isEmpty {
-            text += "\n" + line + "\n" + Self.caret(under: location.column, in: line)
+            text += "\n" + SourceExcerpt.render(line: line, column: location.column)
         }
         return text
     }
@@ -74,14 +74,34 @@ public enum ExpressionError: Error, Sendable, Equatable, CustomStringConvertible
         }
     }
 
-    /// Tabs are copied from the source line so the caret stays aligned in terminals that expand them.
-    private static func caret(under column: Int, in line: String) -> String {
+}
+
+/// A source line with a caret under one column, as error messages show it.
+public enum SourceExcerpt {
+    /// Lines longer than this many scalars are cut to this wide a window around the caret: a
+    /// 200 KB line (one YAML flow mapping, a minified file) was echoed whole.
+    public static let width = 120
+
+    /// The line, then the caret line, both after `indent`. Tabs are copied from the source line so
+    /// the caret stays aligned in terminals that expand them. A cut is marked with `...`.
+    public static func render(line: String, column: Int, indent: String = "") -> String {
+        var scalars = Array(line.unicodeScalars)
+        var caretIndex = max(0, column - 1)
+        if scalars.count > width {
+            let start = max(0, min(caretIndex - width / 2, scalars.count - width))
+            let end = min(scalars.count, start + width)
+            let head: [Unicode.Scalar] = start > 0 ? [".", ".", "."] : []
+            let tail: [Unicode.Scalar] = end < scalars.count ? [".", ".", "."] : []
+            scalars = head + scalars[start..<end] + tail
+            caretIndex = caretIndex - start + head.count
+        }
         var padding = ""
-        let scalars = Array(line.unicodeScalars)
-        for index in 0..<max(0, column - 1) {
+        for index in 0..<caretIndex {
             padding += index < scalars.count && scalars[index] == "\t" ? "\t" : " "
         }
-        return padding + "^"
+        var shown = String.UnicodeScalarView()
+        shown.append(contentsOf: scalars)
+        return indent + String(shown) + "\n" + indent + padding + "^"
     }
 }
 

@@ -42,6 +42,7 @@ public final class CompiledModel: Sendable {
         let infusionNames = infusionTargets.map { "__infusion_" + model.states[$0].name }
         variableNames = ["t"] + model.states.map(\.name) + model.parameters.map(\.name) + model.inputs.map(\.name) + infusionNames
 
+        try Self.checkDepth(model, infusionTargets: Set(infusionTargets))
         // Substitute assignments (already in dependency order) so each program sees only variables;
         // the compiler's common-subexpression pass computes a shared assignment once.
         var expansion: [String: Expr] = [:]
@@ -94,6 +95,28 @@ public final class CompiledModel: Sendable {
         }
         events = model.events.isEmpty ? nil : try CompiledEvents(model.events, model: model, variables: variableNames, expansion: expansion)
         registerCount = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount, observables.registerCount, events?.registerCount ?? 0)
+    }
+
+    /// Refuses a model whose ODEs or assignments, once assignments are substituted, are deeper than
+    /// `Expr.maximumDepth`: each file expression is within it, but a chain of assignments adds up, and
+    /// the derivative and compile passes below recurse once per level. Measured on the unsubstituted
+    /// trees, so a chain of assignments that doubles the tree at each step costs nothing here.
+    static func checkDepth(_ model: ModelDefinition, infusionTargets: Set<Int>) throws(ModelError) {
+        func tooDeep(_ name: String, _ depth: Int, at location: SourceLocation) -> ModelError {
+            .invalid([ModelProblem(location: location, message: "`\(name)` is \(depth) levels deep once the assignments it uses are substituted, "
+                + "more than ketasim's limit of \(Expr.maximumDepth); split long sums into balanced parts, e.g. (a + b) + (c + d)")])
+        }
+        var depths: [String: Int] = [:]
+        for a in model.assignments {
+            let depth = a.expression.depth(symbolDepths: depths)
+            if depth > Expr.maximumDepth { throw tooDeep(a.name, depth, at: a.location) }
+            depths[a.name] = depth
+        }
+        for (i, ode) in model.odes.enumerated() {
+            // An infusion adds one `+ rate` above the file's expression.
+            let depth = ode.depth(symbolDepths: depths) + (infusionTargets.contains(i) ? 1 : 0)
+            if depth > Expr.maximumDepth { throw tooDeep("d\(model.states[i].name)/dt", depth, at: model.states[i].location) }
+        }
     }
 
     /// A program computing any expressions of the model (assignments may be named), over its variables.

@@ -51,10 +51,18 @@ public struct DoseRegimen: Sendable, Equatable, Codable, CustomStringConvertible
         self.count = count
     }
 
+    /// The most doses one regimen may hold. A regimen becomes one event and one breakpoint per
+    /// dose, and callers expand `times` into an array; 100,000 doses (more than ten years of
+    /// hourly dosing) keep that within a megabyte, where x1000000000 asked for 15 GB.
+    public static let maximumCount = 100_000
+
     /// The dose times, first to last.
     public var times: [Double] {
         (0..<count).map { time + Double($0) * (interval ?? 0) }
     }
+
+    /// The last dose time, without expanding the regimen.
+    public var lastTime: Double { time + Double(max(0, count - 1)) * (interval ?? 0) }
 
     public var description: String {
         var s = "\(drug) \(formatNumber(amount)) \(unit.rawValue) \(route)"
@@ -112,6 +120,10 @@ public struct DoseRegimen: Sendable, Equatable, Codable, CustomStringConvertible
             if countText == "x", i + 1 < words.count { i += 1; countText = words[i] } else { countText = String(countText.dropFirst()) }
             guard words[i].hasPrefix("x") || countText != words[i], let n = Int(countText), n >= 1 else {
                 return fail("`\(words[i])` is not a dose count; write x<count>, e.g. x8")
+            }
+            guard n <= maximumCount else {
+                return fail("x\(n) is more than \(maximumCount) doses, ketasim's limit for one regimen; "
+                            + "write a longer interval or several regimens")
             }
             count = n
             i += 1

@@ -4,11 +4,15 @@ import Expressions
 public enum Provenance: Sendable, Equatable {
     case source(String)
     case assumption(String)
+    /// Neither given: a warning for a user's file; the models shipped in `models/` may not have it
+    /// (a test checks).
+    case unstated
 
     public var text: String {
         switch self {
         case .source(let s): return s
         case .assumption(let s): return "assumption: " + s
+        case .unstated: return "no source or assumption given"
         }
     }
 }
@@ -170,6 +174,9 @@ public struct ModelDefinition: Sendable {
     public var scenarios: [Scenario]
     /// State changes at conditions (from imported SBML); empty for ketasim's own files.
     public var events: [ModelEvent] = []
+    /// What is questionable but not wrong (an unknown unit, a parameter with no source or
+    /// assumption), each with its place; the model loads.
+    public var warnings: [ModelProblem] = []
 
     public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
     public func state(named name: String) -> State? { states.first { $0.name == name } }

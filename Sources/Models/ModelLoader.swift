@@ -5,14 +5,43 @@ import Yams
 /// Reads a model file, checks all of it, and reports every problem at once with its file:line:column.
 public enum ModelLoader {
     public static func load(path: String) throws(ModelError) -> ModelDefinition {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "not readable as UTF-8 text" : "no such file"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "permission denied or not a regular file" : "no such file"
             throw .unreadable(path: path, reason: reason)
         }
-        return try parse(text, file: path)
+        // A file that is there but is not text is a bad model (exit 65), not a usage error.
+        if let (line, column, byte) = firstNonText(data) {
+            throw .invalid([ModelProblem(location: SourceLocation(file: path, line: line, column: column),
+                                         message: String(format: "byte 0x%02X is not UTF-8 text; a model file is YAML text, not a binary file", byte))])
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    /// Line, column (in scalars) and value of the first byte that is not part of valid UTF-8, or a
+    /// NUL, which no text file holds.
+    static func firstNonText(_ data: Data) -> (line: Int, column: Int, byte: UInt8)? {
+        let bytes = [UInt8](data)
+        var i = 0, line = 1, column = 1
+        while i < bytes.count {
+            let b = bytes[i]
+            let length: Int
+            switch b {
+            case 0x00: return (line, column, b)
+            case 0x01...0x7F: length = 1
+            case 0xC2...0xDF: length = 2
+            case 0xE0...0xEF: length = 3
+            case 0xF0...0xF4: length = 4
+            default: return (line, column, b)
+            }
+            guard i + length <= bytes.count else { return (line, column, b) }
+            for k in 1..<length where bytes[i + k] & 0xC0 != 0x80 { return (line, column, b) }
+            // Overlong 3- and 4-byte forms and surrogates, which Swift's decoder also refuses.
+            if length == 3, (b == 0xE0 && bytes[i + 1] < 0xA0) || (b == 0xED && bytes[i + 1] >= 0xA0) { return (line, column, b) }
+            if length == 4, (b == 0xF0 && bytes[i + 1] < 0x90) || (b == 0xF4 && bytes[i + 1] >= 0x90) { return (line, column, b) }
+            if b == 0x0A { line += 1; column = 1 } else { column += 1 }
+            i += length
+        }
+        return nil
     }
 
     public static func parse(_ text: String, file: String) throws(ModelError) -> ModelDefinition {
@@ -45,6 +74,7 @@ struct Reader {
     let file: String
     let lines: [Substring]
     var problems: [ModelProblem] = []
+    var warnings: [ModelProblem] = []
 
     init(text: String, file: String) {
         self.file = file
@@ -68,6 +98,18 @@ struct Reader {
 
     mutating func report(_ message: String, at node: Node?) {
         report(message, at: location(node))
+    }
+
+    mutating func warn(_ message: String, at node: Node?) {
+        let location = location(node)
+        warnings.append(ModelProblem(location: location, message: message, sourceLine: sourceLine(location.line), isWarning: true))
+    }
+
+    /// Warns about a unit outside `UnitGrammar`, at its `unit:` value.
+    mutating func checkUnit(_ unit: String?, of what: String, at node: Node?) {
+        guard let unit, let bad = UnitGrammar.unknownPart(of: unit) else { return }
+        let part = bad == unit.trimmingCharacters(in: .whitespaces) || bad.isEmpty ? "" : " (`\(bad)` is not a unit ketasim knows)"
+        warn("unknown unit `\(unit)` of \(what)\(part); write units with SI symbols and prefixes, *, /, ^ and 1, e.g. umol/L/h or 1/h", at: node)
     }
 
     func problem(from error: YamlError) -> ModelProblem {
@@ -230,6 +272,7 @@ struct Reader {
             checkKeys(spec, allowed: ["value", "unit", "description", "source", "assumption", "bounds"], in: "parameter `\(e.key)`")
             let value = number(entry(spec, "value"), "value of `\(e.key)`", required: true, at: e.keyNode)
             let unit = string(entry(spec, "unit"), "unit of parameter `\(e.key)` (use \"1\" for dimensionless)", required: true, at: e.keyNode)
+            checkUnit(unit, of: "`\(e.key)`", at: entry(spec, "unit"))
             let desc = string(entry(spec, "description"), "description") ?? ""
             let source = string(entry(spec, "source"), "source of `\(e.key)`", required: entry(spec, "source") != nil)
             let assumption = string(entry(spec, "assumption"), "assumption of `\(e.key)`", required: entry(spec, "assumption") != nil)
@@ -238,8 +281,11 @@ struct Reader {
             case let (s?, nil): provenance = .source(s)
             case let (nil, a?): provenance = .assumption(a)
             case (nil, nil):
+                // A warning, not an error, so a user's first model loads; the shipped models must
+                // have one for every parameter (ShippedModelTests).
                 if entry(spec, "source") == nil && entry(spec, "assumption") == nil {
-                    report("parameter `\(e.key)` needs a `source` (citation with PMC id or DOI) or an `assumption` (one-line rationale)", at: e.keyNode)
+                    warn("parameter `\(e.key)` names no `source` (citation with PMC id or DOI) or `assumption` (one-line rationale)", at: e.keyNode)
+                    provenance = .unstated
                 }
             case (.some, .some):
                 report("parameter `\(e.key)` has both `source` and `assumption`; keep one", at: e.keyNode)
@@ -271,6 +317,7 @@ struct Reader {
             checkKeys(spec, allowed: ["default", "unit", "description"], in: "input `\(e.key)`")
             let value = number(entry(spec, "default"), "default of input `\(e.key)`", required: true, at: e.keyNode)
             let unit = string(entry(spec, "unit"), "unit of input `\(e.key)`", required: true, at: e.keyNode)
+            checkUnit(unit, of: "`\(e.key)`", at: entry(spec, "unit"))
             if let value, let unit {
                 inputs.append(Input(name: e.key, defaultValue: value, unit: unit, description: string(entry(spec, "description"), "description") ?? "", location: location(e.keyNode)))
             }
@@ -284,6 +331,7 @@ struct Reader {
             checkKeys(spec, allowed: ["initial", "unit", "description", "captions", "identifiers"], in: "state `\(e.key)`")
             let initial = number(entry(spec, "initial"), "initial value of `\(e.key)`", required: true, at: e.keyNode)
             let unit = string(entry(spec, "unit"), "unit of state `\(e.key)` (use \"1\" for dimensionless)", required: true, at: e.keyNode)
+            checkUnit(unit, of: "`\(e.key)`", at: entry(spec, "unit"))
             var captions: [String] = []
             for c in sequence(entry(spec, "captions"), "captions of `\(e.key)`") ?? [] {
                 if let s = string(c, "a caption") { captions.append(s) }
@@ -292,15 +340,19 @@ struct Reader {
             for i in mapping(entry(spec, "identifiers"), "identifiers of `\(e.key)`") ?? [] {
                 if let s = string(i.value, "identifier `\(i.key)`") { identifiers[i.key] = s }
             }
-            if let initial, let unit {
-                states.append(State(name: e.key, initial: initial, unit: unit, description: string(entry(spec, "description"), "description") ?? "", captions: captions, identifiers: identifiers, location: location(e.keyNode)))
-            }
+            // Kept with a placeholder when the value or unit is wrong (that problem is reported, so no
+            // model is returned): dropping the state made its ODE, outputs, routes and scenarios each
+            // report it again as unknown, nine errors for one NaN.
+            states.append(State(name: e.key, initial: initial ?? .nan, unit: unit ?? "", description: string(entry(spec, "description"), "description") ?? "", captions: captions, identifiers: identifiers, location: location(e.keyNode)))
         }
 
         // Assignments and ODEs: parse now, check names once all are declared.
         var rawAssignments: [(name: String, parsed: ParsedExpression, unit: String?, description: String?, node: Node)] = []
+        // Declared assignments, including those whose expression did not parse (already reported).
+        var assignmentKeys: Set<String> = []
         for e in mapping(entry(top, "assignments"), "`assignments`") ?? [] {
             guard declare(&self, e.key, e.keyNode, "assignment") else { continue }
+            assignmentKeys.insert(e.key)
             var exprNode = e.value
             var unit: String?, desc: String?
             if case .mapping = e.value, let spec = mapping(e.value, "assignment `\(e.key)`") {
@@ -308,6 +360,7 @@ struct Reader {
                 guard let node = entry(spec, "expression") else { report("assignment `\(e.key)` needs an `expression`", at: e.keyNode); continue }
                 exprNode = node
                 unit = string(entry(spec, "unit"), "unit")
+                checkUnit(unit, of: "`\(e.key)`", at: entry(spec, "unit"))
                 desc = string(entry(spec, "description"), "description")
             }
             if let parsed = expression(exprNode, "expression of `\(e.key)`") {
@@ -356,7 +409,7 @@ struct Reader {
         }
 
         // Outputs
-        let observables = Set(states.map(\.name)).union(assignmentNames)
+        let observables = Set(states.map(\.name)).union(assignmentKeys)
         var outputs: [String] = []
         var listed: Set<String> = []
         if entry(top, "outputs") == nil { report("missing `outputs` list", at: root) }
@@ -377,11 +430,13 @@ struct Reader {
         let scenarios = readScenarios(entry(top, "scenarios"), inputs: inputs, parameters: parameterNames, drugs: drugs, organisms: organisms)
 
         guard problems.isEmpty else { return nil }
-        return ModelDefinition(
+        var model = ModelDefinition(
             file: file, name: name, description: description, timeUnit: timeUnit, references: references,
             parameters: parameters, inputs: inputs, states: states, assignments: ordered,
             odes: states.map { odeByState[$0.name]?.0.expr ?? .constant(0) }, outputs: outputs,
             drugs: drugs, organisms: organisms, scenarios: scenarios)
+        model.warnings = warnings.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+        return model
     }
 
     mutating func readDrugs(_ node: Node?, states: Set<String>, parameters: Set<String>) -> [Drug] {
@@ -546,7 +601,7 @@ struct Reader {
             if !organisms.isEmpty && s.organism == nil && reader.entry(spec, "organism") == nil {
                 reader.report("scenario `\(name)` needs an `organism` (one of \(organisms.map(\.name).joined(separator: ", ")))", at: e.keyNode)
             }
-            if let last = s.doses.flatMap(\.times).max(), !s.tEnd.isNaN, last >= s.tEnd {
+            if let last = s.doses.map(\.lastTime).max(), !s.tEnd.isNaN, last >= s.tEnd {
                 reader.report("scenario `\(name)` ends at \(formatNumber(s.tEnd)) h, not after its last dose at \(formatNumber(last)) h", at: e.keyNode)
             }
             resolved[name] = s

@@ -6,18 +6,22 @@ public struct ModelProblem: Sendable, Equatable, CustomStringConvertible {
     public var message: String
     /// The line of the file the location points into, for the caret display; empty when unknown.
     public var sourceLine: String
+    /// A warning does not stop the model from loading.
+    public var isWarning: Bool
 
-    public init(location: SourceLocation, message: String, sourceLine: String = "") {
+    public init(location: SourceLocation, message: String, sourceLine: String = "", isWarning: Bool = false) {
         self.location = location
         self.message = message
         self.sourceLine = sourceLine
+        self.isWarning = isWarning
     }
 
-    /// `file:line:col: error: message`, then the source line and a caret under the column.
+    /// `file:line:col: error: message` (or `warning:`), then the source line and a caret under the
+    /// column; a long line is cut to a window around the caret.
     public var description: String {
-        var text = "\(location.file):\(location.line):\(location.column): error: \(message)"
+        var text = "\(location.file):\(location.line):\(location.column): \(isWarning ? "warning" : "error"): \(message)"
         if !sourceLine.isEmpty {
-            text += "\n  \(sourceLine)\n  " + String(repeating: " ", count: max(0, location.column - 1)) + "^"
+            text += "\n" + SourceExcerpt.render(line: sourceLine, column: location.column, indent: "  ")
         }
         return text
     }

@@ -79,9 +79,10 @@ struct MathContext {
     var line: Int
     var element: String
     var id: String?
+    var column = 0
 
     func error(_ kind: SBMLError.Kind, _ message: String) -> SBMLError {
-        SBMLError(kind, file: file, line: line, element: element, id: id, message: message)
+        SBMLError(kind, file: file, line: line, column: column, element: element, id: id, message: message)
     }
 }
 
@@ -105,47 +106,78 @@ enum MathML {
         "eq", "neq", "gt", "lt", "geq", "leq", "and", "or", "xor", "not", "implies", "max", "min",
     ])
 
+    /// The deepest expression a `<math>` element may hold, counted as the `Expr` it becomes: one
+    /// level per element, and an n-ary `<plus/>`, `<times/>`, `<and/>`... with k arguments k - 1
+    /// levels, since it becomes a chain of binary operations. The same limit as infix expressions.
+    static let maximumDepth = Expr.maximumDepth
+
     /// Reads the single expression inside a `<math>` element.
     static func read(math: XMLNode, context: MathContext, functions: Set<String>) throws(SBMLError) -> MathNode {
         let content = math.children.filter { $0.name != "annotation" && $0.name != "annotation-xml" }
         guard content.count == 1, let first = content.first else {
             throw context.error(.malformed, "<math> must hold exactly one expression, found \(content.count)")
         }
-        return try read(first, context: context, functions: functions)
+        return try readNode(first, context: context, functions: functions).node
     }
 
+    static func tooDeep(_ context: MathContext, _ node: XMLNode) -> SBMLError {
+        var context = context
+        context.column = node.column
+        return context.error(.unsupported, "the math nests deeper than \(maximumDepth) levels (an n-ary operator with k arguments "
+                             + "counts k - 1), ketasim's limit; define parts of it as assignment rules or parameters")
+    }
+
+    /// Operators read as a left fold of binary operations, one level per extra argument.
+    static let chained: Set<String> = ["plus", "times", "and", "or", "xor", "eq", "gt", "lt", "geq", "leq"]
+
+    /// Also returns the depth of the `Expr` the node becomes (at least), checked at every level so
+    /// that nothing deeper than `maximumDepth` is built or recursed into.
     static func read(_ node: XMLNode, context: MathContext, functions: Set<String>) throws(SBMLError) -> MathNode {
+        try readNode(node, context: context, functions: functions).node
+    }
+
+    static func readNode(_ node: XMLNode, context: MathContext, functions: Set<String>, level: Int = 1) throws(SBMLError) -> (node: MathNode, depth: Int) {
         var context = context
         if node.line > 0 { context.line = node.line }
+        if level > maximumDepth { throw tooDeep(context, node) }
+        func leaf(_ n: MathNode) -> (node: MathNode, depth: Int) { (n, 1) }
         switch node.name {
-        case "cn": return .number(try number(node, context: context))
-        case "ci": return .name(node.text.trimmingCharacters(in: .whitespacesAndNewlines))
-        case "csymbol": return try csymbol(node, context: context)
-        case "true": return .number(1)
-        case "false": return .number(0)
-        case "pi": return .number(Double.pi)
-        case "exponentiale": return .number(M_E)
-        case "notanumber": return .number(.nan)
-        case "infinity": return .number(.infinity)
+        case "cn": return leaf(.number(try number(node, context: context)))
+        case "ci": return leaf(.name(node.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        case "csymbol": return leaf(try csymbol(node, context: context))
+        case "true": return leaf(.number(1))
+        case "false": return leaf(.number(0))
+        case "pi": return leaf(.number(Double.pi))
+        case "exponentiale": return leaf(.number(M_E))
+        case "notanumber": return leaf(.number(.nan))
+        case "infinity": return leaf(.number(.infinity))
         case "semantics":
             guard let first = node.children.first else { throw context.error(.malformed, "empty <semantics>") }
-            return try read(first, context: context, functions: functions)
+            return try readNode(first, context: context, functions: functions, level: level)
         case "piecewise":
+            // Each piece becomes one more nested `if` below the previous ones.
             var pieces: [MathNode.Piece] = []
             var otherwise: MathNode?
+            var depth = 1
+            let pieceCount = node.children.filter { $0.name == "piece" }.count
+            if level + pieceCount > maximumDepth { throw tooDeep(context, node) }
             for child in node.children {
                 if child.name == "piece" {
                     guard child.children.count == 2 else { throw context.error(.malformed, "<piece> needs a value and a condition") }
-                    pieces.append(.init(value: try read(child.children[0], context: context, functions: functions),
-                                        condition: try read(child.children[1], context: context, functions: functions)))
+                    let value = try readNode(child.children[0], context: context, functions: functions, level: level + pieces.count + 1)
+                    let condition = try readNode(child.children[1], context: context, functions: functions, level: level + pieces.count + 1)
+                    depth = max(depth, pieces.count + 1 + max(value.depth, condition.depth))
+                    pieces.append(.init(value: value.node, condition: condition.node))
                 } else if child.name == "otherwise" {
                     guard let value = child.children.first else { throw context.error(.malformed, "empty <otherwise>") }
-                    otherwise = try read(value, context: context, functions: functions)
+                    let inner = try readNode(value, context: context, functions: functions, level: level + pieceCount)
+                    depth = max(depth, pieceCount + inner.depth)
+                    otherwise = inner.node
                 }
             }
-            return .piecewise(pieces, otherwise: otherwise)
+            return (.piecewise(pieces, otherwise: otherwise), depth)
         case "apply":
-            return try apply(node, context: context, functions: functions)
+            return try apply(node, context: context, functions: functions, level: level)
         default:
             throw context.error(.unsupported, "MathML element <\(node.name)>")
         }
@@ -183,23 +215,38 @@ enum MathML {
         }
     }
 
-    private static func apply(_ node: XMLNode, context: MathContext, functions: Set<String>) throws(SBMLError) -> MathNode {
+    private static func apply(_ node: XMLNode, context: MathContext, functions: Set<String>, level: Int) throws(SBMLError) -> (node: MathNode, depth: Int) {
         guard let head = node.children.first else { throw context.error(.malformed, "empty <apply>") }
+        // A chained operator's first argument sits k - 1 levels further down than the apply itself.
+        let extra = chained.contains(head.name) ? max(0, node.children.count - 2) : 0
+        if level + extra > maximumDepth { throw tooDeep(context, node) }
         var args: [MathNode] = []
         var degree: MathNode?
         var logbase: MathNode?
+        var deepest = 0
         for child in node.children.dropFirst() {
             switch child.name {
             case "degree", "logbase":
                 guard let inner = child.children.first else { throw context.error(.malformed, "empty <\(child.name)>") }
-                let value = try read(inner, context: context, functions: functions)
-                if child.name == "degree" { degree = value } else { logbase = value }
+                let value = try readNode(inner, context: context, functions: functions, level: level + 2)
+                deepest = max(deepest, value.depth + 1)
+                if child.name == "degree" { degree = value.node } else { logbase = value.node }
             case "bvar":
                 throw context.error(.unsupported, "<bvar> outside a function definition")
             default:
-                args.append(try read(child, context: context, functions: functions))
+                let arg = try readNode(child, context: context, functions: functions, level: level + 1 + extra)
+                deepest = max(deepest, arg.depth)
+                args.append(arg.node)
             }
         }
+        // Rewritten operators (sec, arcsinh...) and log/root add at most 3 levels.
+        let depth = deepest + 1 + extra + (rewrites.contains(head.name) || head.name == "log" || head.name == "root" ? 3 : 0)
+        if depth > maximumDepth { throw tooDeep(context, node) }
+        return (try applied(head, args: args, degree: degree, logbase: logbase, context: context, functions: functions), depth)
+    }
+
+    private static func applied(_ head: XMLNode, args: [MathNode], degree: MathNode?, logbase: MathNode?, context: MathContext,
+                                functions: Set<String>) throws(SBMLError) -> MathNode {
         switch head.name {
         case "ci":
             let name = head.text.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -16,23 +16,26 @@ public struct SBMLError: Error, Sendable, Equatable, CustomStringConvertible {
     public var file: String
     /// 0 when unknown.
     public var line: Int
+    /// 0 when unknown; most errors name an element, which its line finds.
+    public var column: Int
     /// The SBML element, e.g. `event` or `kineticLaw`.
     public var element: String
     /// Its id, when it has one.
     public var id: String?
     public var message: String
 
-    public init(_ kind: Kind, file: String, line: Int, element: String, id: String? = nil, message: String) {
+    public init(_ kind: Kind, file: String, line: Int, column: Int = 0, element: String, id: String? = nil, message: String) {
         self.kind = kind
         self.file = file
         self.line = line
+        self.column = column
         self.element = element
         self.id = id
         self.message = message
     }
 
     public var description: String {
-        let place = "\(file):\(line)"
+        let place = column > 0 ? "\(file):\(line):\(column)" : "\(file):\(line)"
         let what = id.map { "<\(element) id=\"\($0)\">" } ?? "<\(element)>"
         switch kind {
         case .unreadable: return "\(place): error: cannot read SBML file: \(message)"

@@ -15,12 +15,35 @@ final class XMLNode {
     var text = ""
     weak var parent: XMLNode?
 
-    init(name: String, namespace: String, attributes: [String: String], line: Int) {
+    /// 0 when unknown.
+    let column: Int
+
+    init(name: String, namespace: String, attributes: [String: String], line: Int, column: Int = 0) {
         self.name = name
         self.namespace = namespace
         self.attributes = attributes
         self.line = line
+        self.column = column
     }
+
+    /// Releases the subtree with an explicit stack: the default release recurses once per level,
+    /// and a 50,000-deep document overflowed the stack there, after it had been read.
+    deinit {
+        var pending = children
+        children = []
+        while var node = pending.popLast() {
+            // Only a node nobody else holds is released here; its children move to the stack first.
+            if isKnownUniquelyReferenced(&node) {
+                pending.append(contentsOf: node.children)
+                node.children = []
+            }
+        }
+    }
+
+    /// The deepest element nesting read. SBML needs about 10 levels, MathML a few hundred more
+    /// (`MathML.maximumDepth`); 2,000 leaves room for annotations while keeping every recursive walk
+    /// of the tree far from the stack's end.
+    static let maximumDepth = 2_000
 
     func child(_ name: String) -> XMLNode? { children.first { $0.name == name } }
     func children(_ name: String) -> [XMLNode] { children.filter { $0.name == name } }
@@ -35,6 +58,10 @@ final class XMLNode {
         let builder = TreeBuilder()
         parser.delegate = builder
         let ok = parser.parse()
+        if let deep = builder.tooDeep {
+            throw SBMLError(.malformed, file: file, line: deep.line, column: deep.column, element: deep.name,
+                            message: "elements nest deeper than \(maximumDepth) levels, ketasim's limit")
+        }
         if ok, let open = builder.stack.last {
             throw SBMLError(.malformed, file: file, line: parser.lineNumber, element: open.name, message: "the document ends before <\(open.name)> is closed")
         }
@@ -49,17 +76,27 @@ final class XMLNode {
 private final class TreeBuilder: NSObject, XMLParserDelegate {
     var root: XMLNode?
     var stack: [XMLNode] = []
+    /// The first element beyond `XMLNode.maximumDepth`; parsing stops there.
+    var tooDeep: (name: String, line: Int, column: Int)?
 
     func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
                 qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]) {
+        guard tooDeep == nil else { return }
+        guard stack.count < XMLNode.maximumDepth else {
+            tooDeep = (elementName, parser.lineNumber, parser.columnNumber)
+            parser.abortParsing()
+            return
+        }
         // Keep attributes by local name too: SBML core attributes are unprefixed, package ones are not.
-        let node = XMLNode(name: elementName, namespace: namespaceURI ?? "", attributes: attributeDict, line: parser.lineNumber)
+        let node = XMLNode(name: elementName, namespace: namespaceURI ?? "", attributes: attributeDict, line: parser.lineNumber,
+                           column: parser.columnNumber)
         node.parent = stack.last
         if let parent = stack.last { parent.children.append(node) } else { root = node }
         stack.append(node)
     }
 
     func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
+        guard tooDeep == nil else { return }
         _ = stack.popLast()
     }
 

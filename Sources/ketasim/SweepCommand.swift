@@ -145,7 +145,8 @@ struct Sweep: ParsableCommand {
             case .failure(let e): throw ValidationError(e.description)
             }
         }
-        let design = samples.map { SweepDesign(latinHypercube: axes, samples: $0, seed: seed) } ?? SweepDesign(grid: axes)
+        let design: SweepDesign
+        do { design = try samples.map { (n) throws(SweepDesignError) in try SweepDesign(latinHypercube: axes, samples: n, seed: seed) } ?? SweepDesign(grid: axes) } catch { throw ValidationError(error.description) }
         if design.count > 100_000_000 { throw ValidationError("the grid has \(design.count) runs; more than 100 million is surely a mistake") }
         let names = try measured.outputNames(definition)
         for n in names where compiled.observableIndex(n) == nil {

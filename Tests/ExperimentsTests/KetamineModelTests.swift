@@ -63,6 +63,7 @@ struct KetamineModelTests {
             switch p.provenance {
             case .source(let s): #expect(s.contains("PMC") || s.contains("doi") || s.contains("DOI") || s.contains("10."), "\(p.name): source without PMC id or DOI: \(s)")
             case .assumption(let a): #expect(a.count >= 10, "\(p.name): assumption without a rationale")
+            case .unstated: Issue.record("\(p.name): neither a source nor an assumption")
             }
         }
     }

@@ -86,9 +86,9 @@ struct SweepDesignTests {
 
     @Test func latinHypercubeFillsEveryStratumOnceAndIsReproducible() throws {
         let a = try SweepAxis.parse("dose=0:10:1", model: model).get(), b = try SweepAxis.parse("tau=log:1:100:3", model: model).get()
-        let d1 = SweepDesign(latinHypercube: [a, b], samples: 50, seed: 7)
-        let d2 = SweepDesign(latinHypercube: [a, b], samples: 50, seed: 7)
-        let d3 = SweepDesign(latinHypercube: [a, b], samples: 50, seed: 8)
+        let d1 = try SweepDesign(latinHypercube: [a, b], samples: 50, seed: 7)
+        let d2 = try SweepDesign(latinHypercube: [a, b], samples: 50, seed: 7)
+        let d3 = try SweepDesign(latinHypercube: [a, b], samples: 50, seed: 8)
         let p1 = (0..<50).map { d1.point($0) }
         #expect(p1 == (0..<50).map { d2.point($0) })
         #expect(p1 != (0..<50).map { d3.point($0) })

@@ -1,0 +1,143 @@
+import Expressions
+import Foundation
+import Testing
+@testable import Models
+
+/// A valid model whose `loss` assignment is `expression` (indented as a YAML scalar on line 17).
+private func model(loss expression: String, extraAssignments: String = "") -> String {
+    """
+    name: tiny
+    description: a tiny model
+    time_unit: h
+    parameters:
+      k:
+        value: 0.5
+        unit: 1/h
+        description: decay rate
+        assumption: test value
+    states:
+      bdnf:
+        initial: 1
+        unit: "1"
+    assignments:
+    \(extraAssignments)
+      loss: \(expression)
+    odes:
+      bdnf: -loss
+    outputs: [bdnf, loss]
+    """
+}
+
+@Suite("Model reader hardening")
+struct ModelHardeningTests {
+    @Test func fourThousandParenthesesInAModelAreOneProblemAtTheirColumn() {
+        let deep = String(repeating: "(", count: 4000) + "k" + String(repeating: ")", count: 4000)
+        let error = #expect(throws: ModelError.self) { _ = try ModelLoader.parse(model(loss: deep), file: "m.yaml") }
+        #expect(error?.problems.count == 1, "\(error?.problems.map(\.message) ?? [])")
+        #expect(error?.problems.first?.message == "expression nests deeper than 500 levels, ketasim's limit; split it into assignments or flatten the nesting")
+        #expect(error?.problems.first?.location == SourceLocation(file: "m.yaml", line: 16, column: 9 + 500))
+    }
+
+    @Test func aChainOfAssignmentsDeeperThanTheLimitOnceSubstitutedIsRefusedByTheCompiler() throws {
+        // Each assignment is 201 levels deep on its own, fine; substituted, a3 is 601.
+        let sum = { (name: String) in ([name] + Array(repeating: "k", count: 200)).joined(separator: " + ") }
+        let chain = "  a1: \(sum("k"))\n  a2: \(sum("a1"))\n  a3: \(sum("a2"))"
+        let definition = try ModelLoader.parse(model(loss: "a3", extraAssignments: chain), file: "m.yaml")
+        let error = #expect(throws: ModelError.self) { _ = try CompiledModel(definition) }
+        #expect(error?.problems.first?.message == "`a3` is 601 levels deep once the assignments it uses are substituted, more than ketasim's limit of 500; split long sums into balanced parts, e.g. (a + b) + (c + d)")
+        #expect(error?.problems.first?.location.line == 17)
+    }
+}
+
+@Suite("One mistake, one problem")
+struct OneProblemTests {
+    @Test func aNaNInitialValueIsReportedOnce() throws {
+        let text = try String(contentsOfFile: ModelFiles.path("models/ketamine_stress.yaml"), encoding: .utf8)
+        // The first state's initial value, whatever it is, becomes .nan.
+        guard let range = text.range(of: #"initial: [^\n]+"#, options: .regularExpression) else {
+            Issue.record("no initial value in the model"); return
+        }
+        let broken = text.replacingCharacters(in: range, with: "initial: .nan")
+        let error = #expect(throws: ModelError.self) { _ = try ModelLoader.parse(broken, file: "m.yaml") }
+        #expect(error?.problems.count == 1, "\(error?.problems.map(\.message) ?? [])")
+        #expect(error?.problems.first?.message.hasPrefix("initial value of") == true)
+    }
+}
+
+/// Paths of files in the repository, found from this source file.
+enum ModelFiles {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+}
+
+@Suite("Warnings, provenance and file kinds")
+struct ModelWarningTests {
+    private let base = model(loss: "k * bdnf")
+
+    @Test func unknownUnitsAreWarningsAtTheirValue() throws {
+        let text = base.replacingOccurrences(of: "unit: 1/h", with: "unit: banana")
+            .replacingOccurrences(of: "unit: \"1\"", with: "unit: umo/L")
+        let m = try ModelLoader.parse(text, file: "m.yaml")
+        #expect(m.warnings.map(\.message) == [
+            "unknown unit `banana` of `k`; write units with SI symbols and prefixes, *, /, ^ and 1, e.g. umol/L/h or 1/h",
+            "unknown unit `umo/L` of `bdnf` (`umo` is not a unit ketasim knows); write units with SI symbols and prefixes, *, /, ^ and 1, e.g. umol/L/h or 1/h",
+        ])
+        #expect(m.warnings.first?.location == SourceLocation(file: "m.yaml", line: 7, column: 11))
+        #expect(m.warnings.first?.description.hasPrefix("m.yaml:7:11: warning: unknown unit `banana`") == true)
+    }
+
+    @Test(arguments: ["1", "umol", "uM", "h", "1/h", "L/kg", "L/h/kg", "kg", "L", "L/h", "mg/kg", "nmol/L", "mM", "fold",
+                      "umol/(L*h)", "s^-1", "m^2", "ug/kg/h", "%", "1/min", "pmol/mL", "cells/uL"])
+    func knownUnitsPass(unit: String) {
+        #expect(UnitGrammar.unknownPart(of: unit) == nil)
+    }
+
+    @Test(arguments: [("banana", "banana"), ("mg/", "/"), ("umol//L", "/"), ("(L/h", "("), ("s^x", "x"), ("kgg", "kgg"), ("", "")])
+    func unknownUnitsNameTheirPart(unit: String, part: String) {
+        #expect(UnitGrammar.unknownPart(of: unit) == part)
+    }
+
+    @Test func aUserParameterWithoutSourceLoadsWithAWarning() throws {
+        let text = base.replacingOccurrences(of: "    assumption: test value\n", with: "")
+        let m = try ModelLoader.parse(text, file: "m.yaml")
+        #expect(m.parameters.first?.provenance == .unstated)
+        #expect(m.warnings.map(\.message) == ["parameter `k` names no `source` (citation with PMC id or DOI) or `assumption` (one-line rationale)"])
+    }
+
+    @Test func everyShippedModelNamesASourceOrAssumptionForEveryParameterAndUsesKnownUnits() throws {
+        let directory = ModelFiles.path("models")
+        let files = (FileManager.default.enumerator(atPath: directory)?.compactMap { $0 as? String } ?? []).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 2)
+        for file in files {
+            let m = try ModelLoader.load(path: directory + "/" + file)
+            #expect(m.warnings.isEmpty, "\(file): \(m.warnings.map(\.description))")
+            #expect(!m.parameters.contains { $0.provenance == .unstated }, "\(file)")
+        }
+    }
+
+    @Test func aBinaryFileIsABadModelNotAnUnreadableOne() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ketasim-binary-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("name: x\nab\u{7F}".utf8 + [0xFF, 0xFE, 0x00, 0x01])))
+        let error = #expect(throws: ModelError.self) { _ = try ModelLoader.load(path: path) }
+        #expect(error?.problems.first?.message == "byte 0xFF is not UTF-8 text; a model file is YAML text, not a binary file")
+        #expect(error?.problems.first?.location == SourceLocation(file: path, line: 2, column: 4))
+        #expect(ModelLoader.firstNonText(Data("é ok\n€".utf8)) == nil)
+        #expect(ModelLoader.firstNonText(Data([0x61, 0x00])).map { $0.column } == 2)
+    }
+
+    @Test func anErrorOnAVeryLongLineEchoesAWindowAroundTheCaret() {
+        // 200 KB on one line, the mistake in the middle.
+        let filler = String(repeating: "k + ", count: 25_000)
+        let problem = ModelProblem(location: SourceLocation(file: "m.yaml", line: 1, column: filler.count + 1),
+                                   message: "bad", sourceLine: filler + "?" + filler)
+        let lines = problem.description.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 3)
+        #expect(lines[1].count <= SourceExcerpt.width + 2 + 6 && lines[1].hasPrefix("  ...") && lines[1].hasSuffix("..."))
+        // The caret still points at the `?`.
+        let caret = lines[2].count - 1
+        #expect(Array(lines[1])[caret] == "?")
+        // Short lines are unchanged.
+        #expect(SourceExcerpt.render(line: "a\tb", column: 3) == "a\tb\n \t^")
+    }
+}

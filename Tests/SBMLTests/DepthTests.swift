@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+@testable import SBML
+import Models
+
+/// Deeply nested documents are refused with their place, not by overflowing the stack.
+@Suite("SBML nesting limits")
+struct SBMLDepthTests {
+    /// A one-species model whose rate rule is `math` (MathML content, no `<math>` wrapper).
+    private func model(rateRule math: String) -> String {
+        """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+          <model id="m">
+            <listOfCompartments><compartment id="c" size="1" constant="true"/></listOfCompartments>
+            <listOfParameters><parameter id="x" value="1" constant="false"/></listOfParameters>
+            <listOfRules><rateRule variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML">
+        \(math)
+            </math></rateRule></listOfRules>
+          </model>
+        </sbml>
+        """
+    }
+
+    private func nestedApply(_ n: Int) -> String {
+        String(repeating: "<apply><minus/>", count: n) + "<ci>x</ci>" + String(repeating: "</apply>", count: n)
+    }
+
+    @Test func nestedAppliesAreRefusedAtTheFirstTooDeep() {
+        let error = #expect(throws: SBMLError.self) { _ = try SBMLImporter.importModel(xml: model(rateRule: nestedApply(1000)), file: "deep.xml") }
+        #expect(error?.kind == .unsupported)
+        #expect(error?.message == "the math nests deeper than 500 levels (an n-ary operator with k arguments counts k - 1), ketasim's limit; define parts of it as assignment rules or parameters")
+        // Line 7, at the 501st <apply> (15 characters each, so it starts at column 7501; libxml2 counts to just after its name).
+        #expect(error?.description.hasPrefix("deep.xml:7:7507: error: <rateRule id=\"x\">: not supported") == true, "\(error?.description ?? "")")
+        // 5,000 (the issue's case) are refused too, by the XML reader's own limit.
+        #expect(throws: SBMLError.self) { _ = try SBMLImporter.importModel(xml: model(rateRule: nestedApply(5000)), file: "deep.xml") }
+    }
+
+    @Test func theDeepestAcceptedMathImportsAndCompiles() throws {
+        // 499 unary minus around x: an Expr of depth 500, within the limit.
+        let sbml = try SBMLImporter.importModel(xml: model(rateRule: nestedApply(499)), file: "ok.xml")
+        #expect(sbml.definition.odes.first?.depth() == 500)
+        #expect(throws: Never.self) { _ = try CompiledModel(sbml.definition) }
+    }
+
+    @Test func aWidePlusCountsItsArgumentsAsLevels() {
+        let terms = String(repeating: "<ci>x</ci>", count: 600)
+        let error = #expect(throws: SBMLError.self) { _ = try SBMLImporter.importModel(xml: model(rateRule: "<apply><plus/>\(terms)</apply>"), file: "wide.xml") }
+        #expect(error?.message.hasPrefix("the math nests deeper than 500 levels") == true)
+    }
+
+    @Test func fiftyThousandNestedElementsAreRefusedAndReleasedWithoutRecursion() {
+        let depth = 50_000
+        let xml = "<?xml version=\"1.0\"?>" + String(repeating: "<a>", count: depth) + String(repeating: "</a>", count: depth)
+        let error = #expect(throws: SBMLError.self) { _ = try SBMLImporter.importModel(xml: xml, file: "deep.xml") }
+        #expect(error?.description == "deep.xml:1:\(22 + 2_000 * 3 + 3): error: <a>: malformed SBML: elements nest deeper than 2000 levels, ketasim's limit"
+                || error?.message == "elements nest deeper than 2000 levels, ketasim's limit")
+        // A tree at the limit is read whole and released iteratively.
+        let atLimit = "<?xml version=\"1.0\"?>" + String(repeating: "<a>", count: 2_000) + String(repeating: "</a>", count: 2_000)
+        let root = try? XMLNode.parse(data: Data(atLimit.utf8), file: "ok.xml")
+        var node = root, levels = 0
+        while let n = node { levels += 1; node = n.children.first }
+        #expect(levels == 2_000)
+    }
+}
