@@ -395,7 +395,6 @@ struct Reader {
         }
 
         // Order assignments so each uses only earlier ones; a cycle is an error naming its members.
-        let assignmentNames = Set(rawAssignments.map(\.name))
         let assignmentIndex = Dictionary(rawAssignments.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         var ordered: [Assignment] = []
         switch dependencyOrder(count: rawAssignments.count, dependencies: { k in rawAssignments[k].parsed.expr.symbols.sorted().compactMap { assignmentIndex[$0] } }) {
