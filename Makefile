@@ -2,11 +2,16 @@
 #   make run    installs GSL if missing, builds in release mode, runs the main comparison
 #   make test   installs GSL if missing, runs the whole test suite, the libRoadRunner and SALib
 #               cross-checks, and the Slurm tests on a one-node cluster it brings up and takes down
+# Hardening (docs/HARDENING.md), not part of `make test`:
+#   make fuzz   every libFuzzer harness in Fuzz/ for FUZZ_SECONDS (default 60) each on its seed corpus
+#   make asan   the test suite under the address sanitizer
+#   make tsan   the parallel sweep tests under the thread sanitizer
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 OUT ?= out
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run test bench clean fuzz asan tsan
+FUZZ_SECONDS ?= 60
 
 deps:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists gsl; then \
@@ -27,8 +32,18 @@ test: deps
 	scripts/crosscheck-salib
 	scripts/slurm-tests
 
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) scripts/fuzz
+
+# Own build folders: sanitized objects must not mix with the ordinary debug build.
+asan: deps
+	$(SWIFT) test --sanitize=address --build-path .build-asan
+
+tsan: deps
+	$(SWIFT) test --sanitize=thread --build-path .build-tsan --filter 'ParallelSweepTests|sweepOverAParameterOfAnEventModel'
+
 bench: deps
 	cd Benchmarks && $(SWIFT) package benchmark
 
 clean:
-	rm -rf .build $(OUT)
+	rm -rf .build .build-asan .build-tsan Fuzz/.build Fuzz/.work $(OUT)

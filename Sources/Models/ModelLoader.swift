@@ -19,7 +19,7 @@ public enum ModelLoader {
 
     /// Line, column (in scalars) and value of the first byte that is not part of valid UTF-8, or a
     /// NUL, which no text file holds.
-    static func firstNonText(_ data: Data) -> (line: Int, column: Int, byte: UInt8)? {
+    public static func firstNonText(_ data: Data) -> (line: Int, column: Int, byte: UInt8)? {
         let bytes = [UInt8](data)
         var i = 0, line = 1, column = 1
         while i < bytes.count {

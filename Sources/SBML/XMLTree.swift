@@ -1,4 +1,5 @@
 import Foundation
+import Models
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -53,6 +54,12 @@ final class XMLNode {
     var id: String? { attributes["id"] }
 
     static func parse(data: Data, file: String) throws(SBMLError) -> XMLNode {
+        // SBML must be UTF-8. Checked here because Foundation's XMLParser traps (rather than
+        // reporting an error) on an element or attribute name that is not valid UTF-8, as fuzzing found.
+        if let (line, column, byte) = ModelLoader.firstNonText(data) {
+            throw SBMLError(.malformed, file: file, line: line, column: column, element: "xml",
+                            message: String(format: "byte 0x%02X is not UTF-8 text; SBML documents are UTF-8", byte))
+        }
         let parser = XMLParser(data: data)
         parser.shouldProcessNamespaces = true
         let builder = TreeBuilder()

@@ -63,3 +63,14 @@ struct SBMLDepthTests {
         #expect(levels == 2_000)
     }
 }
+
+/// Inputs the fuzzers found, kept as fixtures.
+@Suite("SBML inputs found by fuzzing")
+struct SBMLFuzzFindingTests {
+    @Test func anAttributeNameThatIsNotUTF8IsAnErrorNotATrapInXMLParser() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/invalid-utf8-attribute.xml")
+        let data = try Data(contentsOf: url)
+        let error = #expect(throws: SBMLError.self) { _ = try SBMLImporter.importModel(data: data, file: "f.xml") }
+        #expect(error?.description == "f.xml:3:123: error: <xml>: malformed SBML: byte 0xFF is not UTF-8 text; SBML documents are UTF-8")
+    }
+}

@@ -1,0 +1,6 @@
+import FuzzSupport
+
+runFuzzer { data, size in
+    fuzzExpression(bytes(data, size))
+    return 0
+}
