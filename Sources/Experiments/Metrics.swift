@@ -98,17 +98,10 @@ public struct MetricSpec: Sendable, Equatable {
     }
 
     /// Extra output times that let metrics resolve what happens in minutes: every minute for the 6 h
-    /// after each dose starts (and after an infusion ends), and each `at_` time exactly. Hours.
-    public func detailTimes(for plan: SimulationPlan, reference: Double? = nil) -> [Double] {
-        var starts: [Double] = []
-        for d in plan.doses {
-            for t in d.times {
-                starts.append(t)
-                if let duration = d.duration { starts.append(t + duration) }
-            }
-        }
-        var times: [Double] = []
-        for s in Set(starts) { times += (0...360).map { s + Double($0) / 60 } }
+    /// after each dose starts (and after an infusion ends), and each `at_` time exactly, in the model's time unit.
+    /// A model whose time unit does not convert to minutes gets the `at_` times only.
+    public func detailTimes(for plan: SimulationPlan, reference: Double? = nil, timeUnit: TimeUnit = .hours) -> [Double] {
+        var times = timeUnit.hours.map { plan.doseWindowTimes(minute: 1 / (60 * $0)) } ?? []
         if let ref = reference ?? plan.referenceTime ?? (plan.doses.isEmpty ? 0 : nil) { times += offsets.map { ref + $0.hours } }
         return times.filter { $0 >= 0 && $0 <= plan.tEnd }
     }

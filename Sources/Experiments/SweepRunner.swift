@@ -124,7 +124,7 @@ public struct SweepRunner: Sendable {
             if let simulator {
                 do {
                     let plan = design.plan(runID - 1, base: base)
-                    var result = try simulator.run(plan, outputs: outputs, detailTimes: metrics.detailTimes(for: plan))
+                    var result = try simulator.run(plan, outputs: outputs, detailTimes: metrics.detailTimes(for: plan, timeUnit: model.definition.timeUnit))
                     if let failure = result.failure {
                         row.message = failure.description
                     } else {

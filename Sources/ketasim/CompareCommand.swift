@@ -97,7 +97,7 @@ struct Compare: ParsableCommand {
         var results: [SimulationResult] = []
         for plan in plans {
             let r = try simulate(compiled, plan: plan, settings: settings, outputs: outputNames,
-                                 detailTimes: metrics.detailTimes(for: plan, reference: origin))
+                                 detailTimes: metrics.detailTimes(for: plan, reference: origin, timeUnit: definition.timeUnit))
             if let failure = r.failure {
                 printError("scenario `\(plan.scenarioName)` failed: \(failure)")
                 throw Exit.failedRun
