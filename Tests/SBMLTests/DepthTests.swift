@@ -74,3 +74,14 @@ struct SBMLFuzzFindingTests {
         #expect(error?.description == "f.xml:3:123: error: <xml>: malformed SBML: byte 0xFF is not UTF-8 text; SBML documents are UTF-8")
     }
 }
+
+extension SBMLFuzzFindingTests {
+    @Test func aProcessingInstructionWithoutDataIsAnErrorNotACrashInXMLParser() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/empty-processing-instruction.xml")
+        let error = #expect(throws: SBMLError.self) { _ = try SBMLImporter.importModel(data: try Data(contentsOf: url), file: "f.xml") }
+        #expect(error?.description == "f.xml:1:1: error: <xml>: malformed SBML: the processing instruction `<?x?>` has no data, which ketasim's XML reader cannot take; remove it")
+        // One with data, as a stylesheet instruction, still reaches the parser.
+        #expect(XMLNode.emptyProcessingInstruction(Data("<?xml version=\"1.0\"?>\n<?style href=\"a\"?><a/>".utf8)) == nil)
+        #expect(XMLNode.emptyProcessingInstruction(Data("<a>\n  <?pi ?></a>".utf8)).map { "\($0.line):\($0.column)" } == "2:3")
+    }
+}
