@@ -45,7 +45,7 @@ public struct SweepAxis: Sendable, Equatable {
             guard fields.count == 4, let a = Double(fields[1]), let b = Double(fields[2]), let n = Int(fields[3]) else {
                 return fail("a log range is log:START:STOP:COUNT, e.g. log:0.1:100:7")
             }
-            guard a > 0, b > 0 else { return fail("a log range needs positive bounds") }
+            guard a > 0, b > 0, a.isFinite, b.isFinite else { return fail("a log range needs positive, finite bounds") }
             guard n >= 2 else { return fail("a log range needs a count of at least 2") }
             guard n <= 10_000_000 else { return fail("the range \(spec) has more than 10 million values") }
             values = (0..<n).map { tidy(a * pow(b / a, Double($0) / Double(n - 1))) }
@@ -55,10 +55,13 @@ public struct SweepAxis: Sendable, Equatable {
             guard let a = Double(fields[0]), let b = Double(fields[1]), let step = Double(fields[2]) else {
                 return fail("a range is START:STOP:STEP, e.g. 0:40:5")
             }
+            guard a.isFinite, b.isFinite, step.isFinite else { return fail("a range needs finite START, STOP and STEP") }
             guard step > 0 else { return fail("the step of a range must be positive") }
             guard b >= a else { return fail("the range \(spec) is empty: STOP is below START") }
-            let n = Int(((b - a) / step + 1e-9).rounded(.down))
-            guard n < 10_000_000 else { return fail("the range \(spec) has more than 10 million values") }
+            // Checked as a Double: converting 1e110 steps to Int traps (found by fuzzing).
+            let steps = ((b - a) / step + 1e-9).rounded(.down)
+            guard steps < 10_000_000 else { return fail("the range \(spec) has more than 10 million values") }
+            let n = Int(steps)
             values = (0...n).map { tidy(a + Double($0) * step) }
         } else if fields.count == 1 {
             for item in spec.split(separator: ",", omittingEmptySubsequences: false) {

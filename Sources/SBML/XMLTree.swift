@@ -60,6 +60,10 @@ final class XMLNode {
             throw SBMLError(.malformed, file: file, line: line, column: column, element: "xml",
                             message: String(format: "byte 0x%02X is not UTF-8 text; SBML documents are UTF-8", byte))
         }
+        if let (line, column, target) = emptyProcessingInstruction(data) {
+            throw SBMLError(.malformed, file: file, line: line, column: column, element: "xml",
+                            message: "the processing instruction `<?\(target)?>` has no data, which ketasim's XML reader cannot take; remove it")
+        }
         let parser = XMLParser(data: data)
         parser.shouldProcessNamespaces = true
         let builder = TreeBuilder()
@@ -77,6 +81,33 @@ final class XMLNode {
             throw SBMLError(.malformed, file: file, line: parser.lineNumber, element: "xml", message: "the XML could not be parsed (\(reason))")
         }
         return root
+    }
+}
+
+extension XMLNode {
+    /// Line, column and target of the first `<?target?>` with nothing after the target: Foundation's
+    /// XMLParser reads a null pointer for its data and crashes (found by fuzzing). SBML has no use for
+    /// processing instructions; one inside a comment is refused too, which costs nothing real.
+    static func emptyProcessingInstruction(_ data: Data) -> (line: Int, column: Int, target: String)? {
+        let bytes = [UInt8](data)
+        var line = 1, lineStart = 0
+        var i = 0
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+        while i + 1 < bytes.count {
+            if bytes[i] == 0x0A { line += 1; lineStart = i + 1 }
+            guard bytes[i] == 0x3C, bytes[i + 1] == 0x3F else { i += 1; continue }  // "<?"
+            var j = i + 2
+            while j < bytes.count, !isSpace(bytes[j]), bytes[j] != 0x3F { j += 1 }
+            let target = String(decoding: bytes[(i + 2)..<j], as: UTF8.self)
+            var k = j
+            while k < bytes.count, isSpace(bytes[k]) { k += 1 }
+            if k + 1 < bytes.count, bytes[k] == 0x3F, bytes[k + 1] == 0x3E {  // "?>"
+                let column = String(decoding: bytes[lineStart..<i], as: UTF8.self).unicodeScalars.count + 1
+                return (line, column, target)
+            }
+            i += 2
+        }
+        return nil
     }
 }
 

@@ -104,3 +104,17 @@ struct MetricNoiseTests {
         #expect(spec.evaluateExplained(result([1, 2, 3], pre: 1)).reasons.isEmpty)
     }
 }
+
+@Suite("Sweep values found by fuzzing")
+struct SweepFuzzFindingTests {
+    @Test(arguments: [
+        ("tau=00:" + String(repeating: "1", count: 110) + "6:0.5", "more than 10 million values"),
+        ("tau=0:inf:1", "a range needs finite START, STOP and STEP"),
+        ("tau=log:0.1:inf:3", "a log range needs positive, finite bounds"),
+    ])
+    func hugeAndInfiniteRangesAreRefusedNotConverted(text: String, message: String) throws {
+        let model = try ModelLoader.parse(relaxModel, file: "relax.yaml")
+        guard case .failure(let e) = SweepAxis.parse(text, model: model) else { Issue.record("accepted \(text)"); return }
+        #expect(e.message.hasSuffix(message))
+    }
+}
