@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Experiments", dependencies: ["Models", "Integrator", "Expressions"]),
         .target(name: "SBML", dependencies: ["Models", "Expressions", "Integrator", "Experiments"]),
         .target(name: "PEtab", dependencies: ["SBML", "Experiments", "Models", "Expressions", "Integrator", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Fitting", dependencies: ["PEtab", "Experiments", "Integrator", "CGSL"]),
+        .target(name: "Fitting", dependencies: ["PEtab", "SBML", "Models", "Experiments", "Integrator", "CGSL", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "sbml-test-suite", dependencies: ["SBML"]),
         .executableTarget(
             name: "ketasim",
@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Models", "Integrator"]),
         .testTarget(name: "CLITests", dependencies: ["ketasim"]),
         .testTarget(name: "PEtabTests", dependencies: ["PEtab", "SBML", "Experiments", "Integrator", .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "FittingTests", dependencies: ["Fitting", "PEtab", "SBML", "Experiments", "Integrator"]),
+        .testTarget(name: "FittingTests", dependencies: ["Fitting", "PEtab", "SBML", "Models", "Experiments", "Integrator"]),
         .testTarget(name: "SBMLTests", dependencies: ["SBML", "Models", "Expressions", "Integrator", "Experiments"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

@@ -192,6 +192,7 @@ public enum SimulationError: Error, Sendable, Equatable, CustomStringConvertible
     case doseBeforeStart(dose: String)
     case doseAfterEnd(last: Double, tEnd: Double, TimeUnit)
     case steadyState(IntegrationErrorDescription)
+    case badStress(Double)
 
     public var description: String {
         switch self {
@@ -210,6 +211,7 @@ public enum SimulationError: Error, Sendable, Equatable, CustomStringConvertible
         case let .doseAfterEnd(last, end, unit):
             return "the run ends at \(unit.describe(end)), not after the last dose at \(unit.describe(last))"
         case let .steadyState(e): return "cannot start from equilibrium: \(e.text)"
+        case let .badStress(s): return "the stress intensity must lie between 0 and 1, got \(formatNumber(s))"
         }
     }
 }

@@ -55,13 +55,13 @@ public enum FitFiles {
     /// `estimates.csv`: per parameter its scale, estimate (estimation scale), linear value, bounds
     /// (estimation scale), standard error (estimation scale; inf when the data do not determine it) and
     /// a column of correlations with each parameter.
-    public static func estimates(_ residuals: PEtabResiduals, at x: [Double], fisher: FisherSummary?) -> String {
+    public static func estimates(_ residuals: some FitProblem, at x: [Double], fisher: FisherSummary?) -> String {
         let names = residuals.parameterNames
         let p = names.count
         var lines = [(["parameter", "scale", "estimate", "value", "lower", "upper", "standard_error"] + names.map { "corr_" + $0 }).map(csvField).joined(separator: ",")]
         let linear = residuals.values(at: x)
-        for (i, par) in residuals.estimated.enumerated() {
-            var fields = [csvField(par.id), par.scale.rawValue, csvNumber(x[i]), csvNumber(linear[par.id] ?? .nan),
+        for (i, name) in names.enumerated() {
+            var fields = [csvField(name), residuals.parameterScales[i].rawValue, csvNumber(x[i]), csvNumber(linear[name] ?? .nan),
                           csvNumber(residuals.lowerBounds[i]), csvNumber(residuals.upperBounds[i]),
                           csvNumber(fisher?.standardErrors[i] ?? .nan)]
             fields += (0..<p).map { csvNumber(fisher?.correlation[i * p + $0] ?? .nan) }

@@ -1,4 +1,5 @@
 import Foundation
+import PEtab
 
 /// What the optimiser sees of a fit: parameters on their estimation scale within bounds, and residuals
 /// whose half sum of squares, plus a constant, is the objective:
@@ -28,6 +29,21 @@ extension LeastSquaresProblem {
         guard residuals(at: x, into: &r) else { return .infinity }
         let value = 0.5 * r.reduce(0) { $0 + $1 * $1 } + objectiveOffset
         return value.isFinite ? value : .infinity
+    }
+}
+
+/// A least-squares problem whose parameters a user reads: each has a scale (its estimate is on that
+/// scale, its value linear), as a fit's files report them.
+public protocol FitProblem: LeastSquaresProblem {
+    var parameterScales: [PEtabScale] { get }
+}
+
+extension FitProblem {
+    /// Linear values by name of the parameters at `x` (estimation scale).
+    public func values(at x: [Double]) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for (i, name) in parameterNames.enumerated() { values[name] = parameterScales[i].invert(x[i]) }
+        return values
     }
 }
 

@@ -17,7 +17,7 @@ import PEtab
 ///   pyPESTO); it is constant when sigma is, and fails (the point cannot be evaluated) for sigma < 1e-30.
 /// Per estimated parameter with an objective prior: sqrt(2 (-log prior + P)) with P = 50.
 /// The constants (log 2 pi, the Jacobian of T, C, P) go into `objectiveOffset`.
-public final class PEtabResiduals: LeastSquaresProblem {
+public final class PEtabResiduals: FitProblem {
     public let problem: PEtabProblem
     public let estimated: [PEtabParameter]
     let simulator: Simulator
@@ -59,18 +59,7 @@ public final class PEtabResiduals: LeastSquaresProblem {
         objectiveOffset = offset - Double(priors) * Self.priorConstant
     }
 
-    /// Linear values by id of the estimated parameters at `x` (estimation scale).
-    public func values(at x: [Double]) -> [String: Double] {
-        var values: [String: Double] = [:]
-        for (p, v) in zip(estimated, x) {
-            switch p.scale {
-            case .lin: values[p.id] = v
-            case .log: values[p.id] = exp(v)
-            case .log10: values[p.id] = pow(10, v)
-            }
-        }
-        return values
-    }
+    public var parameterScales: [PEtabScale] { estimated.map(\.scale) }
 
     /// The estimation-scale vector of linear values by id (nominal values for ids not given).
     public func point(_ values: [String: Double]) -> [Double] {

@@ -15,6 +15,15 @@ public enum PEtabScale: String, Sendable, Equatable, CaseIterable {
         case .log10: return Foundation.log10(x)
         }
     }
+
+    /// The linear value of `y` on this scale.
+    public func invert(_ y: Double) -> Double {
+        switch self {
+        case .lin: return y
+        case .log: return exp(y)
+        case .log10: return pow(10, y)
+        }
+    }
 }
 
 public enum PEtabNoiseDistribution: String, Sendable, Equatable, CaseIterable {

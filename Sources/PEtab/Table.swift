@@ -1,21 +1,21 @@
 import Foundation
 
-/// A PEtab TSV table: a header and rows of cells, each row keeping its line number in the file so that
-/// errors can name it.
-struct Table: Sendable {
-    var file: String
-    var columns: [String]
-    var rows: [Row]
+/// A tab-separated table (PEtab's, and ketasim's data tables): a header and rows of cells, each row
+/// keeping its line number in the file so that errors can name it.
+public struct Table: Sendable {
+    public var file: String
+    public var columns: [String]
+    public var rows: [Row]
 
-    struct Row: Sendable {
+    public struct Row: Sendable {
         /// Line in the file (the header is line 1).
-        var line: Int
-        var cells: [String]
+        public var line: Int
+        public var cells: [String]
     }
 
     /// Reads a tab-separated file. Blank lines are skipped; a row with more cells than the header is an
     /// error (a stray tab usually means a shifted column), fewer cells are empty ones, as pandas reads them.
-    static func read(_ path: String) throws(PEtabError) -> Table {
+    public static func read(_ path: String) throws(PEtabError) -> Table {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw PEtabError(.unreadable, file: path, "cannot read the table: \(error.localizedDescription)")
@@ -23,7 +23,7 @@ struct Table: Sendable {
         return try parse(text, file: path)
     }
 
-    static func parse(_ text: String, file: String) throws(PEtabError) -> Table {
+    public static func parse(_ text: String, file: String) throws(PEtabError) -> Table {
         // Split on scalars: in Swift "\r\n" is one Character and would hide the line break (the benchmark
         // collection's tables are CRLF); a leading byte-order mark is not part of the first column name.
         var body = Substring(text)
@@ -54,23 +54,23 @@ struct Table: Sendable {
         return Table(file: file, columns: columns, rows: rows)
     }
 
-    func index(_ column: String) -> Int? { columns.firstIndex(of: column) }
+    public func index(_ column: String) -> Int? { columns.firstIndex(of: column) }
 
     /// Index of a column the specification requires.
-    func required(_ column: String) throws(PEtabError) -> Int {
+    public func required(_ column: String) throws(PEtabError) -> Int {
         guard let i = index(column) else {
             throw PEtabError(.invalid, file: file, row: 1, "the required column `\(column)` is missing (columns: \(columns.joined(separator: ", ")))")
         }
         return i
     }
 
-    func cell(_ row: Row, _ column: Int?) -> String {
+    public func cell(_ row: Row, _ column: Int?) -> String {
         guard let column else { return "" }
         return row.cells[column]
     }
 
     /// A number in a cell; `inf`, `-inf` and `nan` in any case, as pandas reads them.
-    func number(_ row: Row, _ column: Int, allowEmpty: Double? = nil) throws(PEtabError) -> Double {
+    public func number(_ row: Row, _ column: Int, allowEmpty: Double? = nil) throws(PEtabError) -> Double {
         let text = row.cells[column]
         if text.isEmpty, let fallback = allowEmpty { return fallback }
         guard let v = parseNumber(text) else {
@@ -81,7 +81,7 @@ struct Table: Sendable {
 }
 
 /// A PEtab number: decimal, or inf / -inf / nan in any case.
-func parseNumber(_ text: String) -> Double? {
+public func parseNumber(_ text: String) -> Double? {
     switch text.lowercased() {
     case "inf", "+inf", "infinity": return .infinity
     case "-inf", "-infinity": return -.infinity

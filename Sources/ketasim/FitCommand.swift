@@ -2,6 +2,7 @@ import ArgumentParser
 import Experiments
 import Fitting
 import Foundation
+import Integrator
 import PEtab
 
 extension LeastSquaresOptions.Method: ExpressibleByArgument {}
@@ -89,21 +90,86 @@ struct Fit: ParsableCommand {
     }
 
     func run() throws {
+        if CalibrationProblem.looksLikeCalibration(problem) { return try runCalibration() }
         let loaded: PEtabProblem
         do { loaded = try PEtabProblem.load(problem) } catch { throw fail(error) }
-        var overrides: [String: Double] = [:]
-        if let params {
-            do { overrides = try FitFiles.readParameterFile(params) } catch {
-                printError(error.description)
-                throw Exit.usage
-            }
-            let known = Set(loaded.parameters.map(\.id))
-            if let unknown = overrides.keys.sorted().first(where: { !known.contains($0) }) {
-                printError("\(params): `\(unknown)` is not in the parameter table")
-                throw Exit.usage
-            }
+        let overrides = try readOverrides(known: Set(loaded.parameters.map(\.id)), what: "the parameter table")
+        if evaluate { return try runEvaluate(loaded, overrides) }
+        let residuals: PEtabResiduals
+        do { residuals = try PEtabResiduals(loaded) } catch { throw fail(error) }
+        let hasPriors = loaded.parameters.contains(where: { $0.estimate && $0.prior != nil })
+        try runFit(FitSubject(
+            residuals: residuals, makeWorker: { try PEtabResiduals(loaded) }, hasPriors: hasPriors,
+            nllh: { (r: PEtabResiduals, x: [Double]) in (try? r.evaluate(at: x).nllh) ?? .nan },
+            files: { [self] (r: PEtabResiduals, x: [Double]) throws -> [(String, String)] in
+                let evaluation: PEtabEvaluation
+                do throws(PEtabError) { evaluation = try r.evaluate(at: x) } catch { throw fail(error) }
+                if let simulations { try write(loaded.simulationTable(evaluation), to: simulations, force: force) }
+                return [("residuals.tsv", FitFiles.residualTable(loaded, evaluation)), ("simulations.tsv", loaded.simulationTable(evaluation))]
+            },
+            fileNames: ["residuals.tsv", "simulations.tsv"], solver: PEtabProblem.solverSettings))
+    }
+
+    /// `--params FILE`, checked against the names the problem knows.
+    private func readOverrides(known: Set<String>, what: String) throws -> [String: Double] {
+        guard let params else { return [:] }
+        let overrides: [String: Double]
+        do { overrides = try FitFiles.readParameterFile(params) } catch {
+            printError(error.description)
+            throw Exit.usage
         }
-        if evaluate { try runEvaluate(loaded, overrides) } else { try runFit(loaded) }
+        if let unknown = overrides.keys.sorted().first(where: { !known.contains($0) }) {
+            printError("\(params): `\(unknown)` is not in \(what)")
+            throw Exit.usage
+        }
+        return overrides
+    }
+
+    private func fail(_ error: CalibrationError) -> Error {
+        printError(error.description)
+        switch error.kind {
+        case .unreadable: return Exit.usage
+        case .invalid: return Exit.badModel
+        case .simulation: return Exit.failedRun
+        }
+    }
+
+    /// A ketasim calibration file: its fitted rows make the objective; validation rows are predicted
+    /// at the end (and by --evaluate), never fitted.
+    private func runCalibration() throws {
+        let loaded: CalibrationProblem
+        do { loaded = try CalibrationProblem.load(problem) } catch { throw fail(error) }
+        if simulations != nil { throw ValidationError("--simulations is for PEtab problems; a calibration fit writes residuals.tsv and validation.tsv in -o DIR") }
+        let residuals: CalibrationResiduals
+        do { residuals = try CalibrationResiduals(loaded) } catch { throw fail(error) }
+        let overrides = try readOverrides(known: Set(residuals.parameterNames), what: "the calibration's parameters")
+        let all: CalibrationResiduals
+        do { all = try CalibrationResiduals(loaded, includeValidation: true) } catch { throw fail(error) }
+        if evaluate {
+            let x = residuals.point(overrides)
+            let predictions: [CalibrationPrediction]
+            do { predictions = try all.predict(at: x) } catch { throw fail(error) }
+            try writeStandardOutput(CalibrationResiduals.table(predictions))
+            let fitted = predictions.filter { $0.target.row.role == .calibration }
+            let validation = predictions.filter { $0.target.row.role == .validation }
+            try printOut("calibration rows in agreement: \(fitted.filter(\.agrees).count) of \(fitted.count)")
+            if !validation.isEmpty { try printOut("validation rows in agreement: \(validation.filter(\.agrees).count) of \(validation.count)") }
+            try printOut("nllh = \(residuals.objective(at: x))")
+            return
+        }
+        try runFit(FitSubject(
+            residuals: residuals, makeWorker: { try CalibrationResiduals(loaded) }, hasPriors: false,
+            nllh: { (r: CalibrationResiduals, x: [Double]) in r.objective(at: x) },
+            files: { [self] (_: CalibrationResiduals, x: [Double]) throws -> [(String, String)] in
+                let predictions: [CalibrationPrediction]
+                do throws(CalibrationError) { predictions = try all.predict(at: x) } catch { throw fail(error) }
+                let fitted = predictions.filter { $0.target.row.role == .calibration }
+                let validation = predictions.filter { $0.target.row.role == .validation }
+                printStandardError("calibration rows in agreement: \(fitted.filter(\.agrees).count) of \(fitted.count)"
+                    + (validation.isEmpty ? "" : "; validation rows (not fitted) in agreement: \(validation.filter(\.agrees).count) of \(validation.count)"))
+                return [("residuals.tsv", CalibrationResiduals.table(fitted)), ("validation.tsv", CalibrationResiduals.table(validation))]
+            },
+            fileNames: ["residuals.tsv", "validation.tsv"], solver: CalibrationResiduals.solverSettings))
     }
 
     private func runEvaluate(_ loaded: PEtabProblem, _ overrides: [String: Double]) throws {
@@ -116,9 +182,20 @@ struct Fit: ParsableCommand {
         try printOut("nllh = \(evaluation.nllh)")
     }
 
-    private func runFit(_ loaded: PEtabProblem) throws {
-        let residuals: PEtabResiduals
-        do { residuals = try PEtabResiduals(loaded) } catch { throw fail(error) }
+    /// What the fit loop needs of a problem beyond its residuals: a way to build one per worker, the
+    /// reported negative log-likelihood, and the result tables at the best point.
+    struct FitSubject<Residuals: FitProblem> {
+        var residuals: Residuals
+        var makeWorker: @Sendable () throws -> any LeastSquaresProblem
+        var hasPriors: Bool
+        var nllh: (Residuals, [Double]) -> Double
+        var files: (Residuals, [Double]) throws -> [(String, String)]
+        var fileNames: [String]
+        var solver: SolverSettings
+    }
+
+    private func runFit<R: FitProblem>(_ subject: FitSubject<R>) throws {
+        let residuals = subject.residuals
         let names = residuals.parameterNames
         guard !names.isEmpty else {
             printError("\(problem): no parameter has estimate = 1; nothing to fit")
@@ -142,7 +219,7 @@ struct Fit: ParsableCommand {
                     throw Exit.cannotWrite
                 }
             }
-            let files = ["starts.csv", "starts.csv.meta.json", "best.params", "estimates.csv", "residuals.tsv", "simulations.tsv"].map(path)
+            let files = (["starts.csv", "starts.csv.meta.json", "best.params", "estimates.csv"] + subject.fileNames).map(path)
             locks = try lockOutputs(files.map { Optional($0) } + [simulations], inputs: [problem])
             do { startsFile = try ResumableCSV(path: path("starts.csv"), header: FitFiles.startsHeader(names), resume: false, force: force) } catch {
                 throw fileError(error)
@@ -159,10 +236,8 @@ struct Fit: ParsableCommand {
         let began = Date()
         var fits: [LocalFit] = []
         var nllhs: [Double] = []
-        // The first start reuses the residuals built above; the other workers build their own.
-        let shared = loaded
-        try engine.run(makeProblem: { try PEtabResiduals(shared) }) { k, fit in
-            let nllh = fit.status == .failed ? Double.nan : ((try? residuals.evaluate(at: fit.estimate).nllh) ?? .nan)
+        try engine.run(makeProblem: subject.makeWorker) { k, fit in
+            let nllh = fit.status == .failed ? Double.nan : subject.nllh(residuals, fit.estimate)
             fits.append(fit)
             nllhs.append(nllh)
             if let startsFile {
@@ -174,7 +249,7 @@ struct Fit: ParsableCommand {
         }
         let order = fits.indices.filter { nllhs[$0].isFinite }.sorted { fits[$0].objective < fits[$1].objective }
         guard let best = order.first else {
-            try writeSidecar(path, loaded, seconds: Date().timeIntervalSince(began), failure: "every start failed")
+            try writeSidecar(path, subject.solver, seconds: Date().timeIntervalSince(began), failure: "every start failed")
             printError("every one of the \(starts) starts failed; the first: \(fits.first?.message ?? "")")
             throw Exit.failedRun
         }
@@ -182,31 +257,25 @@ struct Fit: ParsableCommand {
         let within = fits.filter { $0.objective.isFinite && $0.objective - bestObjective <= 0.1 }.count
         let x = fits[best].estimate
         if folder != nil {
-            try writeSidecar(path, loaded, seconds: Date().timeIntervalSince(began), failure: nil)
+            try writeSidecar(path, subject.solver, seconds: Date().timeIntervalSince(began), failure: nil)
             let linear = residuals.values(at: x)
             try write(FitFiles.parameterFile(names: names, linearValues: names.map { linear[$0] ?? .nan },
                                               comment: "ketasim fit \(problem): best of \(starts) starts (start \(best + 1)), nllh = \(nllhs[best])\nid value (linear scale)"),
                       to: path("best.params"), force: force)
             try write(FitFiles.estimates(residuals, at: x, fisher: residuals.fisherSummary(at: x)), to: path("estimates.csv"), force: force)
         }
-        if folder != nil || simulations != nil {
-            let evaluation: PEtabEvaluation
-            do { evaluation = try residuals.evaluate(at: x) } catch { throw fail(error) }
-            if folder != nil {
-                try write(FitFiles.residualTable(loaded, evaluation), to: path("residuals.tsv"), force: force)
-                try write(loaded.simulationTable(evaluation), to: path("simulations.tsv"), force: force)
-            }
-            if let simulations { try write(loaded.simulationTable(evaluation), to: simulations, force: force) }
+        let tables = try subject.files(residuals, x)
+        if folder != nil {
+            for (name, text) in tables { try write(text, to: path(name), force: force) }
         }
-        if loaded.parameters.contains(where: { $0.estimate && $0.prior != nil }) {
+        if subject.hasPriors {
             try printOut("best objective = \(bestObjective) (nllh - log prior, which the fit minimises)")
         }
         try printOut("best nllh = \(nllhs[best]) (\(within) of \(starts) starts within 0.1 of it)")
     }
 
-    private func writeSidecar(_ path: (String) -> String, _ loaded: PEtabProblem, seconds: Double, failure: String?) throws {
+    private func writeSidecar(_ path: (String) -> String, _ settings: SolverSettings, seconds: Double, failure: String?) throws {
         guard output != nil else { return }
-        let settings = PEtabProblem.solverSettings
         var fields: [String: Any] = [
             "ketasimVersion": Ketasim.version, "command": CommandLine.arguments, "problem": problem,
             "problemSHA256": FileManager.default.contents(atPath: problem).map { SHA256.hex(SHA256.digest([UInt8]($0))) } ?? "", "starts": starts, "seed": "\(seed)", "jobs": jobs,

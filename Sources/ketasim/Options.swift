@@ -120,42 +120,37 @@ struct PlanChanges: ParsableArguments {
     /// Whether any option changes what the scenario simulates (not only how long or how often).
     var changesScenario: Bool { organism != nil || !doses.isEmpty || doseTable != nil || stress != nil || !sets.isEmpty }
 
-    /// Applies every change to `plan` and checks the result against the model.
-    func apply(to plan: inout SimulationPlan, _ definition: ModelDefinition) throws {
-        if let o = organism { plan.organism = o }
+    /// The change the options describe, read and checked against nothing yet.
+    func change(timeUnit: TimeUnit) throws -> PlanChange {
+        var change = PlanChange(organism: organism, stress: stress)
         if let t = tEnd {
-            let h = try parseDuration(t, option: "--t-end", timeUnit: definition.timeUnit)
-            guard h > 0 else { throw ValidationError("--t-end must be positive") }
-            plan.tEnd = h
+            change.tEnd = try parseDuration(t, option: "--t-end", timeUnit: timeUnit)
+            guard change.tEnd ?? 0 > 0 else { throw ValidationError("--t-end must be positive") }
         }
         if let e = every {
-            let h = try parseDuration(e, option: "--every", timeUnit: definition.timeUnit)
-            guard h > 0 else { throw ValidationError("--every must be positive") }
-            plan.outputEvery = h
+            change.outputEvery = try parseDuration(e, option: "--every", timeUnit: timeUnit)
+            guard change.outputEvery ?? 0 > 0 else { throw ValidationError("--every must be positive") }
         }
-        var added: [DoseRegimen] = []
         for text in doses {
             switch DoseRegimen.parse(text) {
             case .failure(let e): throw ValidationError(e.description)
-            case .success(let d): added.append(d)
+            case .success(let d): change.doses.append(d)
             }
         }
         if let table = doseTable {
-            do { added += try DosingTable.read(path: table) } catch { throw ValidationError("--doses \(error)") }
-        }
-        for d in added {
-            plan.doses.append(d)
-            if plan.treatment == nil { plan.treatment = d.drug }
+            do { change.doses += try DosingTable.read(path: table) } catch { throw ValidationError("--doses \(error)") }
         }
         for text in sets {
             let (name, value) = try parseAssignment(text, option: "--set")
-            plan.parameters[name] = value
+            change.parameters[name] = value
         }
-        if let s = stress {
-            guard definition.input(named: "stress") != nil else { throw ValidationError("--stress: this model has no `stress` input") }
-            plan.setStress(s)
-        }
-        do { try plan.validate(against: definition) } catch { throw usageError(error) }
+        return change
+    }
+
+    /// Applies every change to `plan` and checks the result against the model.
+    func apply(to plan: inout SimulationPlan, _ definition: ModelDefinition) throws {
+        let change = try change(timeUnit: definition.timeUnit)
+        do { try change.apply(to: &plan, model: definition) } catch { throw usageError(error) }
     }
 }
 
@@ -165,6 +160,8 @@ func usageError(_ error: SimulationError) -> ValidationError {
     case .doseAfterEnd: return ValidationError(error.description + "; extend it with --t-end")
     case .tooManyOutputTimes: return ValidationError(error.description + " (--every)")
     case .unknown(kind: "parameter", _, _), .outsideBounds: return ValidationError("--set: " + error.description)
+    case .unknown(kind: "input", name: "stress", _): return ValidationError("--stress: this model has no `stress` input")
+    case .badStress: return ValidationError("--stress: " + error.description)
     default: return ValidationError(error.description)
     }
 }

@@ -77,4 +77,49 @@ struct FitCLITests {
         #expect(r.stderr.hasSuffix("measurements.tsv:2: column `time`: `soon` is not a number\n"))
         #expect(r.stderr.split(separator: "\n").count == 1)
     }
+
+    /// A ketasim calibration file (docs/CALIBRATION.md) on the two-compartment example: one row at 8 h
+    /// computed from the closed form C(t) = 50 ka / (ka - ke) (e^-ke t - e^-ka t) at ka = 1.5, ke = 0.3,
+    /// and one validation row at 24 h.
+    static func calibration() throws -> URL {
+        let dir = try temporaryDirectory()
+        func c(_ t: Double) -> Double { 50 * 1.5 / 1.2 * (exp(-0.3 * t) - exp(-1.5 * t)) }
+        let header = "id\trole\tvalue\tunit\terror\terror_kind\tn\tcitation\tlocator\tobtained\tnotes"
+        let data = [header, "c8h\tcalibration\t\(c(8))\tuM\t0.05\tSEM\t\tclosed form\ttest\ttext\t",
+                    "c24h\tvalidation\t\(c(24))\tuM\t0.01\tSEM\t\tclosed form\ttest\ttext\t"].joined(separator: "\n")
+        try data.write(to: dir.appendingPathComponent("data.tsv"), atomically: true, encoding: .utf8)
+        try """
+        model: \(repositoryRoot.appendingPathComponent("models/examples/two_compartment.yaml").path)
+        data: data.tsv
+        parameters:
+          - {name: ke, scale: log10, bounds: [0.05, 1], start: 0.5}
+        experiments:
+          oral: {scenario: single_oral, t_end: 30h}
+        targets:
+          - {data: c8h, experiment: oral, metric: concentration.at_8h}
+          - {data: c24h, experiment: oral, metric: concentration.at_24h}
+        """.write(to: dir.appendingPathComponent("calibration.yaml"), atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    @Test func aCalibrationFileIsEvaluatedAndFittedWithItsValidationRowsPredicted() throws {
+        let dir = try Self.calibration()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("calibration.yaml").path
+        let e = try ketasim(["fit", file, "--evaluate"])
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(e.stdout.contains("c8h\tcalibration\toral\tconcentration.at_8h"))
+        #expect(e.stdout.contains("validation rows in agreement: 0 of 1"))
+        let f = try ketasim(["fit", file, "--starts", "3", "-o", dir.appendingPathComponent("fit").path])
+        #expect(f.status == 0, "\(f.stderr)")
+        #expect(f.stdout.hasPrefix("best nllh = ") && f.stdout.contains("(3 of 3 starts within 0.1 of it)"))
+        let params = try String(contentsOf: dir.appendingPathComponent("fit/best.params"), encoding: .utf8)
+        let ke = params.split(separator: "\n").first { $0.hasPrefix("ke ") }.flatMap { Double($0.dropFirst(3)) } ?? .nan
+        #expect(abs(ke / 0.3 - 1) < 1e-3, "ke = \(ke)")
+        // The 24-h row was never fitted, and the fitted model predicts it.
+        let validation = try String(contentsOf: dir.appendingPathComponent("fit/validation.tsv"), encoding: .utf8)
+        #expect(validation.contains("c24h\tvalidation") && validation.contains("\tyes\t"))
+        let r = try ketasim(["fit", file, "--evaluate", "--params", dir.appendingPathComponent("fit/best.params").path])
+        #expect(r.stdout.contains("validation rows in agreement: 1 of 1"), "\(r.stdout)")
+    }
 }
