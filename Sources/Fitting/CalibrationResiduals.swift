@@ -26,7 +26,7 @@ public struct CalibrationPrediction: Sendable {
 /// - a direction, on the effect e (q - 1 for a ratio, q for a difference): r = shortfall / sigma with
 ///   increase: max(0, margin - e), decrease: max(0, e + margin), no change: max(0, |e| - margin).
 /// Qualitative rows enter as such one-sided penalties (the static-penalty form of Mitra et al. 2018,
-/// doi:10.1038/s41467-018-05035-6), so "rises", "no change" and "falls" constrain a fit without a number
+/// doi:10.1038/s41467-018-06439-z), so "rises", "no change" and "falls" constrain a fit without a number
 /// being made up for them. Each evaluation simulates every experiment once.
 public final class CalibrationResiduals: FitProblem {
     public let calibration: CalibrationProblem
