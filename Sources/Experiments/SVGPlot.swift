@@ -95,6 +95,76 @@ public enum SVGPlot {
         return svg + "</svg>\n"
     }
 
+    /// One panel of `xy`: lines over a numeric x axis with labelled axes, and optional horizontal
+    /// reference lines (a threshold) and vertical ones (an estimate).
+    public struct XYPanel: Sendable {
+        public var title: String
+        public var xLabel: String
+        public var yLabel: String
+        public var series: [PlotSeries]
+        public var horizontal: [Double]
+        public var vertical: [Double]
+        public init(title: String, xLabel: String, yLabel: String, series: [PlotSeries], horizontal: [Double] = [], vertical: [Double] = []) {
+            self.title = title
+            self.xLabel = xLabel
+            self.yLabel = yLabel
+            self.series = series
+            self.horizontal = horizontal
+            self.vertical = vertical
+        }
+    }
+
+    /// Panels of y against x (a series' `times` are its x values), points marked, each panel on its own axes.
+    public static func xy(title: String, panels: [XYPanel], columns: Int = 3) -> String {
+        let cols = max(1, min(columns, panels.count))
+        let rows = (panels.count + cols - 1) / cols
+        let width = Double(cols) * panelWidth, height = 40 + Double(rows) * (panelHeight + 14)
+        var svg = header(width: width, height: height)
+        svg += text(x: width / 2, y: 22, title, size: 15, anchor: "middle", bold: true)
+        for (index, panel) in panels.enumerated() {
+            let ox = Double(index % cols) * panelWidth
+            let oy = 40 + Double(index / cols) * (panelHeight + 14)
+            let plotW = panelWidth - margin.left - margin.right
+            let plotH = panelHeight - margin.top - margin.bottom
+            let xs = panel.series.flatMap { $0.times.filter(\.isFinite) } + panel.vertical
+            let ys = panel.series.flatMap { $0.values.filter(\.isFinite) } + panel.horizontal
+            var xlo = xs.min() ?? 0, xhi = xs.max() ?? 1, ylo = ys.min() ?? 0, yhi = ys.max() ?? 1
+            if xhi - xlo < 1e-12 * max(1, abs(xhi)) { xlo -= 0.5; xhi += 0.5 }
+            if yhi - ylo < 1e-12 * max(1, abs(yhi)) { ylo -= 0.5; yhi += 0.5 }
+            let xTicks = niceTicks(xlo, xhi), yTicks = niceTicks(ylo, yhi)
+            xlo = min(xlo, xTicks.first ?? xlo); xhi = max(xhi, xTicks.last ?? xhi)
+            ylo = min(ylo, yTicks.first ?? ylo); yhi = max(yhi, yTicks.last ?? yhi)
+            func px(_ x: Double) -> Double { ox + margin.left + (x - xlo) / (xhi - xlo) * plotW }
+            func py(_ y: Double) -> Double { oy + margin.top + (1 - (y - ylo) / (yhi - ylo)) * plotH }
+            svg += text(x: ox + margin.left + plotW / 2, y: oy + 16, panel.title, size: 12, anchor: "middle", bold: true)
+            svg += "<rect x=\"\(f(ox + margin.left))\" y=\"\(f(oy + margin.top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#999\"/>"
+            for v in yTicks {
+                svg += "<line x1=\"\(f(ox + margin.left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(ox + margin.left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
+                svg += text(x: ox + margin.left - 6, y: py(v) + 4, label(v), size: 10, anchor: "end")
+            }
+            for x in xTicks {
+                svg += "<line x1=\"\(f(px(x)))\" y1=\"\(f(oy + margin.top + plotH))\" x2=\"\(f(px(x)))\" y2=\"\(f(oy + margin.top + plotH + 4))\" stroke=\"#999\"/>"
+                svg += text(x: px(x), y: oy + margin.top + plotH + 15, label(x), size: 10, anchor: "middle")
+            }
+            svg += text(x: ox + margin.left + plotW / 2, y: oy + panelHeight + 6, panel.xLabel, size: 10, anchor: "middle")
+            svg += "<text x=\"\(f(ox + 12))\" y=\"\(f(oy + margin.top + plotH / 2))\" font-family=\"sans-serif\" font-size=\"10\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(ox + 12)) \(f(oy + margin.top + plotH / 2)))\">\(escape(panel.yLabel))</text>"
+            for h in panel.horizontal {
+                svg += "<line x1=\"\(f(ox + margin.left))\" y1=\"\(f(py(h)))\" x2=\"\(f(ox + margin.left + plotW))\" y2=\"\(f(py(h)))\" stroke=\"#d62728\" stroke-dasharray=\"4,3\"/>"
+            }
+            for v in panel.vertical {
+                svg += "<line x1=\"\(f(px(v)))\" y1=\"\(f(oy + margin.top))\" x2=\"\(f(px(v)))\" y2=\"\(f(oy + margin.top + plotH))\" stroke=\"#555\" stroke-dasharray=\"2,3\"/>"
+            }
+            for (k, s) in panel.series.enumerated() {
+                let color = palette[k % palette.count]
+                let pts = zip(s.times, s.values).filter { $0.0.isFinite && $0.1.isFinite }
+                guard !pts.isEmpty else { continue }
+                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\" points=\"\(pts.map { "\(f(px($0.0))),\(f(py($0.1)))" }.joined(separator: " "))\"/>"
+                for (x, y) in pts { svg += "<circle cx=\"\(f(px(x)))\" cy=\"\(f(py(y)))\" r=\"2\" fill=\"\(color)\"/>" }
+            }
+        }
+        return svg + "</svg>\n"
+    }
+
     /// z[iy][ix] over a grid of x and y values, coloured from low (blue) to high (red).
     public static func heatMap(title: String, xLabel: String, yLabel: String, xs: [Double], ys: [Double], z: [[Double]], zLabel: String) -> String {
         let cell = (w: max(18.0, 480.0 / Double(max(xs.count, 1))), h: max(14.0, 320.0 / Double(max(ys.count, 1))))

@@ -133,7 +133,7 @@ public final class CalibrationResiduals: FitProblem {
             case .experiment(let other): base = metrics[other]?[t.column] ?? .nan
             }
             let q: Double
-            if let b = base { q = t.comparison == .ratio ? m / b : t.factor * (m - b) } else { q = t.factor * m }
+            if let b = base { q = t.factor * (t.comparison == .ratio ? m / b : m - b) } else { q = t.factor * m }
             let (r, agrees) = Self.residual(t, q)
             return CalibrationPrediction(target: t, simulated: q, residual: r, agrees: agrees)
         }

@@ -36,6 +36,8 @@ extension LeastSquaresProblem {
 /// scale, its value linear), as a fit's files report them.
 public protocol FitProblem: LeastSquaresProblem {
     var parameterScales: [PEtabScale] { get }
+    /// The estimation-scale point of linear values by name (the problem's own start for names not given).
+    func point(_ values: [String: Double]) -> [Double]
 }
 
 extension FitProblem {

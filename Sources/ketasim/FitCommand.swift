@@ -110,6 +110,24 @@ struct Fit: ParsableCommand {
             fileNames: ["residuals.tsv", "simulations.tsv"], solver: PEtabProblem.solverSettings))
     }
 
+    /// The residuals of a PEtab problem or a calibration file, for commands that only need the objective.
+    static func loadFitProblem(_ path: String) throws -> any FitProblem {
+        if CalibrationProblem.looksLikeCalibration(path) {
+            do { return try CalibrationResiduals(try CalibrationProblem.load(path)) } catch {
+                printError(error.description)
+                throw error.kind == .simulation ? Exit.failedRun : error.kind == .unreadable ? Exit.usage : Exit.badModel
+            }
+        }
+        do { return try PEtabResiduals(try PEtabProblem.load(path)) } catch {
+            printError(error.description)
+            switch error.kind {
+            case .unreadable: throw Exit.usage
+            case .invalid, .unsupported: throw Exit.badModel
+            case .simulation: throw Exit.failedRun
+            }
+        }
+    }
+
     /// `--params FILE`, checked against the names the problem knows.
     private func readOverrides(known: Set<String>, what: String) throws -> [String: Double] {
         guard let params else { return [:] }

@@ -121,5 +121,16 @@ struct FitCLITests {
         #expect(validation.contains("c24h\tvalidation") && validation.contains("\tyes\t"))
         let r = try ketasim(["fit", file, "--evaluate", "--params", dir.appendingPathComponent("fit/best.params").path])
         #expect(r.stdout.contains("validation rows in agreement: 1 of 1"), "\(r.stdout)")
+        // The profile of ke brackets the truth 0.3 and is closed on both sides.
+        let p = try ketasim(["profile", file, "--fit", dir.appendingPathComponent("fit").path, "--plot"])
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(p.stdout.hasSuffix("identifiable: 1 of 1 profiled parameters\n"), "\(p.stdout)")
+        let intervals = try String(contentsOf: dir.appendingPathComponent("fit/profiles/intervals.csv"), encoding: .utf8)
+        let fields = intervals.split(separator: "\n").last?.split(separator: ",").map(String.init) ?? []
+        #expect(fields.count == 9 && fields[0] == "ke" && fields[8] == "yes")
+        if fields.count == 9, let low = Double(fields[6]), let high = Double(fields[7]) { #expect(low < 0.3 && 0.3 < high && high - low < 0.05) }
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("fit/profiles/profiles.svg").path))
+        let again = try ketasim(["profile", file, "--fit", dir.appendingPathComponent("fit").path])
+        #expect(again.status == 73 && again.stderr.contains("--force"), "\(again.stderr)")
     }
 }

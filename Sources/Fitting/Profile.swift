@@ -1,0 +1,139 @@
+import Foundation
+
+/// A problem with one parameter held at a value: what the optimiser re-fits at each point of a profile.
+final class FixedParameterProblem: LeastSquaresProblem {
+    let base: any LeastSquaresProblem
+    let index: Int
+    var value: Double
+    let parameterNames: [String]
+    let lowerBounds: [Double]
+    let upperBounds: [Double]
+    var residualCount: Int { base.residualCount }
+    var objectiveOffset: Double { base.objectiveOffset }
+    private var full: [Double]
+
+    init(_ base: any LeastSquaresProblem, index: Int, value: Double) {
+        self.base = base
+        self.index = index
+        self.value = value
+        func drop<T>(_ a: [T]) -> [T] { var a = a; a.remove(at: index); return a }
+        parameterNames = drop(base.parameterNames)
+        lowerBounds = drop(base.lowerBounds)
+        upperBounds = drop(base.upperBounds)
+        full = [Double](repeating: 0, count: base.parameterNames.count)
+    }
+
+    func expand(_ y: [Double]) -> [Double] {
+        var x = y
+        x.insert(value, at: index)
+        return x
+    }
+
+    func residuals(at y: [Double], into r: inout [Double]) -> Bool {
+        full = expand(y)
+        return base.residuals(at: full, into: &r)
+    }
+}
+
+/// The profile likelihood of one parameter (Raue et al. 2009, doi:10.1093/bioinformatics/btp358): the
+/// objective minimised over every other parameter, as this one is moved away from its estimate on its
+/// scale until the objective has risen by `stopDelta`, a bound is reached or `maxPoints` are spent on
+/// a side. The 95% interval is where the rise crosses chi2(1, 0.95) / 2 = 1.92 (the objective is a
+/// negative log-likelihood); a side that never crosses it before its bound is open, and a parameter
+/// open on both sides is not identifiable from the data.
+public struct ProfileLikelihood: Sendable {
+    public struct Point: Sendable {
+        /// On the estimation scale.
+        public var value: Double
+        public var objective: Double
+        public var status: FitStatus
+    }
+
+    public var parameter: String
+    public var index: Int
+    public var estimate: Double
+    public var bestObjective: Double
+    /// In increasing order of `value`, the estimate included.
+    public var points: [Point]
+    /// nil: open on that side (the rise stays below the threshold up to the bound).
+    public var lower: Double?
+    public var upper: Double?
+
+    public static let threshold = 1.920729410347062
+
+    public var identifiable: Bool { lower != nil && upper != nil }
+
+    /// - Parameters:
+    ///   - progress: called after each point with the number of points so far.
+    public static func compute(_ problem: any LeastSquaresProblem, at estimate: [Double], index: Int, optimizer: GSLLeastSquares,
+                               maxPoints: Int = 30, stopDelta: Double = 2 * threshold,
+                               progress: (Int) -> Void = { _ in }) -> ProfileLikelihood {
+        let best = problem.objective(at: estimate)
+        let lo = problem.lowerBounds[index], hi = problem.upperBounds[index]
+        let span = hi.isFinite && lo.isFinite ? hi - lo : 10
+        var points = [Point(value: estimate[index], objective: best, status: .converged)]
+        let fixed = FixedParameterProblem(problem, index: index, value: estimate[index])
+        var count = 1
+        for direction in [-1.0, 1.0] {
+            var others = estimate
+            others.remove(at: index)
+            var value = estimate[index]
+            var step = 0.02 * span
+            var previous = best
+            for _ in 0..<maxPoints {
+                var next = value + direction * step
+                if next < lo { next = lo }
+                if next > hi { next = hi }
+                if next == value { break }
+                fixed.value = next
+                let objective: Double, status: FitStatus
+                if others.isEmpty {
+                    // Nothing to re-fit: the profile is the objective itself.
+                    objective = problem.objective(at: [next])
+                    status = objective.isFinite ? .converged : .failed
+                } else {
+                    let fit = optimizer.minimize(fixed, from: others)
+                    objective = fit.status == .failed ? .infinity : fit.objective
+                    status = fit.status
+                    if fit.status != .failed { others = fit.estimate }
+                }
+                let rise = objective - previous
+                // A step that climbs more than 0.5 at once would leave the interval's end to a coarse
+                // interpolation: retry it a quarter as long (the attempt still counts against maxPoints).
+                if rise > 0.5 && step > 1e-6 * span {
+                    step /= 4
+                    continue
+                }
+                points.append(Point(value: next, objective: objective, status: status))
+                count += 1
+                progress(count)
+                value = next
+                if rise < 0.1 { step = min(step * 2, 0.2 * span) }
+                previous = objective
+                if !objective.isFinite || objective - best >= stopDelta { break }
+            }
+        }
+        points.sort { $0.value < $1.value }
+        var profile = ProfileLikelihood(parameter: problem.parameterNames[index], index: index, estimate: estimate[index], bestObjective: best,
+                                        points: points, lower: nil, upper: nil)
+        profile.lower = profile.crossing(below: true)
+        profile.upper = profile.crossing(below: false)
+        return profile
+    }
+
+    /// Where the rise first crosses the threshold going outward from the estimate (linear interpolation).
+    func crossing(below: Bool) -> Double? {
+        guard let centre = points.firstIndex(where: { $0.value == estimate }) else { return nil }
+        let outward = below ? Array(points[..<centre].reversed()) : Array(points[(centre + 1)...])
+        var inner = points[centre]
+        for p in outward {
+            let a = inner.objective - bestObjective, b = p.objective - bestObjective
+            if b >= Self.threshold {
+                guard b.isFinite, a.isFinite, b > a else { return p.value }
+                return inner.value + (Self.threshold - a) / (b - a) * (p.value - inner.value)
+            }
+            inner = p
+        }
+        return nil
+    }
+}
