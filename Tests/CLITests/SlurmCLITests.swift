@@ -123,6 +123,12 @@ struct SlurmDryRunTests {
         for text in ["--slurm", "--max-parallel", "--cpus-per-task", "--sbatch-arg", "ketasim jobs big.csv.slurm --resubmit", "docs/HPC.md"] {
             #expect(sweep.stdout.contains(text), "sweep --help lacks \(text)")
         }
+        for command in ["sensitivity", "fit"] {
+            let help = try ketasim([command, "--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
+            for text in ["--slurm", "--shards", "--shard", "--resume", "--cpus-per-task", ".slurm/shard-I/", "docs/HPC.md"] {
+                #expect(help.contains(text), "\(command) --help lacks \(text)")
+            }
+        }
         let jobs = try ketasim(["jobs", "--help"])
         #expect(jobs.stdout.contains("--resubmit") && jobs.stdout.contains("ketasim jobs grid.csv.slurm --resubmit --wait"))
         // The prose reflows to the terminal's width; compare it with the line breaks taken out.
