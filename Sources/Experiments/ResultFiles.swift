@@ -72,21 +72,41 @@ extension RunMetadata {
         }
     }
 
-    /// What two sidecars must share for their files to hold runs of one sweep: model (by hash),
+    /// What two sidecars must share for their files to hold runs of one design: model (by hash),
     /// scenario, organism, doses, parameters, inputs, run length, output grid, solver, sweep axes, seed,
-    /// design, run count and metric offsets. Not the shard, the command line or the time.
+    /// and every `extra` setting (design, run count, metric offsets, a sensitivity's factors, a fit's
+    /// method and tolerances). Not the shard, the files merged, the command line or the time.
     public struct SweepIdentity: Equatable {
         var modelSHA256: String, scenario: String, organism: String?, doses: [String]
         var parametersChanged: [String: Double], inputs: [String: [InputPeriod]]
         var tEnd: Double?, outputEvery: Double?, solver: SolverSettings
-        var sweep: [String: [Double]]?, seed: UInt64?, design: String?, runsTotal: String?, metricOffsets: String?
+        var sweep: [String: [Double]]?, seed: UInt64?, settings: [String: String]
     }
+
+    /// `extra` keys that say which part of a design a file holds or how it was assembled, not what
+    /// the design is.
+    static let partKeys: Set<String> = ["shard", "merged_from"]
 
     public var sweepIdentity: SweepIdentity {
         SweepIdentity(modelSHA256: modelSHA256, scenario: scenario, organism: organism, doses: doses,
                       parametersChanged: parametersChanged, inputs: inputs, tEnd: tEnd, outputEvery: outputEvery,
-                      solver: solver, sweep: sweep, seed: seed,
-                      design: extra["design"], runsTotal: extra["runs_total"], metricOffsets: extra["metric_offsets"])
+                      solver: solver, sweep: sweep, seed: seed, settings: extra.filter { !RunMetadata.partKeys.contains($0.key) })
+    }
+
+    /// The parts of the identity in which `other` differs, named for a message.
+    func identityDifferences(from other: RunMetadata) -> String {
+        let a = sweepIdentity, b = other.sweepIdentity
+        var names: [String] = []
+        if a.modelSHA256 != b.modelSHA256 { names.append("model") }
+        if a.scenario != b.scenario || a.organism != b.organism { names.append("scenario") }
+        if a.doses != b.doses { names.append("doses") }
+        if a.parametersChanged != b.parametersChanged || a.inputs != b.inputs { names.append("parameters") }
+        if a.tEnd != b.tEnd || a.outputEvery != b.outputEvery { names.append("run length or output grid") }
+        if a.solver != b.solver { names.append("solver") }
+        if a.sweep != b.sweep { names.append("varied values") }
+        if a.seed != b.seed { names.append("seed") }
+        for key in Set(a.settings.keys).union(b.settings.keys).sorted() where a.settings[key] != b.settings[key] { names.append(key) }
+        return names.isEmpty ? "settings" : names.joined(separator: ", ")
     }
 
     /// Refuses to resume `path` unless its sidecar shows the same sweep and the same shard: otherwise
@@ -96,7 +116,7 @@ extension RunMetadata {
             throw .mismatch(path, "\(path).meta.json is missing, so nothing shows that it holds this sweep")
         }
         guard old.sweepIdentity == sweepIdentity else {
-            throw .mismatch(path, "it holds another sweep (model, scenario, doses, parameters, run length, output grid, solver or varied values differ)")
+            throw .mismatch(path, "it holds another design (different \(old.identityDifferences(from: self)))")
         }
         guard old.extra["shard"] == extra["shard"] else {
             throw .mismatch(path, "it holds shard \(old.extra["shard"] ?? "none (the whole sweep)"), not \(extra["shard"] ?? "the whole sweep")")
@@ -134,8 +154,8 @@ public struct MergedSweep {
             fieldCount = csvFieldCount(top)
             if let meta = try RunMetadata.read(besides: file) {
                 let id = meta.sweepIdentity
-                if let known = identity, known != id {
-                    throw .mismatch(file, "it comes from a different sweep than \(files[0]) (model, scenario, doses, parameters, run length, output grid, solver or sweep definition differ)")
+                if let known = identity, known != id, let firstMeta = first {
+                    throw .mismatch(file, "it comes from a different design than \(files[0]) (different \(firstMeta.identityDifferences(from: meta)))")
                 }
                 identity = id
                 total = meta.extra["runs_total"].flatMap(Int.init)
@@ -167,7 +187,29 @@ public struct MergedSweep {
     }
 }
 
-/// Fields of one CSV line (RFC 4180 quotes respected).
+/// Fields of one CSV line (RFC 4180 quotes respected, `""` inside quotes read as one quote).
+public func csvFields(_ line: some StringProtocol) -> [String] {
+    var fields: [String] = []
+    var field = ""
+    var quoted = false
+    var previous: Character?
+    for c in line {
+        if c == "\"" {
+            // A quote right after a closing one is an escaped quote inside the field.
+            if !quoted && previous == "\"" { field.append("\"") }
+            quoted.toggle()
+        } else if c == "," && !quoted {
+            fields.append(field)
+            field = ""
+        } else {
+            field.append(c)
+        }
+        previous = c
+    }
+    fields.append(field)
+    return fields
+}
+
 func csvFieldCount(_ line: String) -> Int {
     var count = 1
     var quoted = false
@@ -175,4 +217,27 @@ func csvFieldCount(_ line: String) -> Int {
         if c == "\"" { quoted.toggle() } else if c == "," && !quoted { count += 1 }
     }
     return count
+}
+
+/// The whole rows of a file written row by row (`ResumableCSV`), read back to finish work that needs
+/// every row: a sensitivity analysis, the best start of a fit. A torn last row is left out, as
+/// `--resume` leaves it out.
+public struct CSVRows: Sendable {
+    public var header: [String]
+    /// Fields of each row, in file order.
+    public var rows: [[String]]
+
+    public init(path: String) throws(OutputFileError) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw .mismatch(path, "it cannot be read") }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        lines.removeLast()
+        guard let top = lines.first else { throw .mismatch(path, "it has no header line") }
+        header = csvFields(top)
+        rows = []
+        for (k, line) in lines.enumerated().dropFirst() {
+            let fields = csvFields(line)
+            guard fields.count == header.count else { throw .mismatch(path, "line \(k + 1) has \(fields.count) fields where the header has \(header.count)") }
+            rows.append(fields)
+        }
+    }
 }

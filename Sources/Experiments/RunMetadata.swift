@@ -54,6 +54,24 @@ public struct RunMetadata: Codable, Sendable {
         self.extra = extra
     }
 
+    /// The sidecar of a file no single plan produced (a multistart fit of a PEtab problem): its input
+    /// by path and by a hash of everything it reads, the solver and the seed; what else defines the
+    /// work (method, tolerances, counts) goes in `extra`, which is part of the identity.
+    public init(version: String, inputFile: String, inputSHA256: String, solver: SolverSettings, seed: UInt64?, extra: [String: String]) {
+        ketasimVersion = version
+        createdAt = ISO8601DateFormatter().string(from: Date())
+        command = CommandLine.arguments
+        modelFile = URL(fileURLWithPath: inputFile).standardizedFileURL.path
+        modelSHA256 = inputSHA256
+        scenario = ""
+        doses = []
+        parametersChanged = [:]
+        inputs = [:]
+        self.solver = solver
+        self.seed = seed
+        self.extra = extra
+    }
+
     public func json() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,7 +1,7 @@
 import Foundation
 
-// A command that runs many independent simulations (a sweep now; populations, sensitivity designs and
-// multistart fits later) becomes a Slurm job array of deterministic shards plus one merge job. This file
+// A command that runs many independent simulations or fits (sweeps, sensitivity designs, multistart
+// fits) becomes a Slurm job array of deterministic shards plus one merge job. This file
 // knows the job directory, the batch scripts and the scheduler's words; it knows nothing about which
 // ketasim command it runs beyond its argument list, so every such command can reuse it.
 
@@ -43,7 +43,8 @@ public struct SlurmSubmission: Codable, Sendable, Equatable {
     }
 }
 
-/// Why a job directory cannot be written, submitted or read. Each description is one sentence.
+/// Why a job directory cannot be written, submitted or read. Each description is one sentence that
+/// states the fact; the command line adds which of its options would change it.
 public enum SlurmError: Error, Sendable, Equatable, CustomStringConvertible {
     case exists(String)
     case cannotWrite(String, String)
@@ -56,13 +57,13 @@ public enum SlurmError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .exists(let dir): return "\(dir) already exists; watch it with `ketasim jobs \(dir)`, or pass --force to start again"
+        case .exists(let dir): return "\(dir) already exists; watch it with `ketasim jobs \(dir)`"
         case let .cannotWrite(path, why): return "cannot write \(path): \(why)"
         case let .notAJobDirectory(dir, why): return "\(dir) is not a ketasim job directory: \(why)"
-        case .toolMissing(let tool): return "`\(tool)` is not on the PATH; run this on a Slurm login node (or use --dry-run to write the scripts only)"
+        case .toolMissing(let tool): return "`\(tool)` is not on the PATH; run this on a Slurm login node"
         case let .submitFailed(script, why): return "sbatch refused \(script): \(why)"
         case let .unparsableJobID(script, text): return "sbatch accepted \(script) but printed `\(text)` instead of a job ID"
-        case .stillRunning(let n): return "\(n) shard\(n == 1 ? " is" : "s are") still pending or running; wait for them (`ketasim jobs DIR --wait`) before resubmitting"
+        case .stillRunning(let n): return "\(n) shard\(n == 1 ? " is" : "s are") still pending or running; wait for them to end before resubmitting"
         case .nothingToResubmit(let dir): return "every shard of \(dir) is done and its merge succeeded; there is nothing to resubmit"
         }
     }
@@ -91,9 +92,15 @@ public struct SlurmJob: Codable, Sendable, Equatable {
     public var resources: SlurmResources
     /// Every submission so far, the latest last.
     public var submissions: [SlurmSubmission] = []
+    /// Nil for a command that writes one file (sweep): shard I writes `shard-I.csv` and the merge joins
+    /// them into `output`. Otherwise the command writes a folder (sensitivity, fit): shard I writes the
+    /// folder `shard-I/`, this file of each is joined into `output/<resultFile>`, and the command then
+    /// runs once more in `output` with `--resume`, finding every row done and finishing the work that
+    /// needs all of them (indices, the best start). Absent in manifests written before it existed.
+    public var resultFile: String?
 
     public init(command: String, binary: String, arguments: [String], inputFiles: [String], workingDirectory: String, output: String,
-                runsTotal: Int, shards: Int, maxParallel: Int?, resources: SlurmResources) {
+                runsTotal: Int, shards: Int, maxParallel: Int?, resources: SlurmResources, resultFile: String? = nil) {
         self.command = command
         self.binary = binary
         self.arguments = arguments
@@ -104,6 +111,7 @@ public struct SlurmJob: Codable, Sendable, Equatable {
         self.shards = shards
         self.maxParallel = maxParallel
         self.resources = resources
+        self.resultFile = resultFile
     }
 
     /// The default shard count: about 250 runs per shard, so a shard takes minutes rather than seconds
@@ -122,17 +130,27 @@ public struct SlurmJob: Codable, Sendable, Equatable {
     public var manifestPath: String { directory + "/job.json" }
     public var arrayScriptPath: String { directory + "/array.sbatch" }
     public var mergeScriptPath: String { directory + "/merge.sbatch" }
-    public func shardFile(_ shard: Int) -> String { directory + "/shard-\(shard).csv" }
+    /// The rows of shard `shard` (1-based): what its state is counted from and what the merge joins.
+    public func shardFile(_ shard: Int) -> String {
+        resultFile.map { directory + "/shard-\(shard)/" + $0 } ?? directory + "/shard-\(shard).csv"
+    }
+    /// The file the merge writes the joined rows to.
+    public var mergedFile: String { resultFile.map { output + "/" + $0 } ?? output }
     public var jobName: String { "ketasim-\(command)-" + URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent }
 
     /// The command one shard runs, as a shell line with `$I` for the 1-based shard number.
     var shardCommandLine: String {
         ([binary] + arguments).map(shellQuoted).joined(separator: " ")
-            + " --jobs \(resources.cpusPerTask) --shard \"$I/\(shards)\" -o " + shellQuoted(directory) + "/shard-\"$I\".csv --resume"
+            + " --jobs \(resources.cpusPerTask) --shard \"$I/\(shards)\" -o " + shellQuoted(directory) + "/shard-\"$I\"" + (resultFile == nil ? ".csv" : "")
+            + " --resume"
     }
 
     var mergeCommandLine: String {
-        ([binary, "merge"] + (1...shards).map(shardFile) + ["-o", output, "--force"]).map(shellQuoted).joined(separator: " ")
+        let merge = ([binary, "merge"] + (1...shards).map(shardFile) + ["-o", mergedFile, "--force"]).map(shellQuoted).joined(separator: " ")
+        guard resultFile != nil else { return merge }
+        // The finishing run reads every row from the merged file and simulates nothing, so one core.
+        let finish = ([binary] + arguments + ["--jobs", "1", "-o", output, "--resume"]).map(shellQuoted).joined(separator: " ")
+        return "mkdir -p \(shellQuoted(output)) && \(merge) && \(finish)"
     }
 
     /// `#SBATCH` lines both scripts share.
@@ -207,7 +225,8 @@ public struct SlurmJob: Codable, Sendable, Equatable {
         return text
     }
 
-    /// The merge script; `dependency` (the array's job ID) is written into it once known.
+    /// The merge script; `dependency` (the array's job ID) is written into it once known. A finishing
+    /// run's exit 3 (some runs failed) counts as success, as for the shards: the failures are rows.
     public func mergeScript(afterArray dependency: String?) -> String {
         var text = "#!/bin/bash\n"
         text += "#SBATCH --job-name=\(jobName)-merge\n"
@@ -218,10 +237,11 @@ public struct SlurmJob: Codable, Sendable, Equatable {
         text += "#SBATCH --kill-on-invalid-dep=yes\n"
         for line in commonDirectives { text += "#SBATCH \(line)\n" }
         text += """
-        # Joins the \(shards) shard files into \(output) and its .meta.json, where a local run writes them.
+        # Joins the \(shards) shard files into \(mergedFile) and its .meta.json, where a local run writes them.
         set -u
         \(visibilityChecks)\(mergeCommandLine)
         status=$?
+        if [ "$status" -eq 3 ]; then status=0; fi
         echo "$status" > \(shellQuoted(directory))/merge.exit
         exit "$status"
 

@@ -88,7 +88,7 @@ public struct SweepRunner: Sendable {
     /// calling `emit` in run_id order. Returns the number of rows emitted.
     @discardableResult
     public func run(shouldStop: @escaping @Sendable () -> Bool = { false }, emit: (SweepRow) throws -> Void) rethrows -> Int {
-        let queue = WorkQueue(total: runIDs.candidates, window: max(4 * jobs, 8))
+        let queue = OrderedWorkQueue<SweepRow>(total: runIDs.candidates, window: max(4 * jobs, 8))
         let job = self
         var threads: [Thread] = []
         for _ in 0..<min(jobs, max(1, runIDs.candidates)) {
@@ -107,7 +107,7 @@ public struct SweepRunner: Sendable {
         return emitted
     }
 
-    private func work(_ queue: WorkQueue) {
+    private func work(_ queue: OrderedWorkQueue<SweepRow>) {
         var simulator: Simulator?
         var setupFailure: String?
         do { simulator = try Simulator(model: model, settings: settings) } catch { setupFailure = error.description }
@@ -142,62 +142,5 @@ public struct SweepRunner: Sendable {
             }
             queue.deliver(row, at: position)
         }
-    }
-}
-
-/// Hands out positions to workers and gives results back in order, holding no more than `window`
-/// finished-but-unwritten rows.
-final class WorkQueue: @unchecked Sendable {
-    private let condition = NSCondition()
-    private let total: Int
-    private let window: Int
-    private var claimed = 0
-    private var written = 0
-    private var stopped = false
-    private var ready: [Int: SweepRow] = [:]
-
-    init(total: Int, window: Int) {
-        self.total = total
-        self.window = window
-    }
-
-    func claim() -> Int? {
-        condition.lock()
-        defer { condition.unlock() }
-        while !stopped && claimed < total && claimed - written >= window { condition.wait() }
-        guard !stopped, claimed < total else { return nil }
-        claimed += 1
-        return claimed - 1
-    }
-
-    func deliver(_ row: SweepRow, at position: Int) {
-        condition.lock()
-        ready[position] = row
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// The next row in order, or nil when all are done or a stop was asked for and the runs already
-    /// started have been handed back.
-    func next(shouldStop: () -> Bool) -> SweepRow? {
-        condition.lock()
-        defer { condition.unlock() }
-        while true {
-            if !stopped && shouldStop() { stopped = true; condition.broadcast() }
-            if let row = ready.removeValue(forKey: written) {
-                written += 1
-                condition.broadcast()
-                return row
-            }
-            if written >= total || (stopped && written >= claimed) { return nil }
-            _ = condition.wait(until: Date(timeIntervalSinceNow: 0.1))
-        }
-    }
-
-    func finish() {
-        condition.lock()
-        stopped = true
-        condition.broadcast()
-        condition.unlock()
     }
 }

@@ -19,7 +19,7 @@ public func latinHypercubeStarts(lower: [Double], upper: [Double], count: Int, s
 }
 
 /// Runs local fits from many starts on `jobs` threads, each with its own problem (and so its own
-/// integrator), and hands the fits back in start order, as the sweep engine does with runs.
+/// integrator), and hands the fits back in start order through the sweep's ordered queue.
 public struct Multistart: Sendable {
     public var starts: [[Double]]
     public var jobs: Int
@@ -32,80 +32,43 @@ public struct Multistart: Sendable {
     }
 
     /// - Parameters:
+    ///   - indices: the starts to run (0-based, ascending), e.g. one shard's or those a resumed file
+    ///     lacks; all of them by default.
     ///   - makeProblem: called once per worker thread; a worker whose problem cannot be built reports
     ///     every start it takes as failed with the error's description.
     ///   - emit: called on the calling thread with each fit, in start order (index from 0).
-    public func run(makeProblem: @escaping @Sendable () throws -> any LeastSquaresProblem,
+    public func run(indices: [Int]? = nil, makeProblem: @escaping @Sendable () throws -> any LeastSquaresProblem,
                     emit: (Int, LocalFit) throws -> Void) rethrows {
-        let queue = FitQueue(total: starts.count)
+        let chosen = indices ?? Array(starts.indices)
+        let queue = OrderedWorkQueue<LocalFit>(total: chosen.count, window: max(4 * jobs, 8))
         let job = self
-        for _ in 0..<min(jobs, max(1, starts.count)) {
-            let thread = Thread { job.work(queue, makeProblem) }
+        for _ in 0..<min(jobs, max(1, chosen.count)) {
+            let thread = Thread { job.work(queue, chosen, makeProblem) }
             thread.stackSize = 8 << 20
             thread.start()
         }
-        defer { queue.stop() }
-        var next = 0
-        while next < starts.count, let fit = queue.wait(for: next) {
-            try emit(next, fit)
-            next += 1
+        defer { queue.finish() }
+        var position = 0
+        while let fit = queue.next() {
+            try emit(chosen[position], fit)
+            position += 1
         }
     }
 
-    private func work(_ queue: FitQueue, _ makeProblem: () throws -> any LeastSquaresProblem) {
+    private func work(_ queue: OrderedWorkQueue<LocalFit>, _ chosen: [Int], _ makeProblem: () throws -> any LeastSquaresProblem) {
         var problem: (any LeastSquaresProblem)?
         var setupFailure = ""
         do { problem = try makeProblem() } catch { setupFailure = "\(error)" }
-        while let k = queue.claim() {
+        while let position = queue.claim() {
+            let start = starts[chosen[position]]
             let fit: LocalFit
             if let problem {
-                fit = optimizer.minimize(problem, from: starts[k])
+                fit = optimizer.minimize(problem, from: start)
             } else {
-                fit = LocalFit(start: starts[k], estimate: starts[k], objective: .infinity, status: .failed,
+                fit = LocalFit(start: start, estimate: start, objective: .infinity, status: .failed,
                                iterations: 0, evaluations: 0, seconds: 0, message: setupFailure)
             }
-            queue.deliver(fit, at: k)
+            queue.deliver(fit, at: position)
         }
-    }
-}
-
-/// Hands start indices to workers and their fits back to the caller in order.
-final class FitQueue: @unchecked Sendable {
-    private let condition = NSCondition()
-    private let total: Int
-    private var claimed = 0
-    private var stopped = false
-    private var ready: [Int: LocalFit] = [:]
-
-    init(total: Int) { self.total = total }
-
-    func claim() -> Int? {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !stopped, claimed < total else { return nil }
-        claimed += 1
-        return claimed - 1
-    }
-
-    func deliver(_ fit: LocalFit, at k: Int) {
-        condition.lock()
-        ready[k] = fit
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func wait(for k: Int) -> LocalFit? {
-        condition.lock()
-        defer { condition.unlock() }
-        while ready[k] == nil && !stopped { condition.wait() }
-        return ready.removeValue(forKey: k)
-    }
-
-    /// Workers finish the start they hold and take no other.
-    func stop() {
-        condition.lock()
-        stopped = true
-        condition.broadcast()
-        condition.unlock()
     }
 }

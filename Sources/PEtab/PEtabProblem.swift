@@ -133,6 +133,9 @@ public struct PEtabProblem: Sendable {
     public var measurements: [PEtabMeasurement]
     /// Columns of the (first) measurement table, in order, for the simulation table.
     public var measurementColumns: [String]
+    /// Every file the problem was read from (the YAML first): what a fit's identity must hash, since a
+    /// changed measurement table is another problem under the same YAML.
+    public var sourceFiles: [String] = []
 
     /// Reads the problem YAML and everything it names, relative to the YAML's directory.
     public static func load(_ path: String) throws(PEtabError) -> PEtabProblem {
@@ -185,9 +188,13 @@ public struct PEtabProblem: Sendable {
         }
         var result = PEtabProblem(file: path, model: model, parameters: [], observables: [:], conditions: [:], measurements: [], measurementColumns: [])
         for f in parameterFiles { try result.readParameters(Table.read(f)) }
-        for f in try files(problem["observable_files"], "observable_files") { try result.readObservables(Table.read(f)) }
-        for f in try files(problem["condition_files"], "condition_files") { try result.readConditions(Table.read(f)) }
-        for f in try files(problem["measurement_files"], "measurement_files") { try result.readMeasurements(Table.read(f)) }
+        let observableFiles = try files(problem["observable_files"], "observable_files")
+        let conditionFiles = try files(problem["condition_files"], "condition_files")
+        let measurementFiles = try files(problem["measurement_files"], "measurement_files")
+        for f in observableFiles { try result.readObservables(Table.read(f)) }
+        for f in conditionFiles { try result.readConditions(Table.read(f)) }
+        for f in measurementFiles { try result.readMeasurements(Table.read(f)) }
+        result.sourceFiles = [path] + parameterFiles + sbml + observableFiles + conditionFiles + measurementFiles
         return result
     }
 

@@ -9,7 +9,7 @@ extension LeastSquaresOptions.Method: ExpressibleByArgument {}
 
 struct Fit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fit (or evaluate) a PEtab v1 parameter estimation problem.",
+        abstract: "Fit (or evaluate) a PEtab v1 problem or a ketasim calibration file.",
         discussion: """
         Fits the estimated parameters of the parameter table by nonlinear least squares (GSL's trust region, \
         Levenberg-Marquardt by default) from --starts Latin hypercube starts within the bounds, on the \
@@ -18,6 +18,18 @@ struct Fit: ParsableCommand {
         best.params (`id value` per line, linear scale), estimates.csv (estimates, standard errors and \
         correlations from the Fisher information), residuals.tsv and simulations.tsv (PEtab's simulation table) \
         at the best start.
+
+        Multistart on many machines: --shard I/N -o DIR runs only the starts k with (k - 1) mod N = I - 1 \
+        and writes DIR/starts.csv and its sidecar; `ketasim merge` joins shards' starts.csv files into \
+        one, and `fit ... -o DIR --resume` keeps the whole rows of DIR/starts.csv, runs only the missing \
+        starts (refusing a file of another problem, seed, method, number of starts or tolerances) and \
+        writes best.params, estimates.csv and the tables from the best start of them all. --slurm does \
+        this on a Slurm cluster: a job array of --shards shards into DIR.slurm/shard-I/ and a merge job \
+        that joins them into DIR/starts.csv and finishes with --resume (see docs/HPC.md).
+
+        A ketasim calibration file (a YAML file with `targets`, docs/CALIBRATION.md) fits a ketasim model to \
+        rows of data tables: it writes residuals.tsv (the calibration rows) and validation.tsv (the validation \
+        rows, never fitted, predicted at the estimate) instead of the PEtab tables.
 
         With --evaluate, simulates every measurement at the parameter table's nominal values (or --params FILE) \
         and prints chi2, the log prior of the estimated parameters when the parameter table has objective \
@@ -28,10 +40,12 @@ struct Fit: ParsableCommand {
           ketasim fit problem.yaml --starts 20 --jobs 2 -o fit
           ketasim fit problem.yaml --evaluate
           ketasim fit problem.yaml --evaluate --params fit/best.params --simulations simulations.tsv
+          ketasim fit models/calibration/human_ketamine_pk.yaml --starts 20 -o pkfit
+          ketasim fit problem.yaml --starts 200 -o fit --slurm --shards 20 --cpus-per-task 2 --time 4:00:00 --wait
         """
     )
 
-    @Argument(help: "PEtab problem file (YAML, format_version: 1).")
+    @Argument(help: "PEtab problem file (YAML, format_version: 1) or ketasim calibration file.")
     var problem: String
 
     @Flag(help: "Compute the objective at the nominal parameters (or --params) instead of fitting.")
@@ -49,9 +63,6 @@ struct Fit: ParsableCommand {
     @Option(help: "Seed of the Latin hypercube of starts.")
     var seed: UInt64 = 1
 
-    @Option(help: "Worker threads, each with its own integrator.")
-    var jobs = 1
-
     @Option(help: "Iterations per start.")
     var maxIterations = 200
 
@@ -67,12 +78,22 @@ struct Fit: ParsableCommand {
     @Flag(help: "Overwrite existing files.")
     var force = false
 
+    @OptionGroup var spread: ShardOptions
+
+    @OptionGroup(title: "Slurm") var cluster: SlurmOptions
+
     func validate() throws {
+        try spread.check(with: cluster, output: output ?? "DIR")
+        if output == nil, let needs = [spread.shard.map { _ in "--shard" }, spread.resume ? "--resume" : nil, cluster.slurm ? "--slurm" : nil].compactMap({ $0 }).first {
+            throw ValidationError("\(needs) needs -o DIR: the starts are kept in DIR/starts.csv")
+        }
+        if evaluate, spread.shard != nil || spread.resume || cluster.slurm { throw ValidationError("--shard, --resume and --slurm are for a fit, not --evaluate") }
+        if spread.resume && force { throw ValidationError("--resume and --force exclude each other") }
+        if cluster.slurm && simulations != nil { throw ValidationError("--simulations runs locally only; the merge job writes DIR/simulations.tsv") }
         if let simulations, FileManager.default.fileExists(atPath: simulations) && !force {
             throw ValidationError("\(simulations) already exists; pass --force to overwrite it")
         }
         guard starts >= 1 else { throw ValidationError("--starts must be at least 1") }
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1") }
         guard ["differences", "central"].contains(gradient) else {
             throw ValidationError("--gradient must be differences or central (forward sensitivities are not implemented yet)")
@@ -101,13 +122,14 @@ struct Fit: ParsableCommand {
         try runFit(FitSubject(
             residuals: residuals, makeWorker: { try PEtabResiduals(loaded) }, hasPriors: hasPriors,
             nllh: { (r: PEtabResiduals, x: [Double]) in (try? r.evaluate(at: x).nllh) ?? .nan },
-            files: { [self] (r: PEtabResiduals, x: [Double]) throws -> [(String, String)] in
+            tables: { [self] (r: PEtabResiduals, x: [Double]) throws -> [(String, String)] in
                 let evaluation: PEtabEvaluation
                 do throws(PEtabError) { evaluation = try r.evaluate(at: x) } catch { throw fail(error) }
                 if let simulations { try write(loaded.simulationTable(evaluation), to: simulations, force: force) }
                 return [("residuals.tsv", FitFiles.residualTable(loaded, evaluation)), ("simulations.tsv", loaded.simulationTable(evaluation))]
             },
-            fileNames: ["residuals.tsv", "simulations.tsv"], solver: PEtabProblem.solverSettings))
+            tableNames: ["residuals.tsv", "simulations.tsv"], solver: PEtabProblem.solverSettings,
+            sourceFiles: loaded.sourceFiles.isEmpty ? [loaded.file] : loaded.sourceFiles))
     }
 
     /// The residuals of a PEtab problem or a calibration file, for commands that only need the objective.
@@ -178,7 +200,7 @@ struct Fit: ParsableCommand {
         try runFit(FitSubject(
             residuals: residuals, makeWorker: { try CalibrationResiduals(loaded) }, hasPriors: false,
             nllh: { (r: CalibrationResiduals, x: [Double]) in r.objective(at: x) },
-            files: { [self] (_: CalibrationResiduals, x: [Double]) throws -> [(String, String)] in
+            tables: { [self] (_: CalibrationResiduals, x: [Double]) throws -> [(String, String)] in
                 let predictions: [CalibrationPrediction]
                 do throws(CalibrationError) { predictions = try all.predict(at: x) } catch { throw fail(error) }
                 let fitted = predictions.filter { $0.target.row.role == .calibration }
@@ -187,7 +209,8 @@ struct Fit: ParsableCommand {
                     + (validation.isEmpty ? "" : "; validation rows (not fitted) in agreement: \(validation.filter(\.agrees).count) of \(validation.count)"))
                 return [("residuals.tsv", CalibrationResiduals.table(fitted)), ("validation.tsv", CalibrationResiduals.table(validation))]
             },
-            fileNames: ["residuals.tsv", "validation.tsv"], solver: CalibrationResiduals.solverSettings))
+            tableNames: ["residuals.tsv", "validation.tsv"], solver: CalibrationResiduals.solverSettings,
+            sourceFiles: [loaded.file, loaded.model.path] + loaded.dataFiles))
     }
 
     private func runEvaluate(_ loaded: PEtabProblem, _ overrides: [String: Double]) throws {
@@ -207,9 +230,15 @@ struct Fit: ParsableCommand {
         var makeWorker: @Sendable () throws -> any LeastSquaresProblem
         var hasPriors: Bool
         var nllh: (Residuals, [Double]) -> Double
-        var files: (Residuals, [Double]) throws -> [(String, String)]
-        var fileNames: [String]
+        /// The tables written at the best start, by file name.
+        var tables: (Residuals, [Double]) throws -> [(String, String)]
+        var tableNames: [String]
         var solver: SolverSettings
+        /// Every file the problem reads: its identity in the sidecar, and what a cluster node must see.
+        var sourceFiles: [String]
+
+        /// The files a fit writes into its folder.
+        var files: [String] { ["starts.csv", "starts.csv.meta.json", "best.params", "estimates.csv"] + tableNames }
     }
 
     private func runFit<R: FitProblem>(_ subject: FitSubject<R>) throws {
@@ -224,6 +253,25 @@ struct Fit: ParsableCommand {
             throw Exit.badModel
         }
 
+        var options = LeastSquaresOptions()
+        options.method = method
+        options.maxIterations = maxIterations
+        options.centralDifferences = gradient == "central"
+        var meta = FitFiles.sidecar(file: problem, sourceFiles: subject.sourceFiles, solver: subject.solver, version: Ketasim.version,
+                                    starts: starts, seed: seed, options: options)
+
+        if cluster.slurm, let output {
+            let finals = subject.files.map { URL(fileURLWithPath: output).appendingPathComponent($0).path }
+            if !force, let existing = finals.first(where: { FileManager.default.fileExists(atPath: $0) }) {
+                throw ValidationError("\(existing) already exists; pass --force to overwrite it")
+            }
+            try submitToSlurm(cluster, command: "fit", runs: starts, output: output, arguments: clusterArguments(),
+                              inputs: subject.sourceFiles.map(absolutePath), resultFile: "starts.csv", force: force)
+            return
+        }
+        let shard = output == nil ? nil : try spread.spec()
+        if let (i, n) = shard { meta.extra["shard"] = "\(i + 1)/\(n)" }
+
         // The folder and its files are claimed before hours of fitting, not after.
         var folder: URL?
         var locks: [OutputLock] = []
@@ -237,27 +285,30 @@ struct Fit: ParsableCommand {
                     throw Exit.cannotWrite
                 }
             }
-            let files = (["starts.csv", "starts.csv.meta.json", "best.params", "estimates.csv"] + subject.fileNames).map(path)
+            let files = (shard == nil ? subject.files : ["starts.csv", "starts.csv.meta.json"]).map(path)
             locks = try lockOutputs(files.map { Optional($0) } + [simulations], inputs: [problem])
-            do { startsFile = try ResumableCSV(path: path("starts.csv"), header: FitFiles.startsHeader(names), resume: false, force: force) } catch {
+            do {
+                if spread.resume && FileManager.default.fileExists(atPath: path("starts.csv")) { try meta.checkResumable(path("starts.csv")) }
+                startsFile = try ResumableCSV(path: path("starts.csv"), header: FitFiles.startsHeader(names), resume: spread.resume, force: force)
+            } catch {
+                if case .mismatch = error { throw ValidationError("--resume: " + error.description + "; rerun the fit that wrote it, or write a new folder") }
                 throw fileError(error)
             }
+            // Written before fitting, so an interrupted fit can be resumed.
+            try write(meta.json(), to: path("starts.csv.meta.json"), force: true)
         }
         defer { withExtendedLifetime(locks) {} }
 
-        var options = LeastSquaresOptions()
-        options.method = method
-        options.maxIterations = maxIterations
-        options.centralDifferences = gradient == "central"
+        var runs = shard.map { RunSet.shard($0.index, of: $0.count, total: starts) } ?? .all(starts)
+        runs.done = startsFile?.finished ?? []
         let points = latinHypercubeStarts(lower: residuals.lowerBounds, upper: residuals.upperBounds, count: starts, seed: seed)
-        let engine = Multistart(starts: points, jobs: jobs, optimizer: GSLLeastSquares(options: options))
-        let began = Date()
-        var fits: [LocalFit] = []
-        var nllhs: [Double] = []
-        try engine.run(makeProblem: subject.makeWorker) { k, fit in
+        let engine = Multistart(starts: points, jobs: spread.threads(byDefault: 1), optimizer: GSLLeastSquares(options: options))
+        var records: [FitFiles.StartRecord] = []
+        var firstFailure: String?
+        try engine.run(indices: runs.map { $0 - 1 }, makeProblem: subject.makeWorker) { k, fit in
             let nllh = fit.status == .failed ? Double.nan : subject.nllh(residuals, fit.estimate)
-            fits.append(fit)
-            nllhs.append(nllh)
+            records.append(FitFiles.StartRecord(start: k + 1, status: fit.status.rawValue, nllh: nllh, objective: fit.objective, estimate: fit.estimate))
+            if fit.status == .failed && firstFailure == nil { firstFailure = fit.message }
             if let startsFile {
                 do throws(OutputFileError) { try startsFile.append(FitFiles.startsRow(k + 1, fit, nllh: nllh)) } catch { throw fileError(error) }
             }
@@ -265,45 +316,60 @@ struct Fit: ParsableCommand {
                 + "\(fit.evaluations) evaluations, \(String(format: "%.1f", fit.seconds)) s" + (fit.status == .failed ? " (\(fit.message))" : "")
             printStandardError(line)
         }
-        let order = fits.indices.filter { nllhs[$0].isFinite }.sorted { fits[$0].objective < fits[$1].objective }
-        guard let best = order.first else {
-            try writeSidecar(path, subject.solver, seconds: Date().timeIntervalSince(began), failure: "every start failed")
-            printError("every one of the \(starts) starts failed; the first: \(fits.first?.message ?? "")")
-            throw Exit.failedRun
+        if let (i, n) = shard {
+            printStandardError("shard \(i + 1)/\(n): \(records.count) starts fitted, \((startsFile?.finished.count ?? 0)) kept; merge the shards' starts.csv with `ketasim merge` and finish with --resume")
+            return
         }
-        let bestObjective = fits[best].objective
-        let within = fits.filter { $0.objective.isFinite && $0.objective - bestObjective <= 0.1 }.count
-        let x = fits[best].estimate
-        if folder != nil {
-            try writeSidecar(path, subject.solver, seconds: Date().timeIntervalSince(began), failure: nil)
-            let linear = residuals.values(at: x)
-            try write(FitFiles.parameterFile(names: names, linearValues: names.map { linear[$0] ?? .nan },
-                                              comment: "ketasim fit \(problem): best of \(starts) starts (start \(best + 1)), nllh = \(nllhs[best])\nid value (linear scale)"),
-                      to: path("best.params"), force: force)
-            try write(FitFiles.estimates(residuals, at: x, fisher: residuals.fisherSummary(at: x)), to: path("estimates.csv"), force: force)
+        // With a folder the best start is chosen from the file, kept rows included: the one path for a
+        // fresh, a resumed and a merged fit.
+        if output != nil {
+            do { records = try FitFiles.readStarts(path("starts.csv"), parameters: names) } catch { throw fileError(error) }
         }
-        let tables = try subject.files(residuals, x)
-        if folder != nil {
-            for (name, text) in tables { try write(text, to: path(name), force: force) }
-        }
-        if subject.hasPriors {
-            try printOut("best objective = \(bestObjective) (nllh - log prior, which the fit minimises)")
-        }
-        try printOut("best nllh = \(nllhs[best]) (\(within) of \(starts) starts within 0.1 of it)")
+        try finish(subject, records: records, meta: meta, firstFailure: firstFailure, path: path)
     }
 
-    private func writeSidecar(_ path: (String) -> String, _ settings: SolverSettings, seconds: Double, failure: String?) throws {
-        guard output != nil else { return }
-        var fields: [String: Any] = [
-            "ketasimVersion": Ketasim.version, "command": CommandLine.arguments, "problem": problem,
-            "problemSHA256": FileManager.default.contents(atPath: problem).map { SHA256.hex(SHA256.digest([UInt8]($0))) } ?? "", "starts": starts, "seed": "\(seed)", "jobs": jobs,
-            "maxIterations": maxIterations, "method": method.rawValue, "gradient": gradient,
-            "solver": ["stepper": "\(settings.stepper)", "relativeTolerance": settings.relativeTolerance, "absoluteTolerance": settings.absoluteTolerance] as [String: Any],
-            "startDesign": "latin hypercube on the parameter scale within the bounds", "seconds": seconds,
-            "createdAt": ISO8601DateFormatter().string(from: Date()),
-        ]
-        if let failure { fields["failure"] = failure }
-        let data = try JSONSerialization.data(withJSONObject: fields, options: [.prettyPrinted, .sortedKeys])
-        try write(String(decoding: data, as: UTF8.self) + "\n", to: path("starts.csv.meta.json"), force: true)
+
+    /// Finishing from the best start: best.params, estimates.csv (the Fisher information needs the
+    /// residuals at the best point, so it is evaluated again there), residuals.tsv, simulations.tsv and
+    /// the summary lines. A fresh fit, a resumed one and a merge of shards (which finishes with
+    /// --resume) all end here.
+    private func finish<R: FitProblem>(_ subject: FitSubject<R>, records: [FitFiles.StartRecord], meta: RunMetadata,
+                                       firstFailure: String?, path: (String) -> String) throws {
+        let residuals = subject.residuals
+        let names = residuals.parameterNames
+        guard let (best, within) = FitFiles.best(of: records) else {
+            if output != nil {
+                var failed = meta
+                failed.failure = "every start failed"
+                try write(failed.json(), to: path("starts.csv.meta.json"), force: true)
+            }
+            printError("every one of the \(starts) starts failed; the first: \(firstFailure ?? "see the message column of \(path("starts.csv"))")")
+            throw Exit.failedRun
+        }
+        let x = best.estimate
+        let overwrite = force || spread.resume
+        if output != nil {
+            let linear = residuals.values(at: x)
+            try write(FitFiles.parameterFile(names: names, linearValues: names.map { linear[$0] ?? .nan },
+                                              comment: "ketasim fit \(problem): best of \(starts) starts (start \(best.start)), nllh = \(best.nllh)\nid value (linear scale)"),
+                      to: path("best.params"), force: overwrite)
+            try write(FitFiles.estimates(residuals, at: x, fisher: residuals.fisherSummary(at: x)), to: path("estimates.csv"), force: overwrite)
+        }
+        let tables = try subject.tables(residuals, x)
+        if output != nil {
+            for (name, text) in tables { try write(text, to: path(name), force: overwrite) }
+        }
+        if subject.hasPriors {
+            try printOut("best objective = \(best.objective) (nllh - log prior, which the fit minimises)")
+        }
+        try printOut("best nllh = \(best.nllh) (\(within) of \(starts) starts within 0.1 of it)")
+    }
+
+    /// This invocation for the shards: without the Slurm options and those the scripts set, the
+    /// problem by absolute path. The problem is the one positional argument, found by its text.
+    private func clusterArguments() -> [String] {
+        var arguments = removingOptions(SlurmOptions.names.merging(ShardOptions.scriptOwned) { a, _ in a }, from: Array(CommandLine.arguments.dropFirst()))
+        if let k = arguments.firstIndex(of: problem) { arguments[k] = absolutePath(problem) }
+        return arguments
     }
 }

@@ -6,8 +6,8 @@ struct Jobs: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the state of a Slurm job written by --slurm, and resubmit its failed or missing shards.",
         discussion: """
-        JOBDIR is the folder <output>.slurm/ that `ketasim sweep --slurm -o <output>` wrote (the output \
-        path itself is accepted too). A shard is done when its file holds all its rows; running or \
+        JOBDIR is the folder <output>.slurm/ that `ketasim sweep|sensitivity|fit --slurm -o <output>` \
+        wrote (the output path itself is accepted too). A shard is done when its file holds all its rows; running or \
         pending as squeue/sacct say; failed when the scheduler or its exit file says it ended without \
         all its rows (cancelled, timed out, out of memory, node failure); missing when nothing shows it \
         ever ran. Rows so far count the whole rows of every shard file.

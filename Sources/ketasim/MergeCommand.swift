@@ -4,15 +4,18 @@ import Foundation
 
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Join sweep shards into one file, checking that they belong to the same sweep.",
+        abstract: "Join shards into one file, checking that they belong to the same sweep, design or fit.",
         discussion: """
-        The shards must have the same columns and, when their FILE.meta.json sidecars exist, the same \
-        model (by hash), scenario, doses, parameters, run length, output grid, solver and sweep definition. Rows are sorted by run_id; a run found \
-        twice, or missing from the sweep's total, is reported.
+        The shards (a sweep's CSV files, the runs.csv of sensitivity shards or the starts.csv of fit \
+        shards) must have the same columns and, when their FILE.meta.json sidecars exist, the same \
+        model or problem (by hash), scenario, doses, parameters, run length, output grid, solver, seed \
+        and settings. Rows are sorted by their first column (run, sample or start); one found twice, or \
+        missing from the total, is reported. A merged runs.csv or starts.csv is finished by running \
+        the sensitivity or fit command with --resume in its folder.
         """
     )
 
-    @Argument(help: "Shard files written by `ketasim sweep --shard`.")
+    @Argument(help: "Shard files written with --shard (sweep CSV, runs.csv, starts.csv).")
     var files: [String]
 
     @Option(name: .shortAndLong, help: "Merged CSV file.")

@@ -171,12 +171,22 @@ struct MetricOptions: ParsableArguments {
     @Option(help: "Comma-separated outputs to summarise; the model's outputs by default.")
     var outputs: String?
 
-    @Option(help: "Comma-separated times after the first dose for at_ and change_ metrics.")
-    var at: String = "2h,24h,7d"
+    @OptionGroup var times: MetricTimes
+
+    var at: String { times.at }
 
     func outputNames(_ definition: ModelDefinition) throws -> [String] {
         try parseOutputList(outputs) ?? definition.outputs
     }
+
+    func spec(_ timeUnit: TimeUnit) throws -> MetricSpec { try times.spec(timeUnit) }
+}
+
+/// The times of the at_ and change_ metrics: shared by every command that computes metrics, including
+/// sensitivity, which names its metrics itself instead of summarising outputs.
+struct MetricTimes: ParsableArguments {
+    @Option(help: "Comma-separated times after the first dose for at_ and change_ metrics.")
+    var at: String = "2h,24h,7d"
 
     func spec(_ timeUnit: TimeUnit) throws -> MetricSpec { try metricSpec(at: at, timeUnit: timeUnit) }
 }

@@ -16,10 +16,21 @@ struct Sensitivity: ParsableCommand {
         --fold F for every chosen parameter without a --range (log-uniform from value/F to value·F).
         Files in DIR, each with a .meta.json: samples.csv (the design), runs.csv (sample_id, status, \
         metrics), then local.csv, morris.csv or sobol.csv. A table ranked by effect goes to standard output.
+        The design's runs are what --shard I/N splits (every N-th sample from I; a shard writes \
+        samples.csv and its runs.csv only) and what --resume continues: it keeps the whole rows of \
+        runs.csv, runs the missing samples and then computes the indices from every row.
+
+        On a Slurm cluster, --slurm writes the job directory DIR.slurm/ and submits the design's runs as \
+        a job array of --shards shards (each running this command with --shard I/N --resume into \
+        DIR.slurm/shard-I/) and a merge job that joins their runs.csv into DIR/runs.csv and runs this \
+        command with --resume in DIR, which computes the indices from the merged runs. `ketasim jobs \
+        DIR.slurm` shows its state; see docs/HPC.md.
 
         Example:
           ketasim sensitivity --model models/examples/two_compartment.yaml --metrics concentration.auc \\
             --sobol 512 --all-parameters --fold 2 -o sens
+          ketasim sensitivity --model models/examples/two_compartment.yaml --metrics concentration.auc \\
+            --sobol 4096 --all-parameters --fold 2 -o sens --slurm --shards 20 --time 1:00:00 --wait
         """
     )
 
@@ -58,14 +69,12 @@ struct Sensitivity: ParsableCommand {
     @Option(help: "Bootstrap resamples for the intervals.")
     var resamples: Int = 100
 
-    @Option(help: "Comma-separated times after the first dose for at_ and change_ metrics.")
-    var at: String = "2h,24h,7d"
+    @OptionGroup var times: MetricTimes
 
     @Option(help: "Seed of the design and of the bootstrap.")
     var seed: UInt64 = 1
 
-    @Option(help: "Worker threads; all cores by default.")
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var spread: ShardOptions
 
     @Option(name: .shortAndLong, help: "Output folder.")
     var output: String = "sensitivity"
@@ -75,7 +84,11 @@ struct Sensitivity: ParsableCommand {
 
     @OptionGroup var solver: SolverOptions
 
+    @OptionGroup(title: "Slurm") var cluster: SlurmOptions
+
     func validate() throws {
+        try spread.check(with: cluster, output: output)
+        if spread.resume && force { throw ValidationError("--resume and --force exclude each other") }
         let methods = (local ? 1 : 0) + (morris == nil ? 0 : 1) + (sobol == nil ? 0 : 1)
         if methods != 1 { throw ValidationError("give exactly one of --local, --morris R and --sobol N") }
         if let r = morris, r < 2 { throw ValidationError("--morris needs at least 2 trajectories") }
@@ -83,7 +96,6 @@ struct Sensitivity: ParsableCommand {
         if levels < 2 || levels % 2 != 0 { throw ValidationError("--levels must be even and at least 2") }
         if !(step > 0 && step < 1) { throw ValidationError("--step must lie between 0 and 1") }
         if resamples < 2 { throw ValidationError("--resamples must be at least 2") }
-        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if parameters != nil && allParameters { throw ValidationError("--parameters and --all-parameters exclude each other") }
         try scenario.validateValues()
     }
@@ -94,7 +106,7 @@ struct Sensitivity: ParsableCommand {
         let settings = try solver.settings(timeUnit: definition.timeUnit)
         let base = try scenario.plan(definition)
         let compiled = try compile(loaded)
-        let spec = try metricSpec(at: at, timeUnit: definition.timeUnit)
+        let spec = try times.spec(definition.timeUnit)
 
         // Metrics: OUTPUT.METRIC, each output summarised once.
         let wanted = metrics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -178,8 +190,23 @@ struct Sensitivity: ParsableCommand {
             }
         }
 
-        // Files.
+        let analysisFile = method == "saltelli" ? "sobol.csv" : method + ".csv"
         let folder = URL(fileURLWithPath: output)
+        let finalPaths = ["samples.csv", "runs.csv", analysisFile].map { folder.appendingPathComponent($0).path }
+        if !force && !spread.resume {
+            for p in finalPaths where FileManager.default.fileExists(atPath: p) {
+                throw ValidationError("\(p) already exists; pass --force to overwrite it or --resume to finish it")
+            }
+        }
+        if cluster.slurm {
+            try submitToSlurm(cluster, command: "sensitivity", runs: design.count, output: output,
+                              arguments: clusterArguments(dropping: ShardOptions.scriptOwned, model: loaded.path), inputs: [absolutePath(loaded.path)],
+                              resultFile: "runs.csv", force: force)
+            return
+        }
+        let shard = try spread.spec()
+
+        // Files. A shard writes the design and its runs; the analysis needs every run.
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) {
             if !isDirectory.boolValue { throw ValidationError("\(output) is a file; -o takes a folder") }
@@ -189,42 +216,43 @@ struct Sensitivity: ParsableCommand {
                 throw Exit.cannotWrite
             }
         }
-        let analysisFile = method == "saltelli" ? "sobol.csv" : method + ".csv"
-        let paths = ["samples.csv", "runs.csv", analysisFile].map { folder.appendingPathComponent($0).path }
+        let paths = shard == nil ? finalPaths : Array(finalPaths.prefix(2))
         let locks = try lockOutputs(paths, inputs: [loaded.path, scenario.changes.doseTable])
         defer { withExtendedLifetime(locks) {} }
         var meta = RunMetadata(version: Ketasim.version, modelFile: loaded.path, plan: base, model: definition, solver: settings, seed: seed)
         meta.extra["design"] = method
         meta.extra["runs_total"] = String(design.count)
-        meta.extra["metric_offsets"] = at
+        meta.extra["metric_offsets"] = times.at
         meta.extra["factors"] = names.joined(separator: ",")
         if let d = morrisDesign { meta.extra["morris"] = "trajectories \(d.trajectories), levels \(d.levels)" }
         if let d = saltelli { meta.extra["saltelli"] = "N \(d.baseSamples), first-order and total, Latin hypercube base; rows A, AB_1..AB_D, B per block" }
         if let d = local { meta.extra["step"] = "h = \(d.step) in ln(parameter); rows: base, then value*e^-h, value*e^h per factor" }
-        if !force {
-            for p in paths where FileManager.default.fileExists(atPath: p) { throw ValidationError("\(p) already exists; pass --force to overwrite it") }
+        if let (i, n) = shard { meta.extra["shard"] = "\(i + 1)/\(n)" }
+        let runsFile: ResumableCSV
+        do {
+            if spread.resume && FileManager.default.fileExists(atPath: paths[1]) { try meta.checkResumable(paths[1]) }
+            runsFile = try ResumableCSV(path: paths[1], header: ["sample_id", "status"] + wanted, resume: spread.resume, force: true)
+        } catch {
+            if case .mismatch = error { throw ValidationError("--resume: " + error.description + "; rerun the command that wrote it, or write a new folder") }
+            throw fileError(error)
         }
+        // Sidecars after the resume check, which reads the old one.
         var samples = (["sample_id"] + names).map(csvField).joined(separator: ",") + "\n"
         for i in 0..<design.count { samples += ([String(i + 1)] + design.point(i).map(csvNumber)).joined(separator: ",") + "\n" }
         try write(samples, to: paths[0], force: true)
         for p in paths { try write(meta.json(), to: p + ".meta.json", force: true) }
 
-        let runsFile: ResumableCSV
-        do { runsFile = try ResumableCSV(path: paths[1], header: ["sample_id", "status"] + wanted, resume: false, force: true) } catch { throw fileError(error) }
-        var y = [[Double]](repeating: [Double](repeating: .nan, count: design.count), count: wanted.count)
+        var runIDs = shard.map { RunSet.shard($0.index, of: $0.count, total: design.count) } ?? .all(design.count)
+        runIDs.done = runsFile.finished
         let interrupted = InterruptFlag()
-        let progress = Progress(total: design.count, enabled: isatty(STDERR_FILENO) == 1)
+        let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
         var failed = 0
         var firstFailure: String?
         let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: outputs, metrics: spec,
-                                 jobs: jobs, runIDs: .all(design.count), keepSeries: false)
+                                 jobs: spread.threads(), runIDs: runIDs, keepSeries: false)
         try runner.run(shouldStop: { interrupted.isSet }) { row in
             var fields = [String(row.runID), row.succeeded ? "ok" : "failed"]
-            for (m, k) in picks.enumerated() {
-                let v = row.succeeded && k < row.metrics.count ? row.metrics[k] : .nan
-                y[m][row.runID - 1] = v
-                fields.append(row.succeeded ? csvNumber(v) : "")
-            }
+            for k in picks { fields.append(row.succeeded && k < row.metrics.count ? csvNumber(row.metrics[k]) : "") }
             do { try runsFile.append(fields.joined(separator: ",") + "\n") } catch let error as OutputFileError { throw fileError(error) }
             if !row.succeeded {
                 failed += 1
@@ -234,11 +262,23 @@ struct Sensitivity: ParsableCommand {
         }
         progress.finish()
         if interrupted.isSet {
-            printError("interrupted: the runs finished so far are in \(paths[1]); no analysis written")
+            printError("interrupted: the runs finished so far are in \(paths[1]); run the same command with --resume to finish them and the analysis")
             throw ExitCode(130)
         }
-        // runs.csv keeps the issue's columns (no message), so the first reason is said here.
-        if failed > 0 { printError("\(failed) of \(design.count) runs failed (first, \(firstFailure ?? "no reason given")); the analysis leaves them out") }
+        if let (i, n) = shard {
+            if failed > 0 { printError("\(failed) of \(runIDs.count) runs of shard \(i + 1)/\(n) failed (first, \(firstFailure ?? "no reason given"))") }
+            printStandardError("shard \(i + 1)/\(n): runs in \(paths[1]); the analysis runs once every shard is merged")
+            if failed > 0 { throw ExitCode(3) }
+            return
+        }
+        // The analysis reads every run from the file, so a resumed or merged design gives the indices
+        // a single local run gives, to the last digit.
+        let (y, failedInFile) = try metricValues(in: paths[1], metrics: wanted.count, runs: design.count)
+        // runs.csv keeps the issue's columns (no message), so the first reason is said here when known.
+        if failedInFile > 0 {
+            let reason = firstFailure.map { "first, \($0)" } ?? "see the status column of \(paths[1])"
+            printError("\(failedInFile) of \(design.count) runs failed (\(reason)); the analysis leaves them out")
+        }
 
         // Analysis and the ranked table.
         var csv: String
@@ -282,7 +322,28 @@ struct Sensitivity: ParsableCommand {
         }
         try write(csv, to: paths[2], force: true)
         try printOut(table.joined(separator: "\n"))
-        if failed > 0 { throw ExitCode(3) }
+        if failedInFile > 0 { throw ExitCode(3) }
+    }
+
+    /// Per metric, the value of every run (NaN for a failed one), and how many failed; refuses a file
+    /// that lacks runs, since the estimators need the whole design.
+    private func metricValues(in path: String, metrics: Int, runs: Int) throws -> ([[Double]], Int) {
+        let table: CSVRows
+        do { table = try CSVRows(path: path) } catch { throw fileError(error) }
+        var y = [[Double]](repeating: [Double](repeating: .nan, count: runs), count: metrics)
+        var seen = Set<Int>()
+        var failed = 0
+        for fields in table.rows {
+            guard let id = Int(fields[0]), (1...runs).contains(id), fields.count == 2 + metrics else { continue }
+            seen.insert(id)
+            if fields[1] != "ok" { failed += 1; continue }
+            for m in 0..<metrics { y[m][id - 1] = Double(fields[2 + m]) ?? .nan }
+        }
+        if seen.count < runs {
+            printError("\(path) holds \(seen.count) of the design's \(runs) runs; run the same command with --resume to finish it")
+            throw Exit.failedRun
+        }
+        return (y, failed)
     }
 
     private func rank(_ x: Double) -> Double { x.isFinite ? abs(x) : -1 }

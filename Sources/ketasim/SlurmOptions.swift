@@ -101,18 +101,79 @@ extension Exit {
     static let slurmFailed = ExitCode(75)
 }
 
-/// Turns this invocation into a job directory and, unless --dry-run, submits it.
-/// - Parameters:
-///   - localOptions: the command's own options the shard scripts set themselves (output, shard, ...).
-///   - model: the model file; the shards get it by absolute path so they do not depend on the folder.
-func submitToSlurm(_ options: SlurmOptions, command: String, runs: Int, output: String, model: String, force: Bool, localOptions: [String: Bool]) throws {
+/// How a command that runs many independent simulations or fits is spread and continued: worker
+/// threads here, one shard of a job array, and resuming what a stopped run left. Sweep, sensitivity and
+/// fit share it, so shard I/N means the same runs (every N-th from I, as `RunSet.shard`) everywhere.
+struct ShardOptions: ParsableArguments {
+    @Option(help: "Worker threads; all cores by default (1 for fit).")
+    var jobs: Int?
+
+    @Option(help: "Run shard I of N (1-based), e.g. 2/8: every N-th run from run I.")
+    var shard: String?
+
+    @Flag(help: "Keep the whole rows already in the output and run only the missing ones.")
+    var resume = false
+
+    /// Options a job array's scripts set themselves (output, shard, resume, jobs, force) and whether
+    /// each takes a value: they never reach the command line the shards run.
+    static let scriptOwned: [String: Bool] = ["-o": true, "--output": true, "--force": false, "--resume": false, "--jobs": true, "--shard": true]
+
+    func validate() throws {
+        if let j = jobs, j < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    /// Worker threads: `--jobs`, else `byDefault`.
+    func threads(byDefault: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int { jobs ?? byDefault }
+
+    /// `--shard`, else the array task Slurm set in the environment; nil for the whole design. The index is 0-based.
+    func spec() throws -> (index: Int, count: Int)? {
+        if let text = shard {
+            let parts = text.split(separator: "/").map { Int($0) }
+            guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (1...n).contains(i) else {
+                throw ValidationError("--shard takes I/N with 1 <= I <= N, got `\(text)`")
+            }
+            return (i - 1, n)
+        }
+        let env = ProcessInfo.processInfo.environment
+        if let id = env["SLURM_ARRAY_TASK_ID"].flatMap(Int.init), let count = env["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init), count >= 1 {
+            let base = env["SLURM_ARRAY_TASK_MIN"].flatMap(Int.init) ?? 0
+            let index = id - base
+            guard (0..<count).contains(index) else { throw ValidationError("SLURM_ARRAY_TASK_ID \(id) lies outside the array of \(count) tasks") }
+            return (index, count)
+        }
+        return nil
+    }
+
+    /// `--resume` and `--shard` are what the job array does itself; given with --slurm they are a mistake.
+    func check(with cluster: SlurmOptions, output: String) throws {
+        guard cluster.slurm else { return }
+        if resume { throw ValidationError("--resume with --slurm: resume a submitted job with `ketasim jobs \(output).slurm --resubmit`") }
+        if shard != nil { throw ValidationError("--shard with --slurm: the job array chooses the shards; give --shards N") }
+    }
+}
+
+/// This invocation's arguments (after the executable) for the shards: without the Slurm options and
+/// those the scripts set (`localOptions`), with `--model` given by absolute path so the shards do not
+/// depend on the folder they start in.
+func clusterArguments(dropping localOptions: [String: Bool], model: String) -> [String] {
     var drop = SlurmOptions.names.merging(localOptions) { a, _ in a }
     drop["--model"] = true
-    let arguments = removingOptions(drop, from: Array(CommandLine.arguments.dropFirst())) + ["--model", absolutePath(model)]
+    return removingOptions(drop, from: Array(CommandLine.arguments.dropFirst())) + ["--model", absolutePath(model)]
+}
+
+/// Turns this invocation into a job directory and, unless --dry-run, submits it.
+/// - Parameters:
+///   - arguments: the command line each shard runs (see `clusterArguments`); the scripts add output,
+///     shard, resume and jobs.
+///   - inputs: files the command reads, by absolute path; every task checks it can see them.
+///   - resultFile: nil for a command writing one file; for one writing a folder, the file its shards'
+///     rows are in (see `SlurmJob.resultFile`).
+func submitToSlurm(_ options: SlurmOptions, command: String, runs: Int, output: String, arguments: [String], inputs: [String],
+                   resultFile: String? = nil, force: Bool) throws {
     let shards = min(options.shards ?? SlurmJob.defaultShards(runs: runs), max(1, runs))
-    var job = SlurmJob(command: command, binary: currentExecutable(), arguments: arguments, inputFiles: [absolutePath(model)],
+    var job = SlurmJob(command: command, binary: currentExecutable(), arguments: arguments, inputFiles: inputs,
                        workingDirectory: FileManager.default.currentDirectoryPath, output: absolutePath(output),
-                       runsTotal: runs, shards: shards, maxParallel: options.maxParallel, resources: options.resources)
+                       runsTotal: runs, shards: shards, maxParallel: options.maxParallel, resources: options.resources, resultFile: resultFile)
     do { try job.write(force: force) } catch { throw slurmError(error) }
     if options.dryRun {
         try printOut("# \(job.arrayScriptPath)\n\(job.arrayScript)\n# \(job.mergeScriptPath)\n\(job.mergeScript(afterArray: nil))")
@@ -149,7 +210,8 @@ func waitForSlurm(_ job: SlurmJob, scheduler: some SlurmScheduler) throws {
     if final.merge == .completed {
         printStandardError("merged \(final.rowsWritten) runs into \(job.output)")
         // As a local sweep: failed runs are rows of the file, and exit 3 says there are some.
-        if let (failed, total) = failedRows(in: job.output), failed > 0 {
+        // A fit's failed starts are rows a local fit does not count as a failure either.
+        if job.command != "fit", let (failed, total) = failedRows(in: job.mergedFile), failed > 0 {
             printError("\(failed) of \(total) runs failed; see the status and message columns of \(job.output)")
             throw ExitCode(3)
         }
@@ -162,13 +224,20 @@ func waitForSlurm(_ job: SlurmJob, scheduler: some SlurmScheduler) throws {
     throw Exit.slurmFailed
 }
 
+/// Maps a job-layer error to its exit code, naming the option that would change the outcome (the
+/// library states only the fact).
 func slurmError(_ error: SlurmError) -> Error {
     switch error {
-    case .exists, .stillRunning, .nothingToResubmit, .notAJobDirectory: return ValidationError(error.description)
+    case .exists: return ValidationError(error.description + ", or pass --force to start again")
+    case .stillRunning: return ValidationError(error.description + " (`ketasim jobs DIR --wait`)")
+    case .nothingToResubmit, .notAJobDirectory: return ValidationError(error.description)
     case .cannotWrite:
         printError(error.description)
         return Exit.cannotWrite
-    case .toolMissing, .submitFailed, .unparsableJobID:
+    case .toolMissing:
+        printError(error.description + " (or pass --dry-run to write the scripts only)")
+        return Exit.slurmFailed
+    case .submitFailed, .unparsableJobID:
         printError(error.description)
         return Exit.slurmFailed
     }

@@ -54,14 +54,7 @@ struct Sweep: ParsableCommand {
     @Option(help: "Seed of the Latin hypercube.")
     var seed: UInt64 = 1
 
-    @Option(help: "Worker threads; all cores by default.")
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
-
-    @Option(help: "Run shard I of N (1-based), e.g. 2/8.")
-    var shard: String?
-
-    @Flag(help: "Skip the runs already in the output file and append the rest.")
-    var resume = false
+    @OptionGroup var spread: ShardOptions
 
     @Option(help: "Also write every run's time series in long form (run_id, time, outputs) to this file.")
     var series: String?
@@ -84,44 +77,21 @@ struct Sweep: ParsableCommand {
 
     @OptionGroup(title: "Slurm") var cluster: SlurmOptions
 
-    /// Options the shard scripts set themselves; dropped from the command line each shard runs.
-    static let shardOwnedOptions: [String: Bool] = ["-o": true, "--output": true, "--force": false, "--resume": false, "--jobs": true, "--shard": true]
-
     func validate() throws {
+        try spread.check(with: cluster, output: output)
         if cluster.slurm {
-            if resume { throw ValidationError("--resume with --slurm: resume a submitted sweep with `ketasim jobs \(output).slurm --resubmit`") }
-            if shard != nil { throw ValidationError("--shard with --slurm: the job array chooses the shards; give --shards N") }
             if series != nil || plot != nil { throw ValidationError("--\(series != nil ? "series" : "plot") runs locally only; drop it from the --slurm sweep (draw the plot from the merged file with a local sweep)") }
         }
         if vary.isEmpty { throw ValidationError("give at least one --vary NAME=VALUES") }
         if let n = samples, n < 1 { throw ValidationError("--samples must be at least 1") }
-        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-        if resume && force { throw ValidationError("--resume and --force exclude each other") }
+        if spread.resume && force { throw ValidationError("--resume and --force exclude each other") }
         try requireDistinctPaths([output, series, plot])
         try scenario.validateValues()
-        if !resume {
+        if !spread.resume {
             for path in [output, series, plot].compactMap({ $0 }) where FileManager.default.fileExists(atPath: path) && !force {
                 throw ValidationError("\(path) already exists; pass --force to overwrite it or --resume to finish it")
             }
         }
-    }
-
-    func shardSpec() throws -> (index: Int, count: Int)? {
-        if let text = shard {
-            let parts = text.split(separator: "/").map { Int($0) }
-            guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (1...n).contains(i) else {
-                throw ValidationError("--shard takes I/N with 1 <= I <= N, got `\(text)`")
-            }
-            return (i - 1, n)
-        }
-        let env = ProcessInfo.processInfo.environment
-        if let id = env["SLURM_ARRAY_TASK_ID"].flatMap(Int.init), let count = env["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init), count >= 1 {
-            let base = env["SLURM_ARRAY_TASK_MIN"].flatMap(Int.init) ?? 0
-            let index = id - base
-            guard (0..<count).contains(index) else { throw ValidationError("SLURM_ARRAY_TASK_ID \(id) lies outside the array of \(count) tasks") }
-            return (index, count)
-        }
-        return nil
     }
 
     func run() throws {
@@ -163,24 +133,26 @@ struct Sweep: ParsableCommand {
         }
 
         if cluster.slurm {
-            try submitToSlurm(cluster, command: "sweep", runs: design.count, output: output, model: path, force: force, localOptions: Sweep.shardOwnedOptions)
+            try submitToSlurm(cluster, command: "sweep", runs: design.count, output: output,
+                              arguments: clusterArguments(dropping: ShardOptions.scriptOwned, model: path), inputs: [absolutePath(path)], force: force)
             return
         }
 
+        let shard = try spread.spec()
         var runIDs = RunSet.all(design.count)
-        if let (index, count) = try shardSpec() { runIDs = RunSet.shard(index, of: count, total: design.count) }
+        if let (index, count) = shard { runIDs = RunSet.shard(index, of: count, total: design.count) }
         var meta = RunMetadata(version: Ketasim.version, modelFile: path, plan: base, model: definition, solver: settings, seed: samples == nil ? nil : seed,
                                sweep: Dictionary(uniqueKeysWithValues: axes.map { ($0.name, $0.values) }))
         meta.extra["runs_total"] = String(design.count)
         meta.extra["design"] = samples == nil ? "grid" : "latin_hypercube"
-        if let (i, n) = try shardSpec() { meta.extra["shard"] = "\(i + 1)/\(n)" }
+        if let (i, n) = shard { meta.extra["shard"] = "\(i + 1)/\(n)" }
         meta.extra["metric_offsets"] = measured.at
         let summary: ResumableCSV, seriesFile: ResumableCSV?
         do {
-            if resume && FileManager.default.fileExists(atPath: output) { try meta.checkResumable(output) }
-            summary = try ResumableCSV(path: output, header: header, resume: resume, force: force)
+            if spread.resume && FileManager.default.fileExists(atPath: output) { try meta.checkResumable(output) }
+            summary = try ResumableCSV(path: output, header: header, resume: spread.resume, force: force)
             seriesFile = try series.map { (p) throws(OutputFileError) in
-                try ResumableCSV(path: p, header: ["run_id", definition.timeUnit.column] + names, resume: resume, force: force, keepRuns: summary.finished)
+                try ResumableCSV(path: p, header: ["run_id", definition.timeUnit.column] + names, resume: spread.resume, force: force, keepRuns: summary.finished)
             }
         } catch {
             if case .mismatch = error { throw ValidationError("--resume: " + error.description + "; rerun the command that wrote it, or write a new file") }
@@ -201,7 +173,7 @@ struct Sweep: ParsableCommand {
         // run; without --plot nothing grows with the number of runs.
         let plotColumn = plot == nil ? nil : header.firstIndex(of: plotMetric).map { $0 - (3 + axes.count) }
         let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: names, metrics: metrics,
-                                 jobs: jobs, runIDs: runIDs, keepSeries: seriesFile != nil)
+                                 jobs: spread.threads(), runIDs: runIDs, keepSeries: seriesFile != nil)
         let emitted = try runner.run(shouldStop: { interrupted.isSet }) { row in
             do {
                 if let s = seriesFile, let r = row.result { try s.append(r.longRows(label: String(row.runID))) }

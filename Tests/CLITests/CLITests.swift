@@ -260,19 +260,19 @@ struct SweepCLITests {
         var otherGrid = sweepArgs
         otherGrid[4] = "dose=0:500:50"
         let mixed = try ketasim(otherGrid + ["-o", path("part.csv"), "--resume"])
-        #expect(mixed.status == 64 && mixed.stderr.contains("holds another sweep"), "\(mixed.stderr)")
+        #expect(mixed.status == 64 && mixed.stderr.contains("holds another design (different varied values, runs_total)"), "\(mixed.stderr)")
         let shard = try ketasim(sweepArgs + ["-o", path("part.csv"), "--resume", "--shard", "1/2"])
         #expect(shard.status == 64 && shard.stderr.contains("holds shard none (the whole sweep), not 1/2"), "\(shard.stderr)")
         let resumed = try ketasim(sweepArgs + ["-o", path("part.csv"), "--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try String(contentsOfFile: path("part.csv"), encoding: .utf8) == String(contentsOfFile: path("all.csv"), encoding: .utf8))
         let other = try ketasim(["sweep", "--model", example, "--vary", "dose=1,2", "-o", path("part.csv"), "--resume"])
-        #expect(other.status == 64 && other.stderr.contains("holds another sweep"), "\(other.stderr)")
+        #expect(other.status == 64 && other.stderr.contains("holds another design ("), "\(other.stderr)")
 
         // Shards of different run lengths do not merge; a merge's sidecar names no shard.
         #expect(try ketasim(sweepArgs + ["-o", path("c.csv"), "--shard", "2/2", "--t-end", "30h"]).status == 0)
         let lengths = try ketasim(["merge", path("a.csv"), path("c.csv"), "-o", path("m3.csv")])
-        #expect(lengths.status == 64 && lengths.stderr.contains("comes from a different sweep"), "\(lengths.stderr)")
+        #expect(lengths.status == 64 && lengths.stderr.contains("(different run length or output grid)"), "\(lengths.stderr)")
         let meta = try String(contentsOfFile: path("m.csv.meta.json"), encoding: .utf8)
         #expect(!meta.contains("\"shard\"") && meta.contains("merged_from"))
     }

@@ -123,11 +123,159 @@ struct SlurmDryRunTests {
         for text in ["--slurm", "--max-parallel", "--cpus-per-task", "--sbatch-arg", "ketasim jobs big.csv.slurm --resubmit", "docs/HPC.md"] {
             #expect(sweep.stdout.contains(text), "sweep --help lacks \(text)")
         }
+        for command in ["sensitivity", "fit"] {
+            let help = try ketasim([command, "--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
+            for text in ["--slurm", "--shards", "--shard", "--resume", "--cpus-per-task", ".slurm/shard-I/", "docs/HPC.md"] {
+                #expect(help.contains(text), "\(command) --help lacks \(text)")
+            }
+        }
         let jobs = try ketasim(["jobs", "--help"])
         #expect(jobs.stdout.contains("--resubmit") && jobs.stdout.contains("ketasim jobs grid.csv.slurm --resubmit --wait"))
         // The prose reflows to the terminal's width; compare it with the line breaks taken out.
         let root = try ketasim(["--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
         #expect(root.contains("75 a Slurm job failed"))
+    }
+}
+
+/// A small Morris design of the example (12 runs), and a fit of a decay rate and an initial amount
+/// from three measurements (4 starts): quick, and every row depends on the seed.
+private func morrisArguments() -> [String] {
+    ["sensitivity", "--model", example, "--metrics", "concentration.auc,concentration.max", "--morris", "4", "--parameters", "ka,ke", "--fold", "2"]
+}
+
+private func fitProblem() throws -> String {
+    let dir = try FitCLITests.problem()
+    try "parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\na0\tlin\t0\t10\t1\t1\nk\tlog10\t0.01\t10\t0.5\t1\n"
+        .write(to: dir.appendingPathComponent("parameters.tsv"), atomically: true, encoding: .utf8)
+    try "observableId\tsimulationConditionId\ttime\tmeasurement\nobs\tc0\t0\t0.7\nobs\tc0\t1\t0.5\nobs\tc0\t3\t0.2\n"
+        .write(to: dir.appendingPathComponent("measurements.tsv"), atomically: true, encoding: .utf8)
+    return dir.appendingPathComponent("problem.yaml").path
+}
+
+private func fitArguments(_ problem: String) -> [String] { ["fit", problem, "--starts", "4", "--seed", "3"] }
+
+/// starts.csv without its seconds column: the only field that differs between two runs of one fit.
+private func startsWithoutSeconds(_ path: String) throws -> [String] {
+    try text(path).split(separator: "\n").map { line in
+        var fields = line.split(separator: ",", omittingEmptySubsequences: false)
+        fields.remove(at: 6)
+        return fields.joined(separator: ",")
+    }
+}
+
+@Suite("sensitivity and fit --slurm without a cluster")
+struct SlurmFolderDryRunTests {
+    /// The design's runs are the shards; the merge job joins their runs.csv and computes the indices
+    /// with --resume, giving the local files byte for byte.
+    @Test func aMorrisDesignRunByHandFromItsScriptsGivesTheLocalFiles() throws {
+        let dir = try temporaryDirectory()
+        let local = dir.appendingPathComponent("local").path, out = dir.appendingPathComponent("sens").path
+        #expect(try ketasim(morrisArguments() + ["-o", local]).status == 0)
+        let r = try ketasim(morrisArguments() + ["-o", out, "--jobs", "2", "--slurm", "--shards", "3", "--cpus-per-task", "2", "--dry-run"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out), "a dry run writes no output")
+        let array = try text(out + ".slurm/array.sbatch"), merge = try text(out + ".slurm/merge.sbatch")
+        #expect(array.contains("#SBATCH --array=0-2\n"))
+        #expect(array.contains(" sensitivity --metrics concentration.auc,concentration.max --morris 4 --parameters ka,ke --fold 2 --model \(example) --jobs 2 --shard \"$I/3\" -o \(out).slurm/shard-\"$I\" --resume\n"), "\(array)")
+        #expect(!array.contains("--slurm") && !array.contains("--dry-run") && !array.contains("--shards"))
+        #expect(merge.contains(" merge \(out).slurm/shard-1/runs.csv \(out).slurm/shard-2/runs.csv \(out).slurm/shard-3/runs.csv -o \(out)/runs.csv --force && "), "\(merge)")
+        #expect(merge.contains(" --fold 2 --model \(example) --jobs 1 -o \(out) --resume\n"), "\(merge)")
+        for task in 0..<3 { #expect(try bash(out + ".slurm/array.sbatch", task: task) == 0) }
+        #expect(!FileManager.default.fileExists(atPath: out + ".slurm/shard-1/morris.csv"), "a shard computes no indices")
+        #expect(try text(out + ".slurm/shard-2/runs.csv").split(separator: "\n").count == 1 + 4)
+        let state = try ketasim(["jobs", out + ".slurm"])
+        #expect(state.stdout.contains("sensitivity, 12 runs in 3 shards") && state.stdout.contains("shards: 3 done") && state.stdout.contains("rows: 12 of 12"), "\(state.stdout)")
+        #expect(try bash(out + ".slurm/merge.sbatch") == 0)
+        for file in ["samples.csv", "runs.csv", "morris.csv"] {
+            #expect(try text(out + "/" + file) == text(local + "/" + file), "\(file)")
+        }
+        #expect(try !text(out + "/runs.csv.meta.json").contains("\"shard\""))
+        #expect(try ketasim(["jobs", out + ".slurm"]).stdout.contains("merge: completed, \(out) written"))
+    }
+
+    /// Four starts in two shards: the merge job's starts.csv is the local one but for the seconds, and
+    /// best.params, estimates.csv and the tables are the local ones exactly.
+    @Test func aMultistartRunByHandFromItsScriptsGivesTheLocalFit() throws {
+        let problem = try fitProblem()
+        let dir = URL(fileURLWithPath: problem).deletingLastPathComponent()
+        let local = dir.appendingPathComponent("local").path, out = dir.appendingPathComponent("fit").path
+        let fitted = try ketasim(fitArguments(problem) + ["-o", local])
+        #expect(fitted.status == 0, "\(fitted.stderr)")
+        let r = try ketasim(fitArguments(problem) + ["-o", out, "--slurm", "--shards", "2", "--dry-run"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let array = try text(out + ".slurm/array.sbatch"), merge = try text(out + ".slurm/merge.sbatch")
+        #expect(array.contains("ketasim fit \(problem) --starts 4 --seed 3 --jobs 1 --shard \"$I/2\" -o \(out).slurm/shard-\"$I\" --resume\n"), "\(array)")
+        // Every file of the problem is checked on the node, not only the YAML.
+        #expect(array.contains("if [ ! -r \(dir.appendingPathComponent("measurements.tsv").path) ]"))
+        #expect(merge.contains("mkdir -p \(out) && ") && merge.contains("-o \(out)/starts.csv --force && ") && merge.contains("ketasim fit \(problem) --starts 4 --seed 3 --jobs 1 -o \(out) --resume\n"), "\(merge)")
+        for task in 0..<2 { #expect(try bash(out + ".slurm/array.sbatch", task: task) == 0) }
+        #expect(try text(out + ".slurm/shard-2/starts.csv").split(separator: "\n").map { $0.prefix(2) } == ["st", "2,", "4,"])
+        #expect(try bash(out + ".slurm/merge.sbatch") == 0)
+        #expect(try startsWithoutSeconds(out + "/starts.csv") == startsWithoutSeconds(local + "/starts.csv"))
+        for file in ["best.params", "estimates.csv", "residuals.tsv", "simulations.tsv"] {
+            #expect(try text(out + "/" + file) == text(local + "/" + file), "\(file)")
+        }
+        let meta = try text(out + "/starts.csv.meta.json")
+        #expect(meta.contains("\"design\" : \"multistart\"") && meta.contains("\"runs_total\" : \"4\"") && !meta.contains("\"shard\""), "\(meta)")
+    }
+
+    /// --resume keeps the whole rows (a torn one dropped), runs the missing starts and finishes from
+    /// the best of all; a file of another seed, method or problem is refused before any fitting.
+    @Test func aCutStartsFileResumesAndAnotherIdentityIsRefused() throws {
+        let problem = try fitProblem()
+        let dir = URL(fileURLWithPath: problem).deletingLastPathComponent()
+        let local = dir.appendingPathComponent("local").path, cut = dir.appendingPathComponent("cut").path
+        #expect(try ketasim(fitArguments(problem) + ["-o", local]).status == 0)
+        try FileManager.default.createDirectory(atPath: cut, withIntermediateDirectories: false)
+        let lines = try text(local + "/starts.csv").split(separator: "\n")
+        try (lines.prefix(3).joined(separator: "\n") + "\n" + lines[3].prefix(15)).write(toFile: cut + "/starts.csv", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: local + "/starts.csv.meta.json", toPath: cut + "/starts.csv.meta.json")
+        let seed = try ketasim(["fit", problem, "--starts", "4", "--seed", "4", "-o", cut, "--resume"])
+        #expect(seed.status == 64 && seed.stderr.contains("holds another design (different seed)"), "\(seed.stderr)")
+        let method = try ketasim(fitArguments(problem) + ["--method", "dogleg", "-o", cut, "--resume"])
+        #expect(method.status == 64 && method.stderr.contains("(different method)"), "\(method.stderr)")
+        let resumed = try ketasim(fitArguments(problem) + ["-o", cut, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(!resumed.stderr.contains("start 1/4") && !resumed.stderr.contains("start 2/4") && resumed.stderr.contains("start 3/4"), "\(resumed.stderr)")
+        #expect(resumed.stdout.hasSuffix("(4 of 4 starts within 0.1 of it)\n"), "\(resumed.stdout)")
+        #expect(try startsWithoutSeconds(cut + "/starts.csv") == startsWithoutSeconds(local + "/starts.csv"))
+        #expect(try text(cut + "/best.params") == text(local + "/best.params"))
+        // A changed measurement table is another problem under the same YAML.
+        try "observableId\tsimulationConditionId\ttime\tmeasurement\nobs\tc0\t0\t0.8\n".write(to: dir.appendingPathComponent("measurements.tsv"), atomically: true, encoding: .utf8)
+        let data = try ketasim(fitArguments(problem) + ["-o", cut, "--resume"])
+        #expect(data.status == 64 && data.stderr.contains("(different model)"), "\(data.stderr)")
+    }
+
+    /// An interrupted design (a torn runs.csv) finishes with --resume into the local indices.
+    @Test func aCutDesignResumesIntoTheLocalIndices() throws {
+        let dir = try temporaryDirectory()
+        let local = dir.appendingPathComponent("local").path, cut = dir.appendingPathComponent("cut").path
+        #expect(try ketasim(morrisArguments() + ["-o", local]).status == 0)
+        try FileManager.default.createDirectory(atPath: cut, withIntermediateDirectories: false)
+        let lines = try text(local + "/runs.csv").split(separator: "\n")
+        try (lines.prefix(6).joined(separator: "\n") + "\n" + lines[6].prefix(5)).write(toFile: cut + "/runs.csv", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: local + "/runs.csv.meta.json", toPath: cut + "/runs.csv.meta.json")
+        let other = try ketasim(morrisArguments() + ["--seed", "2", "-o", cut, "--resume"])
+        #expect(other.status == 64 && other.stderr.contains("(different seed)"), "\(other.stderr)")
+        let resumed = try ketasim(morrisArguments() + ["-o", cut, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        for file in ["samples.csv", "runs.csv", "morris.csv"] {
+            #expect(try text(cut + "/" + file) == text(local + "/" + file), "\(file)")
+        }
+        #expect(resumed.stdout == (try ketasim(morrisArguments() + ["-o", local, "--force"])).stdout)
+    }
+
+    @Test(arguments: [
+        (["--slurm"], "--slurm needs -o DIR"),
+        (["-o", "/tmp/x", "--slurm", "--resume"], "--resume with --slurm"),
+        (["-o", "/tmp/x", "--slurm", "--simulations", "/tmp/s.tsv"], "--simulations runs locally only"),
+        (["--evaluate", "-o", "/tmp/x", "--shard", "1/2"], "--shard, --resume and --slurm are for a fit"),
+        (["-o", "/tmp/x", "--shard", "3/2"], "--shard takes I/N with 1 <= I <= N, got `3/2`"),
+    ])
+    func badFitClusterOptionsExit64(extra: [String], message: String) throws {
+        let r = try ketasim(fitArguments(try fitProblem()) + extra)
+        #expect(r.status == 64)
+        #expect(r.stderr.contains(message), "\(r.stderr)")
     }
 }
 
@@ -142,7 +290,7 @@ private func scancel(_ target: String) throws -> Int32 {
 
 /// Against a real Slurm: `scripts/slurm-tests` brings a one-node cluster up, sets KETASIM_SLURM_TESTS=1
 /// and SLURM_CONF, runs this suite and takes the cluster down.
-@Suite("sweep --slurm on a Slurm cluster", .serialized,
+@Suite("sweep, sensitivity and fit --slurm on a Slurm cluster", .serialized,
        .enabled(if: ProcessInfo.processInfo.environment["KETASIM_SLURM_TESTS"] == "1", "KETASIM_SLURM_TESTS=1 is not set (scripts/slurm-tests sets it)"))
 struct SlurmClusterTests {
     @Test(.timeLimit(.minutes(10)))
@@ -180,5 +328,36 @@ struct SlurmClusterTests {
         #expect(try text(path("cut.csv")) == expected)
         let nothing = try ketasim(["jobs", path("cut.csv.slurm"), "--resubmit"])
         #expect(nothing.status == 64 && nothing.stderr.contains("there is nothing to resubmit"))
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func aMorrisDesignAsA2ShardArrayGivesTheLocalIndices() throws {
+        let dir = try temporaryDirectory()
+        let local = dir.appendingPathComponent("local").path, out = dir.appendingPathComponent("sens").path
+        #expect(try ketasim(morrisArguments() + ["-o", local]).status == 0)
+        let r = try ketasim(morrisArguments() + ["-o", out, "--slurm", "--shards", "2", "--wait"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("(2 shards)"), "\(r.stdout)")
+        for file in ["samples.csv", "runs.csv", "morris.csv"] {
+            #expect(try text(out + "/" + file) == text(local + "/" + file), "\(file)")
+        }
+        let state = try ketasim(["jobs", out + ".slurm"])
+        #expect(state.stdout.contains("shards: 2 done") && state.stdout.contains("rows: 12 of 12") && state.stdout.contains("merge: completed"), "\(state.stdout)")
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func aMultistartAsA2ShardArrayGivesTheLocalFit() throws {
+        let problem = try fitProblem()
+        let dir = URL(fileURLWithPath: problem).deletingLastPathComponent()
+        let local = dir.appendingPathComponent("local").path, out = dir.appendingPathComponent("fit").path
+        #expect(try ketasim(fitArguments(problem) + ["-o", local]).status == 0)
+        let r = try ketasim(fitArguments(problem) + ["-o", out, "--slurm", "--shards", "2", "--wait"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(try startsWithoutSeconds(out + "/starts.csv") == startsWithoutSeconds(local + "/starts.csv"))
+        for file in ["best.params", "estimates.csv", "residuals.tsv", "simulations.tsv"] {
+            #expect(try text(out + "/" + file) == text(local + "/" + file), "\(file)")
+        }
+        let state = try ketasim(["jobs", out + ".slurm"])
+        #expect(state.stdout.contains("fit, 4 runs in 2 shards") && state.stdout.contains("shards: 2 done") && state.stdout.contains("merge: completed"), "\(state.stdout)")
     }
 }

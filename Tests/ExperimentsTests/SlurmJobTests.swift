@@ -249,3 +249,102 @@ struct SlurmStateTests {
         #expect(SlurmError.toolMissing("sbatch").description.hasPrefix("`sbatch` is not on the PATH"))
     }
 }
+
+@Suite("Slurm jobs of commands that write a folder")
+struct SlurmFolderJobTests {
+    private func folderJob(in dir: String) -> SlurmJob {
+        SlurmJob(command: "fit", binary: "/opt/ketasim/bin/ketasim", arguments: ["fit", "/data/problem.yaml", "--starts", "4"],
+                 inputFiles: ["/data/problem.yaml"], workingDirectory: dir, output: dir + "/fit",
+                 runsTotal: 4, shards: 2, maxParallel: nil, resources: SlurmResources(cpusPerTask: 3), resultFile: "starts.csv")
+    }
+
+    @Test func shardsWriteFoldersAndTheMergeFinishesWithResume() throws {
+        let dir = try temporaryFolder()
+        let j = folderJob(in: dir)
+        #expect(j.shardFile(2) == dir + "/fit.slurm/shard-2/starts.csv")
+        #expect(j.mergedFile == dir + "/fit/starts.csv")
+        #expect(j.arrayScript.contains("ketasim fit /data/problem.yaml --starts 4 --jobs 3 --shard \"$I/2\" -o \(dir)/fit.slurm/shard-\"$I\" --resume\n"))
+        let merge = j.mergeScript(afterArray: "7")
+        #expect(merge.contains("mkdir -p \(dir)/fit && /opt/ketasim/bin/ketasim merge \(dir)/fit.slurm/shard-1/starts.csv \(dir)/fit.slurm/shard-2/starts.csv -o \(dir)/fit/starts.csv --force && /opt/ketasim/bin/ketasim fit /data/problem.yaml --starts 4 --jobs 1 -o \(dir)/fit --resume\n"))
+        // The state is counted from the rows file inside each shard's folder.
+        try FileManager.default.createDirectory(atPath: dir + "/fit.slurm/shard-1", withIntermediateDirectories: true)
+        try writeShard(j.shardFile(1), ids: [1, 3])
+        let s = j.status(records: [])
+        #expect(s.shards == [.done, .missing] && s.rowsWritten == 2)
+    }
+
+    @Test func aManifestWithoutAResultFileIsASweepJob() throws {
+        let dir = try temporaryFolder()
+        let j = job(in: dir)
+        try j.write(force: false)
+        var text = try String(contentsOfFile: j.manifestPath, encoding: .utf8)
+        #expect(!text.contains("resultFile"))
+        text = text.replacingOccurrences(of: "\"command\"", with: "\"resultFile\" : \"runs.csv\",\n  \"command\"")
+        try text.write(toFile: j.manifestPath, atomically: true, encoding: .utf8)
+        #expect(try SlurmJob.load(directory: j.directory).shardFile(1) == j.directory + "/shard-1/runs.csv")
+        try j.write(force: true)
+        #expect(try SlurmJob.load(directory: j.directory).shardFile(1) == j.directory + "/shard-1.csv")
+    }
+
+    /// The library states facts; which option changes them is the command line's to say.
+    @Test(arguments: [SlurmError.exists("/d"), .cannotWrite("/d", "full"), .notAJobDirectory("/d", "no job.json"), .toolMissing("sbatch"),
+                      .submitFailed("/d/a.sbatch", "bad"), .unparsableJobID("/d/a.sbatch", "x"), .stillRunning(2), .nothingToResubmit("/d")])
+    func slurmErrorsNameNoOption(error: SlurmError) {
+        #expect(!error.description.contains("--"), "\(error.description)")
+        #expect(!error.description.contains("\n"))
+    }
+}
+
+@Suite("Ordered work queue")
+struct OrderedWorkQueueTests {
+    /// Workers finishing in scrambled order still hand results over in position order.
+    @Test func resultsComeBackInOrder() {
+        let queue = OrderedWorkQueue<Int>(total: 200, window: 5)
+        for _ in 0..<4 {
+            Thread {
+                while let k = queue.claim() {
+                    usleep(UInt32((k * 7919) % 13) * 100)
+                    queue.deliver(k * k, at: k)
+                }
+            }.start()
+        }
+        var got: [Int] = []
+        while let x = queue.next() { got.append(x) }
+        #expect(got == (0..<200).map { $0 * $0 })
+    }
+
+    /// A worker cannot claim more than the window ahead of the consumer: memory stays bounded.
+    @Test func claimsWaitForTheConsumerBeyondTheWindow() {
+        let queue = OrderedWorkQueue<Int>(total: 10, window: 2)
+        #expect(queue.claim() == 0 && queue.claim() == 1)
+        let third = Claimed()
+        Thread { third.set(queue.claim()) }.start()
+        usleep(200_000)
+        #expect(third.get() == nil, "a third claim must wait")
+        queue.deliver(0, at: 0)
+        #expect(queue.next() == 0)
+        for _ in 0..<100 where third.get() == nil { usleep(10_000) }
+        #expect(third.get() == 2)
+        queue.finish()
+    }
+
+    /// A stop hands back what was already claimed, and no position after it.
+    @Test func aStopKeepsTheClaimedWorkAndClaimsNoMore() {
+        let queue = OrderedWorkQueue<Int>(total: 100, window: 3)
+        let a = queue.claim(), b = queue.claim()
+        #expect(a == 0 && b == 1)
+        queue.deliver(10, at: 0)
+        queue.deliver(11, at: 1)
+        var got: [Int] = []
+        while let x = queue.next(shouldStop: { true }) { got.append(x) }
+        #expect(got == [10, 11])
+        #expect(queue.claim() == nil)
+    }
+}
+
+private final class Claimed: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int?
+    func set(_ v: Int?) { lock.withLock { value = v } }
+    func get() -> Int? { lock.withLock { value } }
+}

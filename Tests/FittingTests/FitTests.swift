@@ -91,3 +91,51 @@ import Testing
         for i in 0..<4 { #expect(abs(fisher.correlation[i * 4 + i] - 1) < 1e-9) }
     }
 }
+
+@Suite struct ResumableMultistartTests {
+    /// A shard's starts (indices) give the very fits the whole multistart gives for them: what makes
+    /// merged shards equal to a local run.
+    @Test func someStartsGiveTheFitsOfTheWholeRun() throws {
+        let synthetic = try SyntheticProblem(name: "indices")
+        defer { synthetic.remove() }
+        let problem = try synthetic.make()
+        let residuals = try PEtabResiduals(problem)
+        let starts = latinHypercubeStarts(lower: residuals.lowerBounds, upper: residuals.upperBounds, count: 4, seed: 5)
+        let engine = Multistart(starts: starts, jobs: 2, optimizer: GSLLeastSquares())
+        var all: [Int: LocalFit] = [:], some: [Int: LocalFit] = [:]
+        var order: [Int] = []
+        try engine.run(makeProblem: { try PEtabResiduals(problem) }) { k, fit in all[k] = fit }
+        try engine.run(indices: [1, 3], makeProblem: { try PEtabResiduals(problem) }) { k, fit in
+            some[k] = fit
+            order.append(k)
+        }
+        #expect(order == [1, 3])
+        for k in [1, 3] {
+            #expect(some[k]?.estimate == all[k]?.estimate && some[k]?.objective == all[k]?.objective, "start \(k + 1)")
+        }
+    }
+
+    /// starts.csv read back: quoted messages, failed rows and a torn last row; the best start is the
+    /// lowest objective with a finite nllh, the lower start number on a tie.
+    @Test func startsReadBackAndTheBestIsChosenWhateverTheRowOrder() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("starts-\(UUID().uuidString).csv").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let header = FitFiles.startsHeader(["a", "b"]).joined(separator: ",")
+        try #"""
+        \#(header)
+        3,converged,2.5,2.5,4,20,0.1,small gradient,1,2
+        1,failed,NaN,Inf,0,0,0,"cannot simulate, step size",0.5,0.5
+        2,converged,2.5,2.5,5,25,0.2,"said ""ok""",1.5,2.5
+        4,max_iterations,2.55,2.55,200,900,1.0,,3,4
+        5,conv
+        """#.write(toFile: path, atomically: true, encoding: .utf8)
+        let records = try FitFiles.readStarts(path, parameters: ["a", "b"])
+        #expect(records.map(\.start) == [3, 1, 2, 4], "the torn row is left out")
+        #expect(records[1].status == "failed" && records[1].nllh.isNaN && records[1].objective == .infinity)
+        #expect(records[2].estimate == [1.5, 2.5])
+        let chosen = try #require(FitFiles.best(of: records))
+        #expect(chosen.best.start == 2 && chosen.within == 3)
+        #expect(FitFiles.best(of: [records[1]]) == nil, "a failed start is never the best")
+        #expect(throws: OutputFileError.self) { try FitFiles.readStarts(path, parameters: ["a", "c"]) }
+    }
+}
