@@ -22,8 +22,13 @@ func printStandardError(_ message: String) {
 
 /// Loads a model file through the library, printing every problem: exit 64 when it cannot be read,
 /// 65 when it is not a valid model.
+/// Warnings (an unknown unit, a parameter without a source) are printed too, so a run never hides them.
 func loadModel(_ path: String?) throws -> ModelFile {
-    do { return try ModelFile.load(path) } catch {
+    do {
+        let model = try ModelFile.load(path)
+        for warning in model.definition.warnings { printStandardError(warning.description) }
+        return model
+    } catch {
         switch error {
         case .noDefaultModel: printError(error.description + " (or pass --model PATH)"); throw Exit.usage
         case .unreadable: printError(error.description); throw Exit.usage

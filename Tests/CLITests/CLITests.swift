@@ -431,3 +431,21 @@ struct FileSafetyTests {
         #expect(r.stderr.contains("--t-end must be positive"), "\(r.stderr)")
     }
 }
+
+@Suite("model warnings")
+struct ModelWarningCLITests {
+    /// A warning of the loader (an unknown unit) reaches the user of every command, not only the library.
+    @Test func aModelsWarningsArePrintedByTheCommandsThatLoadIt() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let text = try String(contentsOf: repositoryRoot.appendingPathComponent("models/examples/two_compartment.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "unit: 1/h\n    description: absorption", with: "unit: furlongs/fortnight\n    description: absorption")
+        let file = dir.appendingPathComponent("model.yaml").path
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        for arguments in [["validate", file], ["run", "--model", file, "--outputs", "concentration"]] {
+            let r = try ketasim(arguments)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("unknown unit `furlongs/fortnight`") && r.stderr.contains("model.yaml:"), "\(arguments[0]): \(r.stderr)")
+        }
+    }
+}
