@@ -2,6 +2,9 @@
 #   make run    installs GSL if missing, builds in release mode, runs the main comparison
 #   make test   installs GSL if missing, runs the whole test suite, the libRoadRunner and SALib
 #               cross-checks, and the Slurm tests on a one-node cluster it brings up and takes down
+# Calibration (docs/CALIBRATION.md), not part of `make test`:
+#   make calibrate  re-fits every file in models/calibration/ from models/data/ (STARTS, JOBS), profiles the
+#                   estimates, writes the fitted values into the model and docs/calibration/<name>.md
 # Hardening (docs/HARDENING.md), not part of `make test`:
 #   make fuzz   every libFuzzer harness in Fuzz/ for FUZZ_SECONDS (default 60) each on its seed corpus
 #   make asan   the test suite under the address sanitizer
@@ -10,7 +13,7 @@ SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 OUT ?= out
 
-.PHONY: deps build run test bench clean fuzz asan tsan
+.PHONY: deps build run test bench clean fuzz asan tsan calibrate
 FUZZ_SECONDS ?= 60
 
 deps:
@@ -31,6 +34,9 @@ test: deps
 	scripts/crosscheck-default-model
 	scripts/crosscheck-salib
 	scripts/slurm-tests
+
+calibrate: deps
+	SWIFT=$(SWIFT) scripts/calibrate
 
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) scripts/fuzz

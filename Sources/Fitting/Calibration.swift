@@ -88,7 +88,8 @@ public struct DataRow: Sendable, Equatable {
             }
             var direction: Direction?
             if let range = c[notes].range(of: "direction=") {
-                let word = c[notes][range.upperBound...].prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces)
+                // `increase (deficit 'rapidly reversed'); ...`: the words before a comment or the next note.
+                let word = c[notes][range.upperBound...].prefix { $0 != ";" && $0 != "(" && $0 != "," }.trimmingCharacters(in: .whitespaces)
                 direction = Direction(rawValue: word)
             }
             rows.append(DataRow(id: c[id], role: r, value: number, unit: c[unit], error: c[error], errorKind: c[kind], n: c[n],
@@ -106,12 +107,19 @@ public struct CalibrationParameter: Sendable, Equatable {
     public var upper: Double
     /// Where `--evaluate` evaluates; the model's value when nil.
     public var start: Double?
+    /// A normal prior on the parameter's scale around its start (required with a prior), with this standard
+    /// deviation: what keeps a parameter that only qualitative rows constrain at its stated assumption
+    /// rather than at the first value that satisfies them.
+    public var priorSD: Double?
 }
 
 /// One simulated arm: a scenario of the model changed as on the command line.
 public struct CalibrationExperiment: Sendable {
     public var name: String
     public var plan: SimulationPlan
+    /// Where its metrics are measured from, when not its first treatment dose: an untreated arm
+    /// compared with a treated one at the treated arm's dose time.
+    public var reference: Double?
     public var line: Int
 }
 
@@ -273,7 +281,7 @@ struct CalibrationReader {
             throw fail(top["parameters"] ?? root, "`parameters` must list at least one parameter to estimate")
         }
         for node in parameterList {
-            let e = try entries(node, "a parameter", allowed: ["name", "scale", "bounds", "start"])
+            let e = try entries(node, "a parameter", allowed: ["name", "scale", "bounds", "start", "prior_sd"])
             let name = try string(e["name"], "a parameter's `name`")
             guard let declared = definition.parameter(named: name) else {
                 throw fail(e["name"], "`\(name)` is not a parameter of \(modelPath)\(didYouMean(name, among: definition.parameters.map(\.name)))")
@@ -294,7 +302,16 @@ struct CalibrationReader {
                 guard v >= lower && v <= upper else { throw fail(s, "`\(name)`: start \(v) lies outside its bounds") }
                 start = v
             }
-            parameters.append(CalibrationParameter(name: name, scale: scale, lower: lower, upper: upper, start: start))
+            var priorSD: Double?
+            if let p = e["prior_sd"] {
+                let v = try number(p, "`prior_sd`")
+                guard v > 0 else { throw fail(p, "`\(name)`: prior_sd must be positive (on the parameter's scale)") }
+                // The centre must be written down: the model's value changes when a calibration is applied,
+                // and a prior that followed it would drift with every run of make calibrate.
+                guard start != nil else { throw fail(p, "`\(name)`: a prior needs `start`, its centre (linear scale)") }
+                priorSD = v
+            }
+            parameters.append(CalibrationParameter(name: name, scale: scale, lower: lower, upper: upper, start: start, priorSD: priorSD))
         }
         let estimated = Set(parameters.map(\.name))
 
@@ -322,7 +339,7 @@ struct CalibrationReader {
     }
 
     func experiment(_ name: String, _ node: Node, _ definition: ModelDefinition, estimated: Set<String>) throws(CalibrationError) -> CalibrationExperiment {
-        let e = try entries(node, "experiment `\(name)`", allowed: ["scenario", "organism", "doses", "stress", "set", "t_end"])
+        let e = try entries(node, "experiment `\(name)`", allowed: ["scenario", "organism", "doses", "stress", "set", "t_end", "reference"])
         var plan: SimulationPlan
         if let s = e["scenario"] {
             let scenarioName = try string(s, "`scenario`")
@@ -362,7 +379,15 @@ struct CalibrationReader {
         do { try change.apply(to: &plan, model: definition) } catch {
             throw fail(node, "experiment `\(name)`: \(error.description)")
         }
-        return CalibrationExperiment(name: name, plan: plan, line: node.mark?.line ?? 0)
+        var reference: Double?
+        if let r = e["reference"] {
+            switch definition.timeUnit.value(try string(r, "`reference`")) {
+            case .success(let v) where v >= 0 && v <= plan.tEnd: reference = v
+            case .success(let v): throw fail(r, "experiment `\(name)`: reference \(v) lies outside the run")
+            case .failure(let error): throw fail(r, "experiment `\(name)`: reference: \(error)")
+            }
+        }
+        return CalibrationExperiment(name: name, plan: plan, reference: reference, line: node.mark?.line ?? 0)
     }
 
     func target(_ node: Node, rows: [String: DataRow], experiments: [CalibrationExperiment], definition: ModelDefinition,
@@ -382,7 +407,7 @@ struct CalibrationReader {
             throw fail(e["metric"], "`\(id)`: `\(output)` is not an output of the model\(didYouMean(output, among: definition.outputs))")
         }
         guard CalibrationMetrics.offset(metric, timeUnit: definition.timeUnit) != nil else {
-            throw fail(e["metric"], "`\(id)`: unknown metric `\(metric)`; one of pre, min, max, t_max, auc, duration, at_<duration>, change_<duration>")
+            throw fail(e["metric"], "`\(id)`: unknown metric `\(metric)`; one of pre, min, max, t_max, auc, duration, at_<duration>, change_<duration>, mean_<duration>")
         }
         var baseline = CalibrationTarget.Baseline.none
         if let v = e["versus"] {
@@ -477,7 +502,7 @@ enum CalibrationMetrics {
     /// nil: not a metric; `.some(nil)`: a metric without an offset; `.some(t)`: `at_`/`change_` at t.
     static func offset(_ metric: String, timeUnit: TimeUnit) -> Double?? {
         if plain.contains(metric) { return .some(nil) }
-        for prefix in ["at_", "change_"] where metric.hasPrefix(prefix) {
+        for prefix in ["at_", "change_", "mean_"] where metric.hasPrefix(prefix) {
             if case .success(let t) = timeUnit.value(String(metric.dropFirst(prefix.count))), t >= 0 { return .some(t) }
         }
         return nil

@@ -49,9 +49,32 @@ public final class CalibrationResiduals: FitProblem {
     struct Arm {
         var name: String
         var plan: SimulationPlan
+        var reference: Double?
         var outputs: [String]
         var spec: MetricSpec
         var detailTimes: [Double]
+        /// `mean_<d>` metrics: output and window.
+        var means: [(String, (label: String, length: Double))]
+    }
+
+    /// The time average of `output` over [from, to] (trapezoids on the grid and detail rows): what a
+    /// microdialysis fraction or a behavioural session integrates.
+    static func mean(_ r: SimulationResult, _ output: String, from: Double, to: Double) -> Double {
+        guard let j = r.outputNames.firstIndex(of: output), to > from else { return .nan }
+        let m = r.outputNames.count
+        var points = r.times.indices.map { (r.times[$0], r.values[$0 * m + j]) } + r.detailTimes.indices.map { (r.detailTimes[$0], r.detailValues[$0 * m + j]) }
+        points.sort { $0.0 < $1.0 }
+        func at(_ t: Double) -> Double? {
+            guard let k = points.firstIndex(where: { $0.0 >= t }) else { return nil }
+            if k == 0 || points[k].0 == t { return points[k].1 }
+            let (t0, v0) = points[k - 1], (t1, v1) = points[k]
+            return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+        }
+        guard let first = at(from), let last = at(to) else { return .nan }
+        let inside = [(from, first)] + points.filter { $0.0 > from && $0.0 < to } + [(to, last)]
+        var area = 0.0
+        for k in 1..<inside.count { area += 0.5 * (inside[k].1 + inside[k - 1].1) * (inside[k].0 - inside[k - 1].0) }
+        return area / (to - from)
     }
 
     public init(_ calibration: CalibrationProblem, includeValidation: Bool = false,
@@ -68,27 +91,34 @@ public final class CalibrationResiduals: FitProblem {
         for experiment in calibration.experiments {
             var outputs: [String] = []
             var offsets: [(label: String, hours: Double)] = []
+            var means: [(String, (label: String, length: Double))] = []
             for t in targets {
                 let uses = t.experiment == experiment.name || t.baseline == .experiment(experiment.name)
                 guard uses else { continue }
                 if !outputs.contains(t.output) { outputs.append(t.output) }
                 if case .some(.some(let at)) = CalibrationMetrics.offset(t.metric, timeUnit: definition.timeUnit) {
                     let label = String(t.metric.drop { $0 != "_" }.dropFirst())
-                    if !offsets.contains(where: { $0.label == label }) { offsets.append((label, at)) }
+                    if t.metric.hasPrefix("mean_") {
+                        if !means.contains(where: { $0.0 == t.output && $0.1.label == label }) { means.append((t.output, (label, at))) }
+                    } else if !offsets.contains(where: { $0.label == label }) {
+                        offsets.append((label, at))
+                    }
                 }
             }
             guard !outputs.isEmpty else { continue }
             let spec = MetricSpec(offsets: offsets)
-            arms.append(Arm(name: experiment.name, plan: experiment.plan, outputs: outputs, spec: spec,
-                            detailTimes: spec.detailTimes(for: experiment.plan, timeUnit: definition.timeUnit)))
+            arms.append(Arm(name: experiment.name, plan: experiment.plan, reference: experiment.reference, outputs: outputs, spec: spec,
+                            detailTimes: spec.detailTimes(for: experiment.plan, reference: experiment.reference, timeUnit: definition.timeUnit),
+                            means: means))
         }
         self.arms = arms
         parameterNames = calibration.parameters.map(\.name)
         parameterScales = calibration.parameters.map(\.scale)
         lowerBounds = calibration.parameters.map { $0.scale.apply($0.lower) }
         upperBounds = calibration.parameters.map { $0.scale.apply($0.upper) }
-        residualCount = targets.count
+        residualCount = targets.count + calibration.parameters.filter { $0.priorSD != nil }.count
         var offset = 0.0
+        for p in calibration.parameters { if let sd = p.priorSD { offset += log(sd) + 0.5 * log(2 * Double.pi) } }
         for t in targets {
             if case let .value(y, sigma, distribution) = t.kind {
                 offset += log(sigma) + 0.5 * log(2 * Double.pi) + (distribution == .lognormal ? log(y) : 0)
@@ -119,9 +149,13 @@ public final class CalibrationResiduals: FitProblem {
             if let failure = result.failure {
                 throw CalibrationError(.simulation, file: calibration.file, "experiment `\(arm.name)`: \(failure)")
             }
-            let numbers = arm.spec.evaluate(result)
+            let numbers = arm.spec.evaluate(result, reference: arm.reference)
             var byColumn: [String: Double] = [:]
             for (column, v) in zip(arm.spec.columns(outputs: arm.outputs), numbers) { byColumn[column] = v }
+            let reference = arm.reference ?? arm.plan.referenceTime ?? result.firstDoseTime ?? 0
+            for (output, window) in arm.means {
+                byColumn["\(output).mean_\(window.label)"] = Self.mean(result, output, from: reference, to: reference + window.length)
+            }
             metrics[arm.name] = byColumn
         }
         return targets.map { t in
@@ -174,6 +208,13 @@ public final class CalibrationResiduals: FitProblem {
                 return false
             }
             r[i] = p.residual
+        }
+        var k = predictions.count
+        let centre = point()
+        for (i, p) in calibration.parameters.enumerated() {
+            guard let sd = p.priorSD else { continue }
+            r[k] = (x[i] - centre[i]) / sd
+            k += 1
         }
         return true
     }

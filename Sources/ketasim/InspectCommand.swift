@@ -12,6 +12,9 @@ struct Inspect: ParsableCommand {
     @Option(help: "Model file; the bundled default when absent.")
     var model: String?
 
+    @Flag(help: "Print the parameter table and organism overrides as Markdown (docs/MODEL.md's Parameters section).")
+    var markdown = false
+
     func validate() throws {
         if modelArgument != nil && model != nil { throw ValidationError("give the model either as an argument or with --model, not both") }
     }
@@ -19,6 +22,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let loaded = try loadModel(modelArgument ?? model)
         let (path, m) = (loaded.path, loaded.definition)
+        if markdown { return try printOut(Self.markdownTables(m)) }
         var out: [String] = []
         out.append("\(m.name) (\(path))")
         out.append(m.description)
@@ -76,6 +80,27 @@ struct Inspect: ParsableCommand {
             for note in sbml.notes { out.append("  \(note)") }
         }
         try printOut(out.joined(separator: "\n"))
+    }
+}
+
+extension Inspect {
+    /// Parameters (name, default value, unit, bounds, description, source or assumption) and the
+    /// organisms' overrides, as Markdown: the model file is the one place the values live.
+    static func markdownTables(_ m: ModelDefinition) -> String {
+        func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
+        var lines = ["| name | value (default) | unit | bounds | description | source / assumption |", "| --- | --- | --- | --- | --- | --- |"]
+        for p in m.parameters {
+            let bounds = p.bounds.map { "\(formatNumber($0.lowerBound))-\(formatNumber($0.upperBound))" } ?? ""
+            lines.append("| `\(p.name)` | \(formatNumber(p.value)) | \(cell(p.unit)) | \(bounds) | \(cell(p.description)) | \(cell(p.provenance.text)) |")
+        }
+        if !m.organisms.isEmpty {
+            lines += ["", "Organism overrides:", ""]
+            for o in m.organisms {
+                let pairs = o.parameters.sorted { $0.key < $1.key }.map { "`\($0.key)` \(formatNumber($0.value))" }.joined(separator: ", ")
+                lines.append("- **\(o.name)** (\(cell(o.description))): \(pairs)")
+            }
+        }
+        return lines.joined(separator: "\n")
     }
 }
 

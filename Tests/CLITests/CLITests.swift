@@ -449,3 +449,16 @@ struct ModelWarningCLITests {
         }
     }
 }
+
+@Suite("model docs")
+struct ModelDocsTests {
+    /// docs/MODEL.md's parameter tables are the model's own values (scripts/model-docs writes them from
+    /// `ketasim inspect --markdown`): a value changed in the model, by hand or by make calibrate, without
+    /// regenerating the docs fails here.
+    @Test func theDocumentedParametersAreTheModels() throws {
+        let r = try ketasim(["inspect", "--markdown"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let docs = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/MODEL.md"), encoding: .utf8)
+        #expect(!r.stdout.isEmpty && docs.contains(r.stdout), "docs/MODEL.md's Parameters section is out of date: run scripts/model-docs")
+    }
+}

@@ -107,6 +107,30 @@ private struct Fixture {
         #expect(abs(pow(10, residuals.point()[0]) - 0.8) < 1e-12)
     }
 
+    /// `mean_<d>` is the time average over the window after the dose (a microdialysis fraction), here
+    /// against the closed form's integral; a prior adds (x - x0) / sd on the scale and its constant.
+    @Test func aWindowMeanAndAPriorAreWhatTheySay() throws {
+        let (ka, ke) = (1.5, 0.3)
+        let mean8 = 50 * ka / (ka - ke) * ((1 - exp(-ke * 8)) / ke - (1 - exp(-ka * 8)) / ka) / 8
+        let f = try Fixture(name: "mean", targets: """
+          - {data: mean8, experiment: oral, metric: concentration.mean_8h}
+        """, rows: [Fixture.row("mean8", "calibration", value: "\(mean8 * 1.1)", error: "0.5", kind: "SEM")], parameters: """
+          - {name: ka, scale: log10, bounds: [0.1, 10], start: 1.5, prior_sd: 0.5}
+          - {name: ke, scale: log10, bounds: [0.01, 3], start: 0.3}
+        """)
+        defer { f.remove() }
+        let residuals = try CalibrationResiduals(try CalibrationProblem.load(f.calibrationFile))
+        #expect(residuals.residualCount == 2)
+        var r = [0.0, 0.0]
+        let x = [log10(1.5) + 0.25, log10(0.3)]
+        #expect(residuals.residuals(at: x, into: &r))
+        #expect(abs(r[1] - 0.5) < 1e-12)
+        let p = try #require(try residuals.predict(at: [log10(ka), log10(ke)]).first)
+        // Trapezoids on the per-minute trace for 6 h, then on the hourly grid (h^3 C'' / 12 per hour, 8e-4 of it).
+        #expect(abs(p.simulated - mean8) < 2e-3 * mean8, "\(p.simulated) vs \(mean8)")
+        #expect(abs(residuals.objectiveOffset - 2 * 0.5 * log(2 * Double.pi) - log(0.5) - log(0.5)) < 1e-12)
+    }
+
     @Test func aDirectionIsAOneSidedPenalty() throws {
         // ke above ka turns nothing around, but a row that says the level falls is violated by the rise.
         let f = try Fixture(name: "direction", targets: """
@@ -159,5 +183,29 @@ private struct Fixture {
         let smd = try #require(rows.first { $0.id == "cochrane2021_madrs_smd_24h" })
         #expect(smd.interval.map { $0.low == -0.87 && $0.high == -0.10 } == true)
         #expect(rows.contains { $0.direction == .noChange } && rows.contains { $0.direction == .decrease })
+    }
+
+    /// The bundled model holds what `make calibrate` fitted: every value of each calibration's
+    /// best.params, in the organism its experiments use, to the 6 digits the script writes. Editing a
+    /// fitted value by hand, or re-fitting without writing the result back, fails here.
+    static let results = root.appendingPathComponent("models/calibration/results")
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: results.path), "no calibration results (run make calibrate)"))
+    func theModelHoldsTheCalibratedValues() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.results.path).sorted()
+        #expect(!names.isEmpty)
+        for name in names {
+            let file = root.appendingPathComponent("models/calibration/\(name).yaml").path
+            let problem = try CalibrationProblem.load(file)
+            let fitted = try FitFiles.readParameterFile(Self.results.appendingPathComponent("\(name)/best.params").path)
+            let definition = problem.model.definition
+            for experiment in problem.experiments {
+                let values = definition.parameterValues(organism: experiment.plan.organism)
+                for (parameter, value) in fitted {
+                    let k = try #require(definition.parameters.firstIndex { $0.name == parameter })
+                    #expect(abs(values[k] / value - 1) < 1e-5, "\(name): \(parameter) is \(values[k]) in the model, \(value) fitted (experiment \(experiment.name))")
+                }
+            }
+        }
     }
 }
