@@ -13,6 +13,8 @@ public struct CompareReport {
     public var results: [SimulationResult]
     /// Per scenario, in `metrics.columns(outputs:)` order.
     public var table: [[Double]]
+    /// Per scenario, why a metric is empty (NaN), keyed by column `<output>.<metric>`.
+    public var reasons: [[String: String]]
     public var timeUnit: TimeUnit
 
     public init(scenarios: [String], referenceIndex: Int, outputs: [String], metrics: MetricSpec, origin: Double,
@@ -24,7 +26,20 @@ public struct CompareReport {
         self.origin = origin
         self.results = results
         self.timeUnit = timeUnit
-        table = results.map { metrics.evaluate($0, reference: origin) }
+        let explained = results.map { metrics.evaluateExplained($0, reference: origin) }
+        table = explained.map(\.values)
+        reasons = explained.map(\.reasons)
+    }
+
+    /// One line per empty cell of `metric` that has a known reason, for the notes under its table.
+    public func notes(metric: String) -> [String] {
+        var lines: [String] = []
+        for (k, scenario) in scenarios.enumerated() {
+            for output in outputs {
+                if let why = reasons[k]["\(output).\(metric)"] { lines.append("\(scenario): \(output).\(metric) is empty: \(why)") }
+            }
+        }
+        return lines
     }
 
     /// The time the arms share: the earliest first treatment dose among the plans (0 when none doses).

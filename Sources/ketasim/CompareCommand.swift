@@ -107,6 +107,7 @@ struct Compare: ParsableCommand {
         let report = CompareReport(scenarios: names, referenceIndex: refIndex, outputs: outputNames, metrics: metrics,
                                    origin: origin, results: results, timeUnit: definition.timeUnit)
         try printOut(report.text(metric: tableMetric) ?? "")
+        for note in report.notes(metric: tableMetric) { printStandardError("note: " + note) }
 
         guard let dir = output else { return }
         let folder = URL(fileURLWithPath: dir)

@@ -462,3 +462,15 @@ struct ModelDocsTests {
         #expect(!r.stdout.isEmpty && docs.contains(r.stdout), "docs/MODEL.md's Parameters section is out of date: run scripts/model-docs")
     }
 }
+
+@Suite("compare notes")
+struct CompareNoteCLITests {
+    /// An empty cell says why: the depot of the oral example is 0 before the dose, so its relative change
+    /// is undefined, and compare says so under the table instead of printing a bare nan.
+    @Test func anEmptyRelativeChangeIsExplained() throws {
+        let example = repositoryRoot.appendingPathComponent("models/examples/two_compartment.yaml").path
+        let r = try ketasim(["compare", "--model", example, "--scenarios", "single_oral", "--outputs", "depot,concentration", "--table-metric", "change_2h"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("note: single_oral: depot.change_2h is empty: the baseline `pre` is 0"), "\(r.stderr)")
+    }
+}
