@@ -140,6 +140,38 @@ struct PopulationCLITests {
         #expect(manifest.contains("\"resultFile\" : \"subjects.csv\"") && manifest.contains("traces.csv"))
     }
 
+    /// The dry run's scripts, run by hand with bash as the nodes would, give the local files: each task
+    /// writes its shard folder, and the merge joins subjects.csv and traces.csv and finishes with --resume.
+    @Test func slurmScriptsRunByHandGiveTheLocalFiles() throws {
+        let root = folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let args = ["population", "--model", example, "--n", "9", "--iiv", "V=30%", "--vary", "dose=100,250", "--responder", "concentration.max > 30", "--at", "2h"]
+        let local = root.appendingPathComponent("local").path, out = root.appendingPathComponent("pop").path
+        #expect(try ketasim(args + ["-o", local]).status == 0)
+        #expect(try ketasim(args + ["-o", out, "--slurm", "--shards", "3", "--dry-run"]).status == 0)
+        for task in 0..<3 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = [out + ".slurm/array.sbatch"]
+            p.environment = ProcessInfo.processInfo.environment.merging(["SLURM_ARRAY_TASK_ID": String(task)]) { $1 }
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+        }
+        let state = try ketasim(["jobs", out + ".slurm"])
+        #expect(state.stdout.contains("population, 18 runs in 3 shards") && state.stdout.contains("rows: 18 of 18"), "\(state.stdout)")
+        let merge = Process()
+        merge.executableURL = URL(fileURLWithPath: "/bin/bash")
+        merge.arguments = [out + ".slurm/merge.sbatch"]
+        try merge.run()
+        merge.waitUntilExit()
+        #expect(merge.terminationStatus == 0)
+        for file in ["subjects.csv", "traces.csv", "bands.csv", "responders.csv"] {
+            #expect(try read(URL(fileURLWithPath: out + "/" + file)) == read(URL(fileURLWithPath: local + "/" + file)), "\(file)")
+        }
+    }
+
     @Test func badInputsAreOneSentenceAndExit64() throws {
         let dir = folder()
         defer { try? FileManager.default.removeItem(at: dir) }
