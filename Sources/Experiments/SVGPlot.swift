@@ -165,6 +165,181 @@ public enum SVGPlot {
         return svg + "</svg>\n"
     }
 
+    /// Percentile bands of one group (one --vary value) in one panel: a median line over a shaded
+    /// outer band (e.g. 5–95%) and a darker inner band (e.g. 25–75%). Either band may be absent.
+    public struct Band: Sendable {
+        public var label: String
+        public var times: [Double]
+        public var median: [Double]
+        public var inner: (low: [Double], high: [Double])?
+        public var outer: (low: [Double], high: [Double])?
+        public init(label: String, times: [Double], median: [Double], inner: (low: [Double], high: [Double])?, outer: (low: [Double], high: [Double])?) {
+            self.label = label
+            self.times = times
+            self.median = median
+            self.inner = inner
+            self.outer = outer
+        }
+    }
+
+    public struct BandPanel: Sendable {
+        public var title: String
+        public var xLabel: String
+        public var yLabel: String
+        public var bands: [Band]
+        public init(title: String, xLabel: String, yLabel: String, bands: [Band]) {
+            self.title = title
+            self.xLabel = xLabel
+            self.yLabel = yLabel
+            self.bands = bands
+        }
+    }
+
+    /// Panels of percentile bands over time, one colour per group, with a legend naming the groups and
+    /// the bands (`bandNote`, e.g. "median, 25–75% and 5–95% of subjects"). Panels are larger than
+    /// `xy`'s so a figure of two outputs reads in a paper.
+    public static func bands(title: String, panels: [BandPanel], bandNote: String, columns: Int = 2) -> String {
+        let pw = 420.0, ph = 260.0
+        let cols = max(1, min(columns, panels.count))
+        let rows = (panels.count + cols - 1) / cols
+        let labels = panels.first?.bands.map(\.label) ?? []
+        let legendHeight = 22.0 * Double(1 + (labels.count > 1 ? 1 : 0))
+        let width = Double(cols) * pw, height = 40 + legendHeight + Double(rows) * (ph + 14)
+        var svg = header(width: width, height: height)
+        svg += text(x: width / 2, y: 22, title, size: 15, anchor: "middle", bold: true)
+        svg += text(x: 20, y: 44, bandNote, size: 11)
+        if labels.count > 1 {
+            var x = 20.0
+            for (k, label) in labels.enumerated() {
+                let color = palette[k % palette.count]
+                svg += "<rect x=\"\(f(x))\" y=\"56\" width=\"18\" height=\"10\" fill=\"\(color)\" fill-opacity=\"0.35\"/>"
+                svg += "<line x1=\"\(f(x))\" y1=\"61\" x2=\"\(f(x + 18))\" y2=\"61\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+                svg += text(x: x + 22, y: 65, label, size: 11)
+                x += 34 + Double(label.count) * 6.5
+            }
+        }
+        let m = (left: 62.0, right: 14.0, top: 26.0, bottom: 40.0)
+        for (index, panel) in panels.enumerated() {
+            let ox = Double(index % cols) * pw
+            let oy = 40 + legendHeight + Double(index / cols) * (ph + 14)
+            let plotW = pw - m.left - m.right, plotH = ph - m.top - m.bottom
+            var ys: [Double] = []
+            for b in panel.bands { ys += b.median + (b.outer.map { $0.low + $0.high } ?? []) + (b.inner.map { $0.low + $0.high } ?? []) }
+            ys = ys.filter(\.isFinite)
+            let xs = panel.bands.flatMap(\.times).filter(\.isFinite)
+            var xlo = xs.min() ?? 0, xhi = xs.max() ?? 1, ylo = ys.min() ?? 0, yhi = ys.max() ?? 1
+            // Quantities that cannot be negative keep 0 as their floor rather than a tick below it.
+            if ylo >= 0 { ylo = 0 }
+            if xhi - xlo < 1e-12 * max(1, abs(xhi)) { xlo -= 0.5; xhi += 0.5 }
+            if yhi - ylo < 1e-12 * max(1, abs(yhi)) { yhi += 0.5 * max(1, abs(yhi)) }
+            let xTicks = niceTicks(xlo, xhi), yTicks = niceTicks(ylo, yhi)
+            xlo = min(xlo, xTicks.first ?? xlo); xhi = max(xhi, xTicks.last ?? xhi)
+            ylo = min(ylo, yTicks.first ?? ylo); yhi = max(yhi, yTicks.last ?? yhi)
+            func px(_ x: Double) -> Double { ox + m.left + (x - xlo) / (xhi - xlo) * plotW }
+            func py(_ y: Double) -> Double { oy + m.top + (1 - (y - ylo) / (yhi - ylo)) * plotH }
+            svg += text(x: ox + m.left + plotW / 2, y: oy + 16, panel.title, size: 13, anchor: "middle", bold: true)
+            svg += "<rect x=\"\(f(ox + m.left))\" y=\"\(f(oy + m.top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#999\"/>"
+            for v in yTicks {
+                svg += "<line x1=\"\(f(ox + m.left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(ox + m.left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
+                svg += text(x: ox + m.left - 6, y: py(v) + 4, label(v), size: 10, anchor: "end")
+            }
+            for x in xTicks {
+                svg += "<line x1=\"\(f(px(x)))\" y1=\"\(f(oy + m.top + plotH))\" x2=\"\(f(px(x)))\" y2=\"\(f(oy + m.top + plotH + 4))\" stroke=\"#999\"/>"
+                svg += text(x: px(x), y: oy + m.top + plotH + 15, label(x), size: 10, anchor: "middle")
+            }
+            svg += text(x: ox + m.left + plotW / 2, y: oy + ph - 6, panel.xLabel, size: 11, anchor: "middle")
+            svg += "<text x=\"\(f(ox + 14))\" y=\"\(f(oy + m.top + plotH / 2))\" font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(ox + 14)) \(f(oy + m.top + plotH / 2)))\">\(escape(panel.yLabel))</text>"
+            func area(_ t: [Double], _ lo: [Double], _ hi: [Double]) -> String {
+                let pts = (0..<min(t.count, lo.count, hi.count)).filter { t[$0].isFinite && lo[$0].isFinite && hi[$0].isFinite }
+                guard !pts.isEmpty else { return "" }
+                let up = pts.map { "\(f(px(t[$0]))),\(f(py(hi[$0])))" }
+                let down = pts.reversed().map { "\(f(px(t[$0]))),\(f(py(lo[$0])))" }
+                return (up + down).joined(separator: " ")
+            }
+            for (k, b) in panel.bands.enumerated() {
+                let color = palette[k % palette.count]
+                if let o = b.outer { svg += "<polygon fill=\"\(color)\" fill-opacity=\"0.15\" stroke=\"none\" points=\"\(area(b.times, o.low, o.high))\"/>" }
+                if let i = b.inner { svg += "<polygon fill=\"\(color)\" fill-opacity=\"0.3\" stroke=\"none\" points=\"\(area(b.times, i.low, i.high))\"/>" }
+            }
+            // Medians last, so no band hides a line.
+            for (k, b) in panel.bands.enumerated() {
+                let color = palette[k % palette.count]
+                let pts = zip(b.times, b.median).filter { $0.0.isFinite && $0.1.isFinite }
+                guard !pts.isEmpty else { continue }
+                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\" points=\"\(pts.map { "\(f(px($0.0))),\(f(py($0.1)))" }.joined(separator: " "))\"/>"
+            }
+        }
+        return svg + "</svg>\n"
+    }
+
+    /// A fraction with its interval at each x (a responder fraction per dose): points joined by a line
+    /// and vertical error bars from `low` to `high`, one colour per series, y from 0 to 1.
+    public struct IntervalSeries: Sendable {
+        public var label: String
+        public var xs: [Double]
+        public var values: [Double]
+        public var low: [Double]
+        public var high: [Double]
+        public init(label: String, xs: [Double], values: [Double], low: [Double], high: [Double]) {
+            self.label = label
+            self.xs = xs
+            self.values = values
+            self.low = low
+            self.high = high
+        }
+    }
+
+    public static func intervals(title: String, xLabel: String, yLabel: String, series: [IntervalSeries]) -> String {
+        let m = (left: 62.0, right: 20.0, top: 50.0, bottom: 46.0)
+        let legendHeight = 18.0 * Double(series.count)
+        let width = 560.0, height = 340.0 + legendHeight
+        let plotW = width - m.left - m.right, plotH = height - legendHeight - m.top - m.bottom
+        var svg = header(width: width, height: height)
+        svg += text(x: width / 2, y: 22, title, size: 15, anchor: "middle", bold: true)
+        let xs = series.flatMap(\.xs).filter(\.isFinite)
+        var xlo = xs.min() ?? 0, xhi = xs.max() ?? 1
+        if xhi - xlo < 1e-12 * max(1, abs(xhi)) { xlo -= 0.5; xhi += 0.5 }
+        let pad = 0.05 * (xhi - xlo)
+        xlo -= pad; xhi += pad
+        let xTicks = niceTicks(xlo, xhi).filter { $0 >= xlo && $0 <= xhi }
+        func px(_ x: Double) -> Double { m.left + (x - xlo) / (xhi - xlo) * plotW }
+        func py(_ y: Double) -> Double { m.top + (1 - y) * plotH }
+        svg += "<rect x=\"\(f(m.left))\" y=\"\(f(m.top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#999\"/>"
+        for v in stride(from: 0.0, through: 1.0, by: 0.2) {
+            svg += "<line x1=\"\(f(m.left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(m.left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
+            svg += text(x: m.left - 6, y: py(v) + 4, label(v), size: 10, anchor: "end")
+        }
+        for x in xTicks {
+            svg += "<line x1=\"\(f(px(x)))\" y1=\"\(f(m.top + plotH))\" x2=\"\(f(px(x)))\" y2=\"\(f(m.top + plotH + 4))\" stroke=\"#999\"/>"
+            svg += text(x: px(x), y: m.top + plotH + 15, label(x), size: 10, anchor: "middle")
+        }
+        svg += text(x: m.left + plotW / 2, y: m.top + plotH + 34, xLabel, size: 11, anchor: "middle")
+        svg += "<text x=\"16\" y=\"\(f(m.top + plotH / 2))\" font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(f(m.top + plotH / 2)))\">\(escape(yLabel))</text>"
+        for (k, s) in series.enumerated() {
+            let color = palette[k % palette.count]
+            // Series side by side by a few pixels, so equal intervals do not hide each other.
+            let shift = (Double(k) - Double(series.count - 1) / 2) * 5
+            let pts = s.xs.indices.filter { s.xs[$0].isFinite && s.values[$0].isFinite }
+            if pts.count > 1 {
+                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(pts.map { "\(f(px(s.xs[$0]) + shift)),\(f(py(s.values[$0])))" }.joined(separator: " "))\"/>"
+            }
+            for i in pts {
+                let x = px(s.xs[i]) + shift
+                if s.low[i].isFinite && s.high[i].isFinite {
+                    svg += "<line x1=\"\(f(x))\" y1=\"\(f(py(s.low[i])))\" x2=\"\(f(x))\" y2=\"\(f(py(s.high[i])))\" stroke=\"\(color)\" stroke-width=\"1.5\"/>"
+                    for y in [s.low[i], s.high[i]] {
+                        svg += "<line x1=\"\(f(x - 4))\" y1=\"\(f(py(y)))\" x2=\"\(f(x + 4))\" y2=\"\(f(py(y)))\" stroke=\"\(color)\" stroke-width=\"1.5\"/>"
+                    }
+                }
+                svg += "<circle cx=\"\(f(x))\" cy=\"\(f(py(s.values[i])))\" r=\"3\" fill=\"\(color)\"><title>\(escape(s.label)): \(label(s.values[i])) [\(label(s.low[i])), \(label(s.high[i]))]</title></circle>"
+            }
+            let ly = height - legendHeight + 18.0 * Double(k) + 4
+            svg += "<line x1=\"20\" y1=\"\(f(ly - 4))\" x2=\"38\" y2=\"\(f(ly - 4))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+            svg += text(x: 44, y: ly, s.label, size: 11)
+        }
+        return svg + "</svg>\n"
+    }
+
     /// z[iy][ix] over a grid of x and y values, coloured from low (blue) to high (red).
     public static func heatMap(title: String, xLabel: String, yLabel: String, xs: [Double], ys: [Double], z: [[Double]], zLabel: String) -> String {
         let cell = (w: max(18.0, 480.0 / Double(max(xs.count, 1))), h: max(14.0, 320.0 / Double(max(ys.count, 1))))

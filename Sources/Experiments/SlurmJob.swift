@@ -98,6 +98,9 @@ public struct SlurmJob: Codable, Sendable, Equatable {
     /// runs once more in `output` with `--resume`, finding every row done and finishing the work that
     /// needs all of them (indices, the best start). Absent in manifests written before it existed.
     public var resultFile: String?
+    /// Other files of each shard folder joined the same way, beside `resultFile` (a population's
+    /// `traces.csv`, which its bands are computed from). Nil for commands without them.
+    public var companionFiles: [String]?
 
     public init(command: String, binary: String, arguments: [String], inputFiles: [String], workingDirectory: String, output: String,
                 runsTotal: Int, shards: Int, maxParallel: Int?, resources: SlurmResources, resultFile: String? = nil) {
@@ -147,10 +150,15 @@ public struct SlurmJob: Codable, Sendable, Equatable {
 
     var mergeCommandLine: String {
         let merge = ([binary, "merge"] + (1...shards).map(shardFile) + ["-o", mergedFile, "--force"]).map(shellQuoted).joined(separator: " ")
-        guard resultFile != nil else { return merge }
+        guard let result = resultFile else { return merge }
+        var joins = [merge]
+        for companion in companionFiles ?? [] {
+            let files = (1...shards).map { shardFile($0).dropLast(result.count) + companion }.map(String.init)
+            joins.append(([binary, "merge"] + files + ["-o", output + "/" + companion, "--force"]).map(shellQuoted).joined(separator: " "))
+        }
         // The finishing run reads every row from the merged file and simulates nothing, so one core.
         let finish = ([binary] + arguments + ["--jobs", "1", "-o", output, "--resume"]).map(shellQuoted).joined(separator: " ")
-        return "mkdir -p \(shellQuoted(output)) && \(merge) && \(finish)"
+        return "mkdir -p \(shellQuoted(output)) && " + joins.joined(separator: " && ") + " && \(finish)"
     }
 
     /// `#SBATCH` lines both scripts share.

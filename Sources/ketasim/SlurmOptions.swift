@@ -169,11 +169,12 @@ func clusterArguments(dropping localOptions: [String: Bool], model: String) -> [
 ///   - resultFile: nil for a command writing one file; for one writing a folder, the file its shards'
 ///     rows are in (see `SlurmJob.resultFile`).
 func submitToSlurm(_ options: SlurmOptions, command: String, runs: Int, output: String, arguments: [String], inputs: [String],
-                   resultFile: String? = nil, force: Bool) throws {
+                   resultFile: String? = nil, companionFiles: [String]? = nil, force: Bool) throws {
     let shards = min(options.shards ?? SlurmJob.defaultShards(runs: runs), max(1, runs))
     var job = SlurmJob(command: command, binary: currentExecutable(), arguments: arguments, inputFiles: inputs,
                        workingDirectory: FileManager.default.currentDirectoryPath, output: absolutePath(output),
                        runsTotal: runs, shards: shards, maxParallel: options.maxParallel, resources: options.resources, resultFile: resultFile)
+    job.companionFiles = companionFiles
     do { try job.write(force: force) } catch { throw slurmError(error) }
     if options.dryRun {
         try printOut("# \(job.arrayScriptPath)\n\(job.arrayScript)\n# \(job.mergeScriptPath)\n\(job.mergeScript(afterArray: nil))")

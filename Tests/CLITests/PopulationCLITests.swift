@@ -1,0 +1,199 @@
+import Foundation
+import Testing
+
+/// Standard normal distribution function.
+func normalCDF(_ x: Double) -> Double { 0.5 * erfc(-x / 2.0.squareRoot()) }
+
+@Suite("ketasim population")
+struct PopulationCLITests {
+    func folder() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("ketasim-population-\(UUID().uuidString)")
+    }
+
+    func read(_ url: URL) throws -> String { try String(contentsOf: url, encoding: .utf8) }
+
+    /// Rows of a CSV as dictionaries by header.
+    func table(_ url: URL) throws -> [[String: String]] {
+        let lines = try read(url).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        guard let header = lines.first else { return [] }
+        return lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
+    }
+
+    /// The two-compartment model with CV on V only: C(t) = central(t) / V and central does not depend
+    /// on V, so the p-th percentile of C is the typical subject's C times exp(σ z_p) (1/V is log-normal
+    /// with the same σ), and P(Cmax > X) = Φ(ln(Cmax_typ / X) / σ). The typical subject is the Bateman
+    /// function: 250 mg of a 250 g/mol drug orally with F = 0.5 is 500 umol into V = 10 L.
+    @Test func bandsAndResponderFractionMatchTheLogNormalAnalytically() throws {
+        let dir = folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let n = 2000
+        let r = try ketasim(["population", "--model", example, "--n", String(n), "--iiv", "V=30%", "--seed", "11",
+                             "--responder", "concentration.max > 40", "--at", "2h", "-o", dir.path, "--plot"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for file in ["subjects.csv", "traces.csv", "bands.csv", "responders.csv"] {
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(file + ".meta.json").path), "\(file) sidecar")
+        }
+        let svg = try read(dir.appendingPathComponent("bands.svg"))
+        #expect(svg.contains("concentration (uM)") && svg.contains("time (h)") && svg.contains("<polygon"))
+        let subjects = try read(dir.appendingPathComponent("subjects.csv")).split(separator: "\n")
+        #expect(subjects.first?.hasPrefix("run_id,subject_id,V,status,message,concentration.pre,") == true)
+        #expect(subjects.count == n + 1)
+        let sigma = (log(1 + 0.09)).squareRoot(), z95 = 1.6448536269514722
+        let (ka, ke, amount, v) = (1.5, 0.3, 500.0, 10.0)
+        func bateman(_ t: Double) -> Double { amount * ka / (v * (ka - ke)) * (exp(-ke * t) - exp(-ka * t)) }
+        let bands = try table(dir.appendingPathComponent("bands.csv"))
+        #expect(try read(dir.appendingPathComponent("bands.csv")).hasPrefix("time_h,output,p5,p25,p50,p75,p95\n"))
+        #expect(bands.count == 25)
+        for row in bands {
+            let t = Double(row["time_h"] ?? "") ?? .nan
+            guard t > 0 else { continue }
+            let c = bateman(t)
+            let p50 = Double(row["p50"]!)!, p5 = Double(row["p5"]!)!, p95 = Double(row["p95"]!)!
+            // Sampling error of a quantile's log: about 0.007 at the median and 0.014 at 5% and 95% for n = 2000.
+            #expect(abs(log(p50 / c)) < 0.03, "median at \(t) h: \(p50) vs \(c)")
+            #expect(abs(log(p95 / c) - sigma * z95) < 0.05, "p95 at \(t) h")
+            #expect(abs(log(p5 / c) + sigma * z95) < 0.05, "p5 at \(t) h")
+        }
+        let tMax = log(ka / ke) / (ka - ke)
+        let probability = normalCDF(log(bateman(tMax) / 40) / sigma)
+        let responders = try table(dir.appendingPathComponent("responders.csv"))
+        #expect(try read(dir.appendingPathComponent("responders.csv")).hasPrefix("criterion,n,responders,fraction,ci_low,ci_high,failed,undetermined\n"))
+        let row = try #require(responders.first)
+        #expect(row["n"] == String(n) && row["failed"] == "0")
+        let low = Double(row["ci_low"]!)!, high = Double(row["ci_high"]!)!
+        #expect(low < probability && probability < high, "P = \(probability) outside [\(low), \(high)]")
+    }
+
+    /// A population cut mid-row and resumed, and one run as two shards merged, finish with the files of
+    /// one local run; with --vary the same subjects are at each value.
+    @Test func resumeAndShardsGiveTheLocalFiles() throws {
+        let root = folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let args = ["population", "--model", example, "--n", "12", "--iiv", "V=30%", "--iiv", "ke=20%", "--vary", "dose=100,250",
+                    "--responder", "concentration.max > 30", "--at", "2h", "--jobs", "2"]
+        let local = root.appendingPathComponent("local")
+        let r = try ketasim(args + ["-o", local.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let subjects = try table(local.appendingPathComponent("subjects.csv"))
+        #expect(subjects.count == 24)
+        #expect(subjects[0]["dose"] == "100" && subjects[12]["dose"] == "250")
+        #expect(subjects[3]["V"] == subjects[15]["V"] && subjects[3]["subject_id"] == subjects[15]["subject_id"], "common random numbers")
+        #expect(try read(local.appendingPathComponent("bands.csv")).hasPrefix("dose,time_h,output,p5,"))
+        #expect(try read(local.appendingPathComponent("responders.csv")).hasPrefix("dose,criterion,n,"))
+        let files = ["subjects.csv", "bands.csv", "responders.csv"]
+        func rows(_ dir: URL, _ file: String) throws -> [String] { try read(dir.appendingPathComponent(file)).split(separator: "\n").map(String.init).sorted() }
+
+        // Cut: the first 7 whole subject rows and half of the 8th; traces with 5 rows.
+        let cut = root.appendingPathComponent("cut")
+        try FileManager.default.createDirectory(at: cut, withIntermediateDirectories: true)
+        for file in ["subjects.csv", "traces.csv"] {
+            let lines = try read(local.appendingPathComponent(file)).split(separator: "\n").map(String.init)
+            let keep = file == "subjects.csv" ? 8 : 6
+            let text = lines.prefix(keep).joined(separator: "\n") + "\n" + lines[keep].prefix(lines[keep].count / 2)
+            try text.write(to: cut.appendingPathComponent(file), atomically: true, encoding: .utf8)
+            try FileManager.default.copyItem(at: local.appendingPathComponent(file + ".meta.json"), to: cut.appendingPathComponent(file + ".meta.json"))
+        }
+        let resumed = try ketasim(args + ["-o", cut.path, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        for file in files + ["traces.csv"] { #expect(try rows(cut, file) == rows(local, file), "resumed \(file)") }
+
+        // Two shards, merged, then finished with --resume.
+        let shards = (1...2).map { root.appendingPathComponent("shard\($0)") }
+        for (k, dir) in shards.enumerated() {
+            let s = try ketasim(args + ["-o", dir.path, "--shard", "\(k + 1)/2"])
+            #expect(s.status == 0, "\(s.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("bands.csv").path), "a shard computes no bands")
+        }
+        let merged = root.appendingPathComponent("merged")
+        try FileManager.default.createDirectory(at: merged, withIntermediateDirectories: true)
+        for file in ["subjects.csv", "traces.csv"] {
+            let m = try ketasim(["merge"] + shards.map { $0.appendingPathComponent(file).path } + ["-o", merged.appendingPathComponent(file).path])
+            #expect(m.status == 0, "\(m.stderr)")
+        }
+        let finished = try ketasim(args + ["-o", merged.path, "--resume"])
+        #expect(finished.status == 0, "\(finished.stderr)")
+        for file in files { #expect(try read(merged.appendingPathComponent(file)) == read(local.appendingPathComponent(file)), "merged \(file)") }
+
+        // Another seed is another population: resuming it into this folder is refused.
+        let other = try ketasim(args + ["-o", local.path, "--resume", "--seed", "2"])
+        #expect(other.status == 64)
+        #expect(other.stderr.contains("different seed"), "\(other.stderr)")
+    }
+
+    @Test func slurmDryRunWritesTheJobDirectory() throws {
+        let root = folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let out = root.appendingPathComponent("pop").path
+        let r = try ketasim(["population", "--model", example, "--n", "100", "--iiv", "V=30%", "--responder", "concentration.max > 30",
+                             "-o", out, "--slurm", "--shards", "4", "--dry-run"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let array = try read(URL(fileURLWithPath: out + ".slurm/array.sbatch"))
+        #expect(array.contains("#SBATCH --array=0-3"))
+        #expect(array.contains("population") && array.contains("--iiv V=30%") && array.contains("--shard \"$I/4\""))
+        #expect(!array.contains("--dry-run") && !array.contains("--slurm"))
+        let merge = try read(URL(fileURLWithPath: out + ".slurm/merge.sbatch"))
+        #expect(merge.contains("shard-1/subjects.csv") && merge.contains("shard-4/traces.csv"))
+        #expect(merge.contains(out + "/traces.csv") && merge.contains("--resume"))
+        let manifest = try read(URL(fileURLWithPath: out + ".slurm/job.json"))
+        #expect(manifest.contains("\"resultFile\" : \"subjects.csv\"") && manifest.contains("traces.csv"))
+    }
+
+    /// The dry run's scripts, run by hand with bash as the nodes would, give the local files: each task
+    /// writes its shard folder, and the merge joins subjects.csv and traces.csv and finishes with --resume.
+    @Test func slurmScriptsRunByHandGiveTheLocalFiles() throws {
+        let root = folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let args = ["population", "--model", example, "--n", "9", "--iiv", "V=30%", "--vary", "dose=100,250", "--responder", "concentration.max > 30", "--at", "2h"]
+        let local = root.appendingPathComponent("local").path, out = root.appendingPathComponent("pop").path
+        #expect(try ketasim(args + ["-o", local]).status == 0)
+        #expect(try ketasim(args + ["-o", out, "--slurm", "--shards", "3", "--dry-run"]).status == 0)
+        for task in 0..<3 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = [out + ".slurm/array.sbatch"]
+            p.environment = ProcessInfo.processInfo.environment.merging(["SLURM_ARRAY_TASK_ID": String(task)]) { $1 }
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+        }
+        let state = try ketasim(["jobs", out + ".slurm"])
+        #expect(state.stdout.contains("population, 18 runs in 3 shards") && state.stdout.contains("rows: 18 of 18"), "\(state.stdout)")
+        let merge = Process()
+        merge.executableURL = URL(fileURLWithPath: "/bin/bash")
+        merge.arguments = [out + ".slurm/merge.sbatch"]
+        try merge.run()
+        merge.waitUntilExit()
+        #expect(merge.terminationStatus == 0)
+        for file in ["subjects.csv", "traces.csv", "bands.csv", "responders.csv"] {
+            #expect(try read(URL(fileURLWithPath: out + "/" + file)) == read(URL(fileURLWithPath: local + "/" + file)), "\(file)")
+        }
+    }
+
+    @Test func badInputsAreOneSentenceAndExit64() throws {
+        let dir = folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let base = ["population", "--model", example, "--n", "10", "-o", dir.appendingPathComponent("out").path]
+        let corr = dir.appendingPathComponent("corr.csv")
+        try "V,ke,ka\n1,0.9,-0.9\n0.9,1,0.9\n-0.9,0.9,1\n".write(to: corr, atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["--iiv", "V=30"], "--iiv V=30: write the coefficient of variation as a percentage"),
+            (["--iiv", "Vol=30%"], "did you mean `V`"),
+            ([], "give the variability"),
+            (["--iiv", "V=30%", "--responder", "concentration.max 3"], "has no comparison"),
+            (["--iiv", "V=30%", "--responder", "concentraton.max > 3"], "unknown output `concentraton`"),
+            (["--iiv", "V=30%", "--iiv", "ke=20%", "--iiv", "ka=20%", "--correlation", corr.path], "corr.csv: the correlation matrix is not positive definite"),
+            (["--iiv", "V=30%", "--vary", "V=5,10"], "already samples `V`"),
+            (["--iiv", "V=30%", "--percentiles", "50,5"], "ascend"),
+            (["--iiv", "V=30%", "--from-fit", dir.path], "estimates.csv does not exist"),
+        ]
+        for (extra, says) in cases {
+            let r = try ketasim(base + extra)
+            #expect(r.status == 64, "\(extra): \(r.stderr)")
+            #expect(r.stderr.contains(says), "\(extra): \(r.stderr)")
+        }
+    }
+}
