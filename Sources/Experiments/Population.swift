@@ -39,7 +39,7 @@ public struct IIVSpec: Sendable, Equatable {
 
     /// `NAME=CV%`, e.g. `cl_ket=30%`. The percent sign is required: a bare 30 could mean 30% or 3000%.
     public static func parse(_ text: String) -> Result<IIVSpec, PopulationError> {
-        func fail(_ m: String) -> Result<IIVSpec, PopulationError> { .failure(PopulationError("--iiv \(text): \(m)")) }
+        func fail(_ m: String) -> Result<IIVSpec, PopulationError> { .failure(PopulationError("`\(text)`: \(m)")) }
         let parts = text.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return fail("expected NAME=CV%, e.g. cl_ket=30%") }
         guard parts[1].hasSuffix("%") else { return fail("write the coefficient of variation as a percentage, e.g. \(parts[0])=30%") }
@@ -142,7 +142,7 @@ public struct FitUncertainty: Sendable, Equatable {
 
     public static func read(directory: String) throws(PopulationError) -> FitUncertainty {
         let path = URL(fileURLWithPath: directory).appendingPathComponent("estimates.csv").path
-        guard FileManager.default.fileExists(atPath: path) else { throw PopulationError("\(path) does not exist; --from-fit takes the folder `ketasim fit -o` wrote") }
+        guard FileManager.default.fileExists(atPath: path) else { throw PopulationError("\(path) does not exist; it must be the output folder of a fit") }
         let table: CSVRows
         do { table = try CSVRows(path: path) } catch { throw PopulationError(error.description) }
         func column(_ name: String) throws(PopulationError) -> Int {
@@ -159,10 +159,10 @@ public struct FitUncertainty: Sendable, Equatable {
             guard ["lin", "log", "log10"].contains(row[cScale]) else { throw PopulationError("\(path):\(k + 2): unknown scale `\(row[cScale])` of `\(names[k])`") }
             guard let e = Double(row[cEstimate]), e.isFinite else { throw PopulationError("\(path):\(k + 2): the estimate of `\(names[k])` is not a number") }
             guard let s = Double(row[cSE]), !s.isNaN else {
-                throw PopulationError("\(path): `\(names[k])` has no standard error (the fit computed no Fisher information); refit, or give its variability with --iiv")
+                throw PopulationError("\(path): `\(names[k])` has no standard error (the fit computed no Fisher information); refit, or give it a variability (CV) instead")
             }
             guard s.isFinite else {
-                throw PopulationError("\(path): `\(names[k])` has an infinite standard error (the data do not determine it), so its uncertainty cannot be sampled; fix it in the fit or give its variability with --iiv")
+                throw PopulationError("\(path): `\(names[k])` has an infinite standard error (the data do not determine it), so its uncertainty cannot be sampled; fix it in the fit or give it a variability (CV) instead")
             }
             scales.append(row[cScale]); estimates.append(e); se.append(s)
         }
@@ -228,13 +228,13 @@ public struct PopulationDesign: Sendable {
     ///   - typical: the scenario's value of every parameter named by `iiv` (and any other in `names`).
     public init(iiv: [IIVSpec], typical: [String: Double], correlation: CorrelationMatrix?, fit: FitUncertainty?,
                 subjects: Int, seed: UInt64) throws(PopulationError) {
-        guard subjects >= 1 else { throw PopulationError("--n must be at least 1") }
+        guard subjects >= 1 else { throw PopulationError("the number of subjects must be at least 1") }
         guard subjects <= Self.maximumSubjects else {
-            throw PopulationError("--n \(subjects) is more than \(Self.maximumSubjects) subjects, ketasim's limit; split the population into several runs with different --seed")
+            throw PopulationError("\(subjects) subjects is more than \(Self.maximumSubjects), ketasim's limit; split the population into several runs with different seeds")
         }
-        guard !iiv.isEmpty || fit != nil else { throw PopulationError("give the variability: --iiv NAME=CV% (repeatable) or --from-fit DIR") }
+        guard !iiv.isEmpty || fit != nil else { throw PopulationError("no variability is given: name parameters with a CV, or a fit to draw parameters from") }
         var seen = Set<String>()
-        for s in iiv where !seen.insert(s.name).inserted { throw PopulationError("--iiv \(s.name) is given twice") }
+        for s in iiv where !seen.insert(s.name).inserted { throw PopulationError("the variability of `\(s.name)` is given twice") }
         let fitNames = fit?.names ?? []
         names = fitNames + iiv.map(\.name).filter { !fitNames.contains($0) }
         self.typical = names.map { typical[$0] ?? .nan }
@@ -245,7 +245,7 @@ public struct PopulationDesign: Sendable {
         fitIndex = names.map { fitNames.firstIndex(of: $0) }
         iivIndex = names.map { n in iiv.firstIndex { $0.name == n } }
         for (k, n) in names.enumerated() where fitIndex[k] == nil && !(self.typical[k] > 0 && self.typical[k].isFinite) {
-            throw PopulationError("--iiv \(n): its typical value \(formatNumber(self.typical[k])) is not positive, so it cannot vary log-normally")
+            throw PopulationError("`\(n)`: its typical value \(formatNumber(self.typical[k])) is not positive, so it cannot vary log-normally")
         }
         // Correlations among the IIV parameters; those the file does not name are independent.
         let d = iiv.count
@@ -253,7 +253,7 @@ public struct PopulationDesign: Sendable {
         for i in 0..<d { r[i * d + i] = 1 }
         if let c = correlation {
             for n in c.names where !iiv.contains(where: { $0.name == n }) {
-                throw PopulationError("the correlation file names `\(n)`, which has no --iiv; give it --iiv \(n)=CV% or drop it from the file")
+                throw PopulationError("the correlation file names `\(n)`, which has no variability; give it a CV or drop it from the file")
             }
             let m = c.names.count
             for (a, na) in c.names.enumerated() {
@@ -397,8 +397,8 @@ public func parsePercentiles(_ text: String) -> Result<[Double], PopulationError
     var out: [Double] = []
     for item in text.split(separator: ",", omittingEmptySubsequences: false) {
         let s = item.trimmingCharacters(in: .whitespaces)
-        guard let p = Double(s), p > 0, p < 100 else { return .failure(PopulationError("--percentiles: `\(s)` is not a percentile between 0 and 100")) }
-        if let last = out.last, p <= last { return .failure(PopulationError("--percentiles must ascend without repeats, e.g. 5,25,50,75,95")) }
+        guard let p = Double(s), p > 0, p < 100 else { return .failure(PopulationError("`\(s)` is not a percentile between 0 and 100")) }
+        if let last = out.last, p <= last { return .failure(PopulationError("percentiles must ascend without repeats, e.g. 5,25,50,75,95")) }
         out.append(p)
     }
     return .success(out)
@@ -442,7 +442,7 @@ public struct ResponderCriterion: Sendable, Equatable {
     /// `outputs` are the model's outputs: a criterion may name any of them, and the caller adds it to
     /// the simulated outputs.
     public static func parse(_ text: String, metricNames: [String], outputs: [String]) -> Result<ResponderCriterion, PopulationError> {
-        func fail(_ m: String) -> Result<ResponderCriterion, PopulationError> { .failure(PopulationError("--responder \"\(text)\": \(m)")) }
+        func fail(_ m: String) -> Result<ResponderCriterion, PopulationError> { .failure(PopulationError("\"\(text)\": \(m)")) }
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let halves = trimmed.components(separatedBy: " given ")
         guard halves.count <= 2 else { return fail("use `given` once") }

@@ -147,7 +147,7 @@ public struct MergedSweep {
             var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             guard let top = lines.first, !top.isEmpty else { throw .mismatch(file, "it is empty") }
             if lines.last == "" { lines.removeLast() } else {
-                throw .mismatch(file, "its last line (\(lines.count)) does not end with a newline: the shard was cut off; finish it with --resume")
+                throw .mismatch(file, "its last line (\(lines.count)) does not end with a newline: the shard was cut off; resume it to finish it")
             }
             if let h = header, h != top { throw .mismatch(file, "its columns differ from those of \(files[0]); it belongs to another sweep") }
             header = top

@@ -84,7 +84,7 @@ public struct ParameterRange: Sendable, Equatable {
 
     /// `NAME=LO:HI` (uniform) or `NAME=log:LO:HI` (log-uniform).
     public static func parse(_ text: String) -> Result<ParameterRange, SensitivityError> {
-        func fail(_ m: String) -> Result<ParameterRange, SensitivityError> { .failure(SensitivityError("--range \(text): \(m)")) }
+        func fail(_ m: String) -> Result<ParameterRange, SensitivityError> { .failure(SensitivityError("`\(text)`: \(m)")) }
         let parts = text.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
         guard parts.count == 2, !parts[0].isEmpty else { return fail("expected NAME=LO:HI or NAME=log:LO:HI, e.g. ke=0.1:0.5") }
         var fields = parts[1].split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -100,9 +100,9 @@ public struct ParameterRange: Sendable, Equatable {
 
     /// `--fold F`: log-uniform from value/F to value·F.
     public static func fold(name: String, value: Double, factor: Double) -> Result<ParameterRange, SensitivityError> {
-        guard factor > 1, factor.isFinite else { return .failure(SensitivityError("--fold must be a number above 1, got \(formatNumber(factor))")) }
+        guard factor > 1, factor.isFinite else { return .failure(SensitivityError("the fold must be a number above 1, got \(formatNumber(factor))")) }
         guard value > 0, value.isFinite else {
-            return .failure(SensitivityError("--fold cannot range `\(name)`: its value \(formatNumber(value)) is not positive; give --range \(name)=LO:HI"))
+            return .failure(SensitivityError("cannot range `\(name)` by a fold: its value \(formatNumber(value)) is not positive; give it an explicit range"))
         }
         return .success(ParameterRange(name: name, low: value / factor, high: value * factor, isLogarithmic: true))
     }

@@ -91,7 +91,7 @@ public struct SweepAxis: Sendable, Equatable {
 public struct SweepSpecError: Error, Sendable, Equatable, CustomStringConvertible {
     public var text: String
     public var message: String
-    public var description: String { "--vary \(text): \(message)" }
+    public var description: String { "`\(text)`: \(message)" }
 }
 
 public struct SweepDesignError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -125,10 +125,10 @@ public struct SweepDesign: Sendable {
     /// (McKay, Beckman & Conover 1979); the same seed gives the same points. Throws before
     /// allocating anything when `n` is above `maximumSamples` or below 1.
     public init(latinHypercube axes: [SweepAxis], samples n: Int, seed: UInt64) throws(SweepDesignError) {
-        guard n >= 1 else { throw SweepDesignError(message: "--samples must be at least 1, got \(n)") }
+        guard n >= 1 else { throw SweepDesignError(message: "the number of samples must be at least 1, got \(n)") }
         guard n <= Self.maximumSamples else {
-            throw SweepDesignError(message: "--samples \(n) is more than \(Self.maximumSamples) Latin hypercube samples, ketasim's limit; "
-                                   + "split the design with --seed into several sweeps")
+            throw SweepDesignError(message: "\(n) samples is more than \(Self.maximumSamples) Latin hypercube samples, ketasim's limit; "
+                                   + "split the design into several sweeps with different seeds")
         }
         self.axes = axes
         count = n

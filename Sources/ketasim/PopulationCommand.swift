@@ -101,7 +101,7 @@ struct Population: ParsableCommand {
         let percentileList: [Double]
         switch parsePercentiles(percentiles) {
         case .success(let p): percentileList = p
-        case .failure(let e): throw ValidationError(e.description)
+        case .failure(let e): throw ValidationError("--percentiles: " + e.description)
         }
 
         // Variability.
@@ -113,7 +113,7 @@ struct Population: ParsableCommand {
                     throw ValidationError("--iiv \(s.name): unknown parameter\(didYouMean(s.name, among: definition.parameters.map(\.name)))")
                 }
                 specs.append(s)
-            case .failure(let e): throw ValidationError(e.description)
+            case .failure(let e): throw ValidationError("--iiv " + e.description)
             }
         }
         let matrix: CorrelationMatrix?
@@ -143,7 +143,7 @@ struct Population: ParsableCommand {
                     throw ValidationError("--vary \(a.name): scenario `\(base.scenarioName)` names no treatment drug; add doses with --dose")
                 }
                 axes.append(a)
-            case .failure(let e): throw ValidationError(e.description)
+            case .failure(let e): throw ValidationError("--vary " + e.description)
             }
         }
         let groups = axes.isEmpty ? 1 : SweepDesign(grid: axes).count
@@ -166,7 +166,7 @@ struct Population: ParsableCommand {
                     let o = String(column[..<(column.lastIndex(of: ".") ?? column.endIndex)])
                     if !names.contains(o) { names.append(o) }
                 }
-            case .failure(let e): throw ValidationError(e.description)
+            case .failure(let e): throw ValidationError("--responder " + e.description)
             }
         }
         if names.isEmpty, let first = definition.outputs.first { names = [first] }

@@ -135,7 +135,7 @@ struct Sensitivity: ParsableCommand {
                 if ranges[r.name] != nil { throw ValidationError("--range \(r.name) is given twice") }
                 ranges[r.name] = r
                 if !names.contains(r.name) { names.append(r.name) }
-            case .failure(let e): throw ValidationError(e.description)
+            case .failure(let e): throw ValidationError("--range " + e.description)
             }
         }
         if names.isEmpty { throw ValidationError("name what to vary: --parameters a,b, --all-parameters or --range NAME=LO:HI") }
@@ -168,7 +168,7 @@ struct Sensitivity: ParsableCommand {
                 guard let fold else { throw ValidationError("`\(f.name)` has no range; give --range \(f.name)=LO:HI or --fold F") }
                 switch ParameterRange.fold(name: f.name, value: v, factor: fold) {
                 case .success(let r): list.append(r)
-                case .failure(let e): throw ValidationError(e.description)
+                case .failure(let e): throw ValidationError("--fold: " + e.description)
                 }
             }
             for (f, r) in zip(factors, list) {

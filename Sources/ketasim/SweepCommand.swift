@@ -112,11 +112,11 @@ struct Sweep: ParsableCommand {
                     throw ValidationError("--vary \(a.name): scenario `\(base.scenarioName)` names no treatment drug; add doses with --dose")
                 }
                 axes.append(a)
-            case .failure(let e): throw ValidationError(e.description)
+            case .failure(let e): throw ValidationError("--vary " + e.description)
             }
         }
         let design: SweepDesign
-        do { design = try samples.map { (n) throws(SweepDesignError) in try SweepDesign(latinHypercube: axes, samples: n, seed: seed) } ?? SweepDesign(grid: axes) } catch { throw ValidationError(error.description) }
+        do { design = try samples.map { (n) throws(SweepDesignError) in try SweepDesign(latinHypercube: axes, samples: n, seed: seed) } ?? SweepDesign(grid: axes) } catch { throw ValidationError("--samples: " + error.description) }
         if design.count > 100_000_000 { throw ValidationError("the grid has \(design.count) runs; more than 100 million is surely a mistake") }
         let names = try measured.outputNames(definition)
         for n in names where compiled.observableIndex(n) == nil {

@@ -180,9 +180,9 @@ struct PopulationCLITests {
         let corr = dir.appendingPathComponent("corr.csv")
         try "V,ke,ka\n1,0.9,-0.9\n0.9,1,0.9\n-0.9,0.9,1\n".write(to: corr, atomically: true, encoding: .utf8)
         let cases: [([String], String)] = [
-            (["--iiv", "V=30"], "--iiv V=30: write the coefficient of variation as a percentage"),
+            (["--iiv", "V=30"], "--iiv `V=30`: write the coefficient of variation as a percentage"),
             (["--iiv", "Vol=30%"], "did you mean `V`"),
-            ([], "give the variability"),
+            ([], "no variability is given"),
             (["--iiv", "V=30%", "--responder", "concentration.max 3"], "has no comparison"),
             (["--iiv", "V=30%", "--responder", "concentraton.max > 3"], "unknown output `concentraton`"),
             (["--iiv", "V=30%", "--iiv", "ke=20%", "--iiv", "ka=20%", "--correlation", corr.path], "corr.csv: the correlation matrix is not positive definite"),

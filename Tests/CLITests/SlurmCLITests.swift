@@ -290,7 +290,7 @@ private func scancel(_ target: String) throws -> Int32 {
 
 /// Against a real Slurm: `scripts/slurm-tests` brings a one-node cluster up, sets KETASIM_SLURM_TESTS=1
 /// and SLURM_CONF, runs this suite and takes the cluster down.
-@Suite("sweep, sensitivity and fit --slurm on a Slurm cluster", .serialized,
+@Suite("sweep, sensitivity, population and fit --slurm on a Slurm cluster", .serialized,
        .enabled(if: ProcessInfo.processInfo.environment["KETASIM_SLURM_TESTS"] == "1", "KETASIM_SLURM_TESTS=1 is not set (scripts/slurm-tests sets it)"))
 struct SlurmClusterTests {
     @Test(.timeLimit(.minutes(10)))
@@ -359,5 +359,22 @@ struct SlurmClusterTests {
         }
         let state = try ketasim(["jobs", out + ".slurm"])
         #expect(state.stdout.contains("fit, 4 runs in 2 shards") && state.stdout.contains("shards: 2 done") && state.stdout.contains("merge: completed"), "\(state.stdout)")
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func aPopulationAsA3ShardArrayGivesTheLocalFiles() throws {
+        let dir = try temporaryDirectory()
+        let example = repositoryRoot.appendingPathComponent("models/examples/two_compartment.yaml").path
+        let args = ["population", "--model", example, "--n", "12", "--iiv", "V=30%", "--vary", "dose=100,250",
+                    "--responder", "concentration.max > 30", "--at", "2h"]
+        let local = dir.appendingPathComponent("local").path, out = dir.appendingPathComponent("pop").path
+        #expect(try ketasim(args + ["-o", local]).status == 0)
+        let r = try ketasim(args + ["-o", out, "--slurm", "--shards", "3", "--wait"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        for file in ["subjects.csv", "traces.csv", "bands.csv", "responders.csv"] {
+            #expect(try text(out + "/" + file) == text(local + "/" + file), "\(file)")
+        }
+        let state = try ketasim(["jobs", out + ".slurm"])
+        #expect(state.stdout.contains("shards: 3 done") && state.stdout.contains("rows: 24 of 24") && state.stdout.contains("merge: completed"), "\(state.stdout)")
     }
 }

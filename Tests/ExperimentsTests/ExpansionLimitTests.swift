@@ -37,7 +37,7 @@ struct ExpansionLimitTests {
 
     @Test func latinHypercubeSamplesAreCappedBeforeAllocating() throws {
         let axis = SweepAxis(name: "dose", target: .dose, values: [0, 10], isLogarithmic: false)
-        #expect(throws: SweepDesignError(message: "--samples 1000000000 is more than 1000000 Latin hypercube samples, ketasim's limit; split the design with --seed into several sweeps")) {
+        #expect(throws: SweepDesignError(message: "1000000000 samples is more than 1000000 Latin hypercube samples, ketasim's limit; split the design into several sweeps with different seeds")) {
             _ = try SweepDesign(latinHypercube: [axis], samples: 1_000_000_000, seed: 1)
         }
         #expect(throws: SweepDesignError.self) { _ = try SweepDesign(latinHypercube: [axis], samples: 0, seed: 1) }

@@ -26,7 +26,8 @@ struct PopulationTests {
         for (bad, says) in [("V=30", "as a percentage"), ("V", "NAME=CV%"), ("V=x%", "not a percentage"), ("V=0%", "above 0%"), ("=3%", "NAME=CV%")] {
             guard case .failure(let e) = IIVSpec.parse(bad) else { Issue.record("\(bad) was accepted"); continue }
             #expect(e.description.contains(says), "\(e)")
-            #expect(e.description.hasPrefix("--iiv \(bad)"))
+            // The library names the text, not the flag (the command adds `--iiv`).
+            #expect(e.description.hasPrefix("`\(bad)`"))
         }
         // σ = sqrt(ln(1 + CV²)): the log-normal's CV sqrt(e^σ² − 1) is the CV asked for.
         let s = IIVSpec(name: "V", cv: 0.3).sigma
