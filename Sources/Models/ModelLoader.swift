@@ -75,6 +75,8 @@ struct Reader {
     let lines: [Substring]
     var problems: [ModelProblem] = []
     var warnings: [ModelProblem] = []
+    /// Every name declared so far (parameters, inputs, states, assignments) and where.
+    var declared: [String: SourceLocation] = [:]
 
     init(text: String, file: String) {
         self.file = file
@@ -236,6 +238,8 @@ struct Reader {
     static let topLevelKeys = ["name", "description", "time_unit", "references", "parameters", "inputs", "states", "assignments", "odes", "outputs", "drugs", "organisms", "scenarios"]
     static let reserved: Set<String> = Set(["t", "if", "piecewise", "time"] + Function.allCases.map(\.rawValue))
 
+    /// The whole file, section by section; every problem is collected before a model is returned, so a
+    /// user sees them all at once.
     mutating func read(_ root: Node) -> ModelDefinition? {
         guard let top = mapping(root, "the model file") else { return nil }
         checkKeys(top, allowed: Self.topLevelKeys, in: "the model file")
@@ -249,26 +253,50 @@ struct Reader {
         for node in sequence(entry(top, "references"), "`references`") ?? [] {
             if let s = string(node, "a reference") { references.append(s) }
         }
+        declared = [:]
+        let parameters = readParameters(top, root)
+        let inputs = readInputs(top)
+        let states = readStates(top, root)
+        let (ordered, odes, assignmentKeys) = readEquations(top, root, states: states)
+        let outputs = readOutputs(top, root, observables: Set(states.map(\.name)).union(assignmentKeys))
 
-        var declared: [String: SourceLocation] = [:]
-        func declare(_ reader: inout Reader, _ name: String, _ node: Node, _ kind: String) -> Bool {
-            if let problem = nameProblem(name, kind: kind) {
-                reader.report(problem, at: node)
-                return false
-            }
-            if let previous = declared[name] {
-                reader.report("`\(name)` is declared twice (first at line \(previous.line))", at: node)
-                return false
-            }
-            declared[name] = reader.location(node)
-            return true
+        let parameterNames = Set(parameters.map(\.name))
+        let drugs = readDrugs(entry(top, "drugs"), states: Set(states.map(\.name)), parameters: parameterNames)
+        let organisms = readOrganisms(entry(top, "organisms"), parameters: parameterNames)
+        let scenarios = readScenarios(entry(top, "scenarios"), inputs: inputs, parameters: parameterNames, drugs: drugs, organisms: organisms)
+
+        guard problems.isEmpty else { return nil }
+        var model = ModelDefinition(
+            file: file, name: name, description: description, timeUnit: timeUnit, references: references,
+            parameters: parameters, inputs: inputs, states: states, assignments: ordered,
+            odes: odes, outputs: outputs,
+            drugs: drugs, organisms: organisms, scenarios: scenarios)
+        model.warnings = warnings.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+        return model
+    }
+
+    /// Claims a name for a parameter, input, state or assignment: one namespace for all of them.
+    mutating func declare(_ name: String, _ node: Node, _ kind: String) -> Bool {
+        if let problem = nameProblem(name, kind: kind) {
+            report(problem, at: node)
+            return false
         }
+        if let previous = declared[name] {
+            report("`\(name)` is declared twice (first at line \(previous.line))", at: node)
+            return false
+        }
+        declared[name] = location(node)
+        return true
+    }
 
+    typealias Entries = [(key: String, keyNode: Node, value: Node)]
+
+    mutating func readParameters(_ top: Entries, _ root: Node) -> [Parameter] {
         // Parameters
         var parameters: [Parameter] = []
         if entry(top, "parameters") == nil { report("missing `parameters` section", at: root) }
         for e in mapping(entry(top, "parameters"), "`parameters`") ?? [] {
-            guard declare(&self, e.key, e.keyNode, "parameter"), let spec = mapping(e.value, "parameter `\(e.key)`") else { continue }
+            guard declare(e.key, e.keyNode, "parameter"), let spec = mapping(e.value, "parameter `\(e.key)`") else { continue }
             checkKeys(spec, allowed: ["value", "unit", "description", "source", "assumption", "bounds"], in: "parameter `\(e.key)`")
             let value = number(entry(spec, "value"), "value of `\(e.key)`", required: true, at: e.keyNode)
             let unit = string(entry(spec, "unit"), "unit of parameter `\(e.key)` (use \"1\" for dimensionless)", required: true, at: e.keyNode)
@@ -309,11 +337,14 @@ struct Reader {
                 parameters.append(Parameter(name: e.key, value: value, unit: unit, description: desc, provenance: provenance, bounds: bounds, location: location(e.keyNode)))
             }
         }
+        return parameters
+    }
 
+    mutating func readInputs(_ top: Entries) -> [Input] {
         // Inputs
         var inputs: [Input] = []
         for e in mapping(entry(top, "inputs"), "`inputs`") ?? [] {
-            guard declare(&self, e.key, e.keyNode, "input"), let spec = mapping(e.value, "input `\(e.key)`") else { continue }
+            guard declare(e.key, e.keyNode, "input"), let spec = mapping(e.value, "input `\(e.key)`") else { continue }
             checkKeys(spec, allowed: ["default", "unit", "description"], in: "input `\(e.key)`")
             let value = number(entry(spec, "default"), "default of input `\(e.key)`", required: true, at: e.keyNode)
             let unit = string(entry(spec, "unit"), "unit of input `\(e.key)`", required: true, at: e.keyNode)
@@ -322,12 +353,15 @@ struct Reader {
                 inputs.append(Input(name: e.key, defaultValue: value, unit: unit, description: string(entry(spec, "description"), "description") ?? "", location: location(e.keyNode)))
             }
         }
+        return inputs
+    }
 
+    mutating func readStates(_ top: Entries, _ root: Node) -> [State] {
         // States
         var states: [State] = []
         if entry(top, "states") == nil { report("missing `states` section", at: root) }
         for e in mapping(entry(top, "states"), "`states`") ?? [] {
-            guard declare(&self, e.key, e.keyNode, "state"), let spec = mapping(e.value, "state `\(e.key)`") else { continue }
+            guard declare(e.key, e.keyNode, "state"), let spec = mapping(e.value, "state `\(e.key)`") else { continue }
             checkKeys(spec, allowed: ["initial", "unit", "description", "captions", "identifiers"], in: "state `\(e.key)`")
             let initial = number(entry(spec, "initial"), "initial value of `\(e.key)`", required: true, at: e.keyNode)
             let unit = string(entry(spec, "unit"), "unit of state `\(e.key)` (use \"1\" for dimensionless)", required: true, at: e.keyNode)
@@ -345,13 +379,18 @@ struct Reader {
             // report it again as unknown, nine errors for one NaN.
             states.append(State(name: e.key, initial: initial ?? .nan, unit: unit ?? "", description: string(entry(spec, "description"), "description") ?? "", captions: captions, identifiers: identifiers, location: location(e.keyNode)))
         }
+        return states
+    }
 
+    /// Assignments and ODEs are parsed first and their names checked once every name is declared;
+    /// assignments come back ordered so that each uses only earlier ones.
+    mutating func readEquations(_ top: Entries, _ root: Node, states: [State]) -> (assignments: [Assignment], odes: [Expr], assignmentKeys: Set<String>) {
         // Assignments and ODEs: parse now, check names once all are declared.
         var rawAssignments: [(name: String, parsed: ParsedExpression, unit: String?, description: String?, node: Node)] = []
         // Declared assignments, including those whose expression did not parse (already reported).
         var assignmentKeys: Set<String> = []
         for e in mapping(entry(top, "assignments"), "`assignments`") ?? [] {
-            guard declare(&self, e.key, e.keyNode, "assignment") else { continue }
+            guard declare(e.key, e.keyNode, "assignment") else { continue }
             assignmentKeys.insert(e.key)
             var exprNode = e.value
             var unit: String?, desc: String?
@@ -406,9 +445,11 @@ struct Reader {
         case .failure(let cycle):
             report("assignments form a cycle: \(cycle.members.map { rawAssignments[$0].name }.joined(separator: " -> "))", at: rawAssignments[cycle.members[0]].node)
         }
+        return (ordered, states.map { odeByState[$0.name]?.0.expr ?? .constant(0) }, assignmentKeys)
+    }
 
+    mutating func readOutputs(_ top: Entries, _ root: Node, observables: Set<String>) -> [String] {
         // Outputs
-        let observables = Set(states.map(\.name)).union(assignmentKeys)
         var outputs: [String] = []
         var listed: Set<String> = []
         if entry(top, "outputs") == nil { report("missing `outputs` list", at: root) }
@@ -422,20 +463,7 @@ struct Reader {
                 outputs.append(s)
             }
         }
-
-        let parameterNames = Set(parameters.map(\.name))
-        let drugs = readDrugs(entry(top, "drugs"), states: stateNames, parameters: parameterNames)
-        let organisms = readOrganisms(entry(top, "organisms"), parameters: parameterNames)
-        let scenarios = readScenarios(entry(top, "scenarios"), inputs: inputs, parameters: parameterNames, drugs: drugs, organisms: organisms)
-
-        guard problems.isEmpty else { return nil }
-        var model = ModelDefinition(
-            file: file, name: name, description: description, timeUnit: timeUnit, references: references,
-            parameters: parameters, inputs: inputs, states: states, assignments: ordered,
-            odes: states.map { odeByState[$0.name]?.0.expr ?? .constant(0) }, outputs: outputs,
-            drugs: drugs, organisms: organisms, scenarios: scenarios)
-        model.warnings = warnings.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
-        return model
+        return outputs
     }
 
     mutating func readDrugs(_ node: Node?, states: Set<String>, parameters: Set<String>) -> [Drug] {
