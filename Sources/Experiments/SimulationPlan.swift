@@ -193,6 +193,8 @@ public enum SimulationError: Error, Sendable, Equatable, CustomStringConvertible
     case doseAfterEnd(last: Double, tEnd: Double, TimeUnit)
     case steadyState(IntegrationErrorDescription)
     case badStress(Double)
+    /// Forward sensitivities cannot be computed for this model or plan (the sentence says why).
+    case sensitivitiesUnavailable(String)
 
     public var description: String {
         switch self {
@@ -212,6 +214,7 @@ public enum SimulationError: Error, Sendable, Equatable, CustomStringConvertible
             return "the run ends at \(unit.describe(end)), not after the last dose at \(unit.describe(last))"
         case let .steadyState(e): return "cannot start from equilibrium: \(e.text)"
         case let .badStress(s): return "the stress intensity must lie between 0 and 1, got \(formatNumber(s))"
+        case let .sensitivitiesUnavailable(reason): return reason
         }
     }
 }

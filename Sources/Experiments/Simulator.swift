@@ -70,6 +70,11 @@ public final class Simulator {
     let integrator: ODEIntegrator?
     private var steadyStateCache: [SteadyKey: [Double]] = [:]
     private var programs: [[OutputColumn]: CompiledProgram] = [:]
+    /// Sensitivity systems by parameter list and number of directions, each with its own integrator
+    /// over the augmented states (see `SensitivityRun.swift`).
+    var sensitivitySystems: [SensitivityKey: (workspace: SensitivityWorkspace, integrator: ODEIntegrator)] = [:]
+    var compiledSensitivities: [[String]: CompiledSensitivities] = [:]
+    var outputGradients: [SensitivityGradientKey: OutputGradient] = [:]
 
     private struct SteadyKey: Hashable {
         var parameters: [Double]
@@ -170,7 +175,7 @@ public final class Simulator {
         try run(plan, columns: columns(names ?? model.definition.outputs), detailTimes: detailTimes)
     }
 
-    private func program(for columns: [OutputColumn]) throws(SimulationError) -> CompiledProgram {
+    func program(for columns: [OutputColumn]) throws(SimulationError) -> CompiledProgram {
         if let p = programs[columns] { return p }
         do {
             let p = try model.program(computing: columns.map(\.expression))
@@ -240,7 +245,7 @@ public final class Simulator {
 
     /// Infusion rates as they are from t on (recomputed from scratch, so overlapping infusions add up
     /// right), and the boluses given at t.
-    private func applyDoses(_ doses: [DoseEvent], at t: Double, to y: UnsafeMutablePointer<Double>) {
+    func applyDoses(_ doses: [DoseEvent], at t: Double, to y: UnsafeMutablePointer<Double>) {
         for slot in model.infusionTargets.indices { workspace.setInfusion(slot: slot, rate: 0) }
         for e in doses {
             if let slot = e.infusionSlot {

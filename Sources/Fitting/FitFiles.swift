@@ -33,7 +33,7 @@ public enum FitFiles {
         let extra = [
             "design": "multistart", "runs_total": String(starts), "start_design": "latin hypercube on the parameter scale within the bounds",
             "method": options.method.rawValue, "max_iterations": String(options.maxIterations),
-            "gradient": options.centralDifferences ? "central" : "differences", "difference_step": csvNumber(options.differenceStep),
+            "gradient": options.analyticJacobian ? "sensitivities" : options.centralDifferences ? "central" : "differences", "difference_step": csvNumber(options.differenceStep),
             "xtol": csvNumber(options.xtol), "gtol": csvNumber(options.gtol), "ftol": csvNumber(options.ftol),
         ]
         return RunMetadata(version: version, inputFile: file, inputSHA256: filesSHA256(sourceFiles),

@@ -30,6 +30,9 @@ public struct LeastSquaresOptions: Sendable, Equatable {
     /// the integrator's relative tolerance (1e-10 for PEtab problems), whose error it divides.
     public var differenceStep = 1e-6
     public var centralDifferences = false
+    /// Use the problem's analytic Jacobian (`residualsAndJacobian`) where it offers one; differences
+    /// (as `centralDifferences` says) where it does not.
+    public var analyticJacobian = false
 
     public init() {}
 }
@@ -69,6 +72,9 @@ final class ResidualContext {
     var u: [Double]
     var r: [Double]
     var r2: [Double]
+    var jacobian: [Double]
+    /// Set when the problem said it has no analytic Jacobian: differences from then on.
+    var analyticUnavailable = false
     /// Objective assigned where the residuals cannot be evaluated: far above any objective a start
     /// reaches, so that the trust region rejects the step and shrinks instead of stopping.
     static let penalty = 1e12
@@ -80,6 +86,7 @@ final class ResidualContext {
         u = [Double](repeating: 0, count: problem.parameterNames.count)
         r = [Double](repeating: 0, count: problem.residualCount)
         r2 = r
+        jacobian = options.analyticJacobian ? [Double](repeating: 0, count: problem.residualCount * problem.parameterNames.count) : []
     }
 
     func evaluate(_ u: [Double], into r: inout [Double]) -> Bool {
@@ -110,6 +117,29 @@ final class ResidualContext {
     /// step in the other direction; when both fail the Jacobian is reported as impossible.
     func df(_ x: UnsafePointer<gsl_vector>, _ out: UnsafeMutablePointer<gsl_matrix>) -> Int32 {
         fill(x)
+        if options.analyticJacobian && !analyticUnavailable {
+            evaluations += 1
+            switch problem.residualsAndJacobian(at: transform.toBox(u), residuals: &r, jacobian: &jacobian) {
+            case true?:
+                // dr/du = dr/dx dx/du: the sine map's derivative, column by column.
+                let m = out.pointee
+                let n = Int(m.size1), p = Int(m.size2), tda = Int(m.tda)
+                let scale = transform.derivative(u)
+                for i in 0..<n {
+                    for j in 0..<p {
+                        let v = jacobian[i * p + j] * scale[j]
+                        guard v.isFinite else { return fitBadFunction }
+                        m.data[i * tda + j] = v
+                    }
+                }
+                return fitSuccess
+            case false?:
+                return fitBadFunction
+            case nil:
+                analyticUnavailable = true
+                evaluations -= 1
+            }
+        }
         let base = u
         var r0 = r
         guard evaluate(base, into: &r0) else { return fitBadFunction }
@@ -137,7 +167,8 @@ final class ResidualContext {
 }
 
 /// Local nonlinear least squares with GSL's trust-region method (`gsl_multifit_nlinear`), bounds by
-/// `BoundTransform`, the Jacobian by finite differences of the residuals.
+/// `BoundTransform`, the Jacobian analytic (`LeastSquaresOptions.analyticJacobian`, where the problem
+/// has one) or by finite differences of the residuals.
 public struct GSLLeastSquares: Sendable {
     public var options: LeastSquaresOptions
 

@@ -20,9 +20,16 @@ public protocol LeastSquaresProblem: AnyObject {
     /// Fills `r` (residualCount values) at `x` (estimation scale); false where the model cannot be
     /// evaluated (a failed integration, a non-finite or non-positive value where a log is taken).
     func residuals(at x: [Double], into r: inout [Double]) -> Bool
+    /// Fills `r` and the Jacobian dr/dx on the estimation scale (row-major, residualCount x parameters)
+    /// from an analytic derivative (forward sensitivities). Nil when the problem has none, or not for
+    /// this model: the optimiser then differentiates the residuals itself. False where the model cannot
+    /// be evaluated at `x`.
+    func residualsAndJacobian(at x: [Double], residuals r: inout [Double], jacobian: inout [Double]) -> Bool?
 }
 
 extension LeastSquaresProblem {
+    public func residualsAndJacobian(at x: [Double], residuals r: inout [Double], jacobian: inout [Double]) -> Bool? { nil }
+
     /// The objective at `x`, +inf where the residuals cannot be evaluated.
     public func objective(at x: [Double]) -> Double {
         var r = [Double](repeating: 0, count: residualCount)
@@ -70,6 +77,11 @@ public struct BoundTransform: Sendable {
 
     public func toBox(_ u: [Double]) -> [Double] {
         u.indices.map { i in bounded(i) ? lower[i] + (upper[i] - lower[i]) * (1 + sin(u[i])) / 2 : u[i] }
+    }
+
+    /// dx/du of `toBox`, per coordinate (the map is separable).
+    public func derivative(_ u: [Double]) -> [Double] {
+        u.indices.map { i in bounded(i) ? (upper[i] - lower[i]) * cos(u[i]) / 2 : 1 }
     }
 
     public func fromBox(_ x: [Double]) -> [Double] {

@@ -160,6 +160,9 @@ public final class ModelWorkspace: ODESystem {
     var pendingCount = 0
     /// Set when a parameter, input or infusion rate changes; the preludes run before the next call.
     private var stale = true
+    /// Counts changes of parameters, inputs and infusion rates, so that a `SensitivityWorkspace` over
+    /// this workspace knows when to re-run its own prelude.
+    public private(set) var generation = 0
 
     public var dimension: Int { n }
     public let stateNames: [String]
@@ -192,6 +195,12 @@ public final class ModelWorkspace: ODESystem {
         timeRegisters[index] = value
         registers[index] = value
         stale = true
+        generation &+= 1
+    }
+
+    /// Copies t, the states, parameters, inputs and infusion rates into another register file.
+    func copyVariables(into target: UnsafeMutablePointer<Double>) {
+        target.update(from: registers, count: model.variableNames.count)
     }
 
     public func setParameters(_ values: [Double]) {

@@ -66,6 +66,12 @@ extension PEtabProblem {
         var states: [String: Double] = [:]
         /// Values of ids outside the model that the observables read (per-condition observable parameters).
         var formulaValues: [String: Double] = [:]
+        /// The parameter-table id each parameter or state value comes from (a cell naming a parameter),
+        /// with the factor it is multiplied by (a compartment's size for a concentration): what a
+        /// derivative by that id sees.
+        var parameterSources: [String: String] = [:]
+        var stateSources: [String: (id: String, factor: Double)] = [:]
+        var formulaSources: [String: String] = [:]
     }
 
     func value(_ v: PEtabValue, values: [String: Double], file: String, row: Int, column: String) throws(PEtabError) -> Double {
@@ -86,28 +92,35 @@ extension PEtabProblem {
         for (column, cell) in c.values.sorted(by: { $0.key < $1.key }) {
             let x = try value(cell, values: values, file: c.file, row: c.row, column: column)
             if x.isNaN { continue }
+            let source: String? = if case .parameter(let id) = cell { id } else { nil }
             if let s = model.species[column] {
                 // The condition gives the species' SBML value (a concentration unless hasOnlySubstanceUnits).
                 if case .symbol(let amountState) = s.amount, amountState != s.name, stateNames.contains(amountState) {
                     let size = modelParameters[s.compartment] ?? def.parameter(named: s.compartment)?.value ?? .nan
                     effect.states[amountState] = x * size
+                    if let source { effect.stateSources[amountState] = (source, size) }
                 } else if stateNames.contains(s.name) {
                     effect.states[s.name] = x
+                    if let source { effect.stateSources[s.name] = (source, 1) }
                 } else if def.parameter(named: s.name) != nil {
                     effect.parameters[s.name] = x
+                    if let source { effect.parameterSources[s.name] = source }
                 } else {
                     throw PEtabError(.unsupported, file: c.file, row: c.row, column: column, "setting species `\(column)`, which an assignment rule defines")
                 }
             } else if let name = model.symbols[column] {
                 if def.parameter(named: name) != nil {
                     effect.parameters[name] = x
+                    if let source { effect.parameterSources[name] = source }
                 } else if stateNames.contains(name) {
                     effect.states[name] = x
+                    if let source { effect.stateSources[name] = (source, 1) }
                 } else {
                     throw PEtabError(.unsupported, file: c.file, row: c.row, column: column, "setting `\(column)`, which an assignment rule defines")
                 }
             } else {
                 effect.formulaValues[column] = x
+                if let source { effect.formulaSources[column] = source }
             }
         }
         return effect
@@ -133,17 +146,40 @@ extension PEtabProblem {
 
     /// As `evaluate(values:settings:)`, with a simulator of this problem's model from `makeSimulator`.
     public func evaluate(values overrides: [String: Double] = [:], using simulator: Simulator) throws(PEtabError) -> PEtabEvaluation {
+        try evaluate(values: overrides, using: simulator, by: nil).evaluation
+    }
+
+    /// The objective as `evaluate(values:using:)`, and the derivatives of every simulation and sigma by
+    /// the parameter-table ids `ids` (on the linear scale) from forward sensitivities: the model's
+    /// parameters, initial values (initial assignments, condition-table cells) and preequilibration
+    /// follow the ids; observable and noise formulas are differentiated symbolically. Throws
+    /// `.unsupported` where sensitivities cannot be had (a model with events); the caller then
+    /// differentiates by finite differences.
+    public func evaluateWithSensitivities(values overrides: [String: Double] = [:], by ids: [String], using simulator: Simulator) throws(PEtabError) -> (evaluation: PEtabEvaluation, gradient: PEtabGradient) {
+        let (evaluation, gradient) = try evaluate(values: overrides, using: simulator, by: ids)
+        guard let gradient else { throw PEtabError(.simulation, file: file, "internal: no gradient was computed") }
+        return (evaluation, gradient)
+    }
+
+    func evaluate(values overrides: [String: Double], using simulator: Simulator, by ids: [String]?) throws(PEtabError) -> (evaluation: PEtabEvaluation, gradient: PEtabGradient?) {
         let values = nominalValues.merging(overrides) { _, b in b }
         let def = model.definition
-        // Model parameters the parameter table sets.
+        // Model parameters the parameter table sets, and the id each follows.
         var base: [String: Double] = [:]
+        var baseSources: [String: String] = [:]
         for p in parameters {
-            if let name = model.symbols[p.id], def.parameter(named: name) != nil { base[name] = p.nominalValue }
+            if let name = model.symbols[p.id], def.parameter(named: name) != nil { base[name] = p.nominalValue; baseSources[name] = p.id }
         }
-        for (id, v) in overrides { if let name = model.symbols[id], def.parameter(named: name) != nil { base[name] = v } }
+        for (id, v) in overrides {
+            if let name = model.symbols[id], def.parameter(named: name) != nil { base[name] = v; baseSources[name] = id }
+        }
+        let setup = ids.map { SensitivitySetup(problem: self, ids: $0, baseSources: baseSources) }
+        let d = ids?.count ?? 0
 
         var simulations = [Double](repeating: .nan, count: measurements.count)
         var sigmas = [Double](repeating: .nan, count: measurements.count)
+        var simulationGradients = [Double](repeating: 0, count: setup == nil ? 0 : measurements.count * d)
+        var sigmaGradients = simulationGradients
         // One simulation per (preequilibration, simulation condition, steady or not).
         struct Key: Hashable { var pre: String?; var sim: String; var steady: Bool }
         var groups: [Key: [Int]] = [:]
@@ -160,6 +196,10 @@ extension PEtabProblem {
             let simParameters = base.merging(simEffect.parameters) { _, b in b }
             var plan = SimulationPlan(model: def, tEnd: 1)
             plan.parameters = simParameters
+            var sensitivityPlan = setup.map { s in
+                SensitivityPlan(parameters: s.parameters, directionCount: d, directions: s.directions(s.sources(simEffect)),
+                                initial: s.initialSensitivities(parameters: simParameters, directions: s.directions(s.sources(simEffect)), effect: simEffect))
+            }
             if let pre = key.pre {
                 if key.steady {
                     throw PEtabError(.unsupported, file: m0.file, row: m0.row, column: "time", "a measurement at steady state after a preequilibration")
@@ -171,10 +211,17 @@ extension PEtabProblem {
                 plan.equilibriumParameters = preParameters
                 plan.equilibriumStates = model.initialStates(parameters: preParameters).merging(preEffect.states) { _, b in b }
                 plan.initialStates = simEffect.states
+                if let s = setup {
+                    let m = s.directions(s.sources(preEffect))
+                    sensitivityPlan?.equilibriumDirections = m
+                    sensitivityPlan?.equilibriumInitial = s.initialSensitivities(parameters: preParameters, directions: m, effect: preEffect)
+                }
             } else if key.steady {
                 plan.start = .steadyState
                 plan.equilibriumMethod = .simulation
                 plan.equilibriumStates = model.initialStates(parameters: simParameters).merging(simEffect.states) { _, b in b }
+                let initial = sensitivityPlan?.initial
+                sensitivityPlan?.equilibriumInitial = initial
             } else {
                 plan.initialStates = model.initialStates(parameters: simParameters).merging(simEffect.states) { _, b in b }
             }
@@ -183,10 +230,13 @@ extension PEtabProblem {
             plan.tEnd = max(times.last ?? 0, 0) > 0 ? times.last ?? 1 : 1
 
             // Observable and noise formulas, per measurement, as expressions over the model; identical
-            // ones share a column.
+            // ones share a column. With sensitivities, an estimated id that enters a formula other than
+            // through a model parameter (a placeholder, an id outside the model) is a symbol `__theta_j`
+            // there: its partial derivative is one more column.
             var columns: [OutputColumn] = []
             var columnOf: [Expr: Int] = [:]
             var wanted: [(row: Int, observable: Int, noise: Int)] = []
+            var direct: [(row: Int, noise: Bool, direction: Int, column: Int)] = []
             func column(_ e: Expr) -> Int {
                 if let k = columnOf[e] { return k }
                 columns.append(OutputColumn(name: "c\(columns.count)", expression: e))
@@ -197,32 +247,80 @@ extension PEtabProblem {
                 let m = measurements[i]
                 guard let o = observables[m.observableId] else { continue }
                 var local = simEffect.formulaValues
+                var symbolic = setup?.outsideSymbols ?? [:]
+                for (name, id) in simEffect.formulaSources { if let s = setup?.symbol(id) { symbolic[name] = s } }
+                for name in local.keys where simEffect.formulaSources[name] == nil { symbolic.removeValue(forKey: name) }
                 for (n, v) in m.observableParameters.enumerated() {
-                    local["observableParameter\(n + 1)_\(o.id)"] = try value(v, values: values, file: m.file, row: m.row, column: "observableParameters")
+                    let name = "observableParameter\(n + 1)_\(o.id)"
+                    local[name] = try value(v, values: values, file: m.file, row: m.row, column: "observableParameters")
+                    if case .parameter(let id) = v, let s = setup?.symbol(id) { symbolic[name] = s } else { symbolic.removeValue(forKey: name) }
                 }
                 for (n, v) in m.noiseParameters.enumerated() {
-                    local["noiseParameter\(n + 1)_\(o.id)"] = try value(v, values: values, file: m.file, row: m.row, column: "noiseParameters")
+                    let name = "noiseParameter\(n + 1)_\(o.id)"
+                    local[name] = try value(v, values: values, file: m.file, row: m.row, column: "noiseParameters")
+                    if case .parameter(let id) = v, let s = setup?.symbol(id) { symbolic[name] = s } else { symbolic.removeValue(forKey: name) }
                 }
-                let h = try modelExpression(o.formula, local: local, values: values, file: o.file, row: o.row, column: "observableFormula")
+                let hSymbolic = try modelExpression(o.formula, local: local, values: values, file: o.file, row: o.row, column: "observableFormula", symbolic: symbolic)
+                let constants = setup?.constants(values) ?? [:]
+                let h = constants.isEmpty ? hSymbolic : hSymbolic.substituting(constants)
                 let hk = column(h)
                 // The noise formula may read the observable itself (PEtab allows its id there).
                 local.removeValue(forKey: o.id)
-                var noise = try modelExpression(o.noiseFormula, local: local, values: values, file: o.file, row: o.row, column: "noiseFormula", observable: (o.id, h))
-                noise = noise.substituting([o.id: h])
+                symbolic.removeValue(forKey: o.id)
+                var noiseSymbolic = try modelExpression(o.noiseFormula, local: local, values: values, file: o.file, row: o.row, column: "noiseFormula",
+                                                        observable: (o.id, h), symbolic: symbolic)
+                noiseSymbolic = noiseSymbolic.substituting([o.id: hSymbolic])
+                let noise = constants.isEmpty ? noiseSymbolic : noiseSymbolic.substituting(constants)
                 wanted.append((i, hk, column(noise)))
+                if let s = setup {
+                    for (isNoise, e) in [(false, hSymbolic), (true, noiseSymbolic)] {
+                        for name in e.symbols {
+                            guard let j = s.direction(ofSymbol: name) else { continue }
+                            let partial = e.derivative(withRespectTo: name).substituting(constants)
+                            if case .constant(0) = partial { continue }
+                            direct.append((i, isNoise, j, column(partial)))
+                        }
+                    }
+                }
             }
             let result: SimulationResult
-            do { result = try simulator.run(plan, columns: columns) } catch {
+            var sensitivity: SensitivityResult?
+            do {
+                if let sensitivityPlan {
+                    let run = try simulator.run(plan, columns: columns, sensitivities: sensitivityPlan)
+                    sensitivity = run
+                    result = run.result
+                } else {
+                    result = try simulator.run(plan, columns: columns)
+                }
+            } catch {
+                if case .sensitivitiesUnavailable = error {
+                    throw PEtabError(.unsupported, file: model.file, "forward sensitivities: \(error.description)")
+                }
                 throw PEtabError(.simulation, file: m0.file, row: m0.row, "condition `\(key.sim)`\(key.pre.map { " after preequilibration `\($0)`" } ?? ""): \(error.description)")
             }
             if let failure = result.failure {
                 throw PEtabError(.simulation, file: m0.file, row: m0.row, "condition `\(key.sim)`: the integration failed: \(failure.description)")
             }
+            let count = columns.count
+            var timeIndex: [Int: Int] = [:]
             for w in wanted {
                 let t = key.steady ? 0 : measurements[w.row].time
                 guard let k = result.times.firstIndex(of: t) else { continue }
-                simulations[w.row] = result.values[k * columns.count + w.observable]
-                sigmas[w.row] = result.values[k * columns.count + w.noise]
+                timeIndex[w.row] = k
+                simulations[w.row] = result.values[k * count + w.observable]
+                sigmas[w.row] = result.values[k * count + w.noise]
+                if let sensitivity {
+                    for j in 0..<d {
+                        simulationGradients[w.row * d + j] = sensitivity.gradient(time: k, output: w.observable, direction: j)
+                        sigmaGradients[w.row * d + j] = sensitivity.gradient(time: k, output: w.noise, direction: j)
+                    }
+                }
+            }
+            for x in direct {
+                guard let k = timeIndex[x.row] else { continue }
+                let v = result.values[k * count + x.column]
+                if x.noise { sigmaGradients[x.row * d + x.direction] += v } else { simulationGradients[x.row * d + x.direction] += v }
             }
         }
         var llh = 0.0, chi2 = 0.0
@@ -236,17 +334,20 @@ extension PEtabProblem {
         for p in parameters where p.estimate {
             if let prior = p.prior { logPrior += prior.logDensity(values[p.id] ?? p.nominalValue, scale: p.scale) }
         }
-        return PEtabEvaluation(simulations: simulations, sigmas: sigmas, llh: llh, chi2: chi2, logPrior: logPrior)
+        let evaluation = PEtabEvaluation(simulations: simulations, sigmas: sigmas, llh: llh, chi2: chi2, logPrior: logPrior)
+        guard let ids else { return (evaluation, nil) }
+        return (evaluation, PEtabGradient(parameters: ids, simulations: simulationGradients, sigmas: sigmaGradients))
     }
 
     /// A PEtab formula as an expression over the model in ketasim names: placeholders and per-condition
     /// values become numbers, SBML ids become the model's symbols, parameter-table ids outside the model
     /// their values.
     func modelExpression(_ e: Expr, local: [String: Double], values: [String: Double], file: String, row: Int, column: String,
-                         observable: (id: String, expression: Expr)? = nil) throws(PEtabError) -> Expr {
+                         observable: (id: String, expression: Expr)? = nil, symbolic: [String: String] = [:]) throws(PEtabError) -> Expr {
         var map: [String: Expr] = [:]
         for s in e.symbols {
-            if let x = local[s] { map[s] = .constant(x) }
+            if let name = symbolic[s] { map[s] = .symbol(name) }
+            else if let x = local[s] { map[s] = .constant(x) }
             else if let observable, s == observable.id { continue }
             else if let x = model.expression(for: s, as: .value) { map[s] = x }
             else if let x = values[s] { map[s] = .constant(x) }

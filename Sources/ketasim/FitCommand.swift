@@ -69,7 +69,11 @@ struct Fit: ParsableCommand {
     @Option(help: "Trust-region subproblem: \(LeastSquaresOptions.Method.allCases.map(\.rawValue).joined(separator: ", ")).")
     var method: LeastSquaresOptions.Method = .levenbergMarquardt
 
-    @Option(help: "Jacobian of the residuals: differences (forward) or central.")
+    @Option(help: ArgumentHelp("Jacobian of the residuals: sensitivities, differences (forward) or central.", discussion: """
+        sensitivities: forward sensitivity equations integrated with the states (PEtab problems without \
+        events); where a problem has none (events, or a calibration file's metrics) the fit says so in one \
+        line and uses forward differences.
+        """))
     var gradient: String = "differences"
 
     @Option(name: .shortAndLong, help: "Output folder for the fit's files.")
@@ -95,8 +99,8 @@ struct Fit: ParsableCommand {
         }
         guard starts >= 1 else { throw ValidationError("--starts must be at least 1") }
         guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1") }
-        guard ["differences", "central"].contains(gradient) else {
-            throw ValidationError("--gradient must be differences or central (forward sensitivities are not implemented yet)")
+        guard ["sensitivities", "differences", "central"].contains(gradient) else {
+            throw ValidationError("--gradient must be sensitivities, differences or central, not `\(gradient)`")
         }
         if evaluate, output != nil { throw ValidationError("-o is for a fit; with --evaluate use --simulations FILE") }
     }
@@ -257,6 +261,18 @@ struct Fit: ParsableCommand {
         options.method = method
         options.maxIterations = maxIterations
         options.centralDifferences = gradient == "central"
+        options.analyticJacobian = gradient == "sensitivities"
+        if options.analyticJacobian {
+            // One evaluation at the start point tells whether this problem has sensitivities at all,
+            // so the fallback is announced once, not discovered silently by every worker.
+            var r = [Double](repeating: 0, count: residuals.residualCount)
+            var jacobian = [Double](repeating: 0, count: residuals.residualCount * names.count)
+            if residuals.residualsAndJacobian(at: residuals.point([:]), residuals: &r, jacobian: &jacobian) == nil {
+                let reason = (residuals as? PEtabResiduals)?.sensitivityRefusal
+                    ?? "a calibration file's targets (metrics such as t_max) have no forward sensitivities"
+                printError("note: \(reason); using finite differences")
+            }
+        }
         var meta = FitFiles.sidecar(file: problem, sourceFiles: subject.sourceFiles, solver: subject.solver, version: Ketasim.version,
                                     starts: starts, seed: seed, options: options)
 

@@ -1,0 +1,227 @@
+import Expressions
+import Integrator
+import Models
+
+/// What a run with forward sensitivities differentiates by: directions θ_k, each a combination of
+/// model parameters (M = ∂q/∂θ), and the sensitivities of the start.
+public struct SensitivityPlan: Sendable {
+    /// Model parameters (by name) through which the directions act.
+    public var parameters: [String]
+    public var directionCount: Int
+    /// M = ∂q/∂θ during the run, row-major parameters x directions.
+    public var directions: [Double]
+    /// M during the starting equilibrium (a PEtab preequilibration), when it differs from `directions`.
+    public var equilibriumDirections: [Double]?
+    /// ∂x(0)/∂θ, row-major states x directions. After a starting equilibrium only the rows of the states
+    /// the plan sets (`initialStates`) are read; the others come from the equilibrium.
+    public var initial: [Double]
+    /// ∂x/∂θ where the search for the equilibrium starts (`equilibriumStates`), for a model whose
+    /// Jacobian is singular there (a conserved total), whose equilibrium depends on its start; zero when nil.
+    public var equilibriumInitial: [Double]?
+
+    public init(parameters: [String], directionCount: Int, directions: [Double], initial: [Double]) {
+        self.parameters = parameters
+        self.directionCount = directionCount
+        self.directions = directions
+        self.initial = initial
+    }
+
+    /// Sensitivities to each of `parameters` itself (M the identity), starting from zero.
+    public init(parameters: [String], stateCount: Int) {
+        let p = parameters.count
+        var m = [Double](repeating: 0, count: p * p)
+        for k in 0..<p { m[k * p + k] = 1 }
+        self.init(parameters: parameters, directionCount: p, directions: m, initial: [Double](repeating: 0, count: stateCount * p))
+    }
+}
+
+/// A simulation's outputs and their derivatives by each direction.
+public struct SensitivityResult: Sendable {
+    public var result: SimulationResult
+    /// d(output)/dθ, row-major times x outputs x directions (`result.times`, `result.outputNames`).
+    public var gradients: [Double]
+    public var directionCount: Int
+
+    public func gradient(time k: Int, output c: Int, direction j: Int) -> Double {
+        gradients[(k * result.outputNames.count + c) * directionCount + j]
+    }
+}
+
+struct SensitivityKey: Hashable {
+    var parameters: [String]
+    var directions: Int
+}
+
+struct SensitivityGradientKey: Hashable {
+    var parameters: [String]
+    var columns: [OutputColumn]
+}
+
+extension Simulator {
+    /// Simulates a plan as `run(_:columns:)` does, with the forward sensitivity equations integrated
+    /// alongside the states by the same `ODEIntegrator.solve`, and returns d(column)/dθ at every output.
+    ///
+    /// Refuses (`.sensitivitiesUnavailable`) a model with events, whose jumps would need the
+    /// sensitivities' jump conditions (a trigger time that moves with θ), and doses whose amount depends
+    /// on a differentiated parameter (bioavailability, body weight). A bolus of a fixed amount leaves S
+    /// unchanged, so other doses are exact.
+    public func run(_ plan: SimulationPlan, columns: [OutputColumn], sensitivities s: SensitivityPlan) throws(SimulationError) -> SensitivityResult {
+        let def = model.definition
+        try plan.validate(against: def)
+        let n = model.stateCount, d = s.directionCount
+        guard def.events.isEmpty else {
+            throw .sensitivitiesUnavailable("the model has events, and ketasim does not carry their jumps into the sensitivities")
+        }
+        guard n > 0 else { throw .sensitivitiesUnavailable("the model has no states") }
+        guard s.directions.count == s.parameters.count * d, s.initial.count == n * d else {
+            throw .sensitivitiesUnavailable("internal: the sensitivity plan's matrices do not match \(s.parameters.count) parameters, \(n) states and \(d) directions")
+        }
+        if !plan.doses.isEmpty {
+            let doseParameters = Set(def.drugs.flatMap { $0.routes.compactMap { r -> String? in
+                if case .parameter(let name) = r.bioavailability { return name }
+                return nil
+            } } + ["body_weight"])
+            if let p = s.parameters.first(where: doseParameters.contains) {
+                throw .sensitivitiesUnavailable("dose amounts depend on `\(p)`, and ketasim does not differentiate doses")
+            }
+        }
+        let (sw, integrator) = try sensitivitySystem(parameters: s.parameters, directions: d)
+        let program = try program(for: columns)
+        let gradient = try outputGradient(parameters: s.parameters, columns: columns)
+
+        // The start: the equilibrium (its sensitivities from J S = -(∂f/∂q) M), then the plan's states.
+        var x0: [Double]
+        var s0 = s.initial
+        if plan.start != .steadyState {
+            x0 = try initialState(for: plan)
+        } else {
+            var start = plan
+            start.initialStates = [:]
+            x0 = try initialState(for: start)
+            // `initialState` left the equilibrium's parameters and inputs in the workspace.
+            sw.setDirections(s.equilibriumDirections ?? s.directions)
+            s0 = try equilibriumSensitivities(sw, integrator, at: x0, plan: plan, s)
+            for (name, value) in plan.initialStates {
+                guard let i = model.stateIndex(name) else { continue }
+                x0[i] = value
+                for k in 0..<d { s0[i * d + k] = s.initial[i * d + k] }
+            }
+        }
+        let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
+        workspace.setParameters(parameters)
+        workspace.resetInputs()
+        workspace.resetEvents()
+        sw.setDirections(s.directions)
+        let doses = try events(for: plan, parameters: parameters)
+        var times = plan.grid(timeUnit: def.timeUnit)
+        let onGrid = Set(times)
+        if (times.last ?? 0) < plan.tEnd { times.append(plan.tEnd) }
+
+        var y0 = x0 + [Double](repeating: 0, count: n * d)
+        for i in 0..<n { for k in 0..<d { y0[n + k * n + i] = s0[i * d + k] } }
+        let schedule = InputSchedule(plan: plan, model: model)
+        let observer = Observer(workspace: workspace, program: program, count: columns.count)
+        var preDose: [Double]?
+        let solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: Self.breakpoints(doses: doses, plan: plan),
+                                        onBreakpoint: { t, y in
+            guard let base = y.baseAddress else { return }
+            if let first = plan.referenceTime, t == first, preDose == nil { preDose = observer.row(t: t, y: base) }
+            schedule.apply(at: t, to: self.workspace)
+            // A bolus adds an amount that no differentiated parameter changes: S is continuous there.
+            self.applyDoses(doses, at: t, to: base)
+        })
+        let values = observer.rows(of: solution, inputs: schedule)
+        let m = columns.count
+        var gradients = [Double](repeating: 0, count: solution.count * m * d)
+        solution.values.withUnsafeBufferPointer { states in
+            gradients.withUnsafeMutableBufferPointer { out in
+                guard let y = states.baseAddress, let o = out.baseAddress else { return }
+                for k in 0..<solution.count {
+                    schedule.apply(at: solution.times[k], to: workspace)
+                    sw.outputSensitivities(gradient, t: solution.times[k], y: y + k * solution.dimension, into: o + k * m * d)
+                }
+            }
+        }
+        var result = SimulationResult(
+            outputNames: columns.map(\.name), times: [], values: [], preDose: preDose,
+            firstDoseTime: plan.referenceTime, failure: solution.failure, statistics: solution.statistics, timeUnit: def.timeUnit)
+        var kept: [Double] = []
+        for k in 0..<solution.count where onGrid.contains(solution.times[k]) {
+            result.times.append(solution.times[k])
+            result.values.append(contentsOf: values[(k * m)..<((k + 1) * m)])
+            kept.append(contentsOf: gradients[(k * m * d)..<((k + 1) * m * d)])
+        }
+        return SensitivityResult(result: result, gradients: kept, directionCount: d)
+    }
+
+    /// S at the equilibrium x: one LU solve of J S = -(∂f/∂q) M; where J is singular (a conserved total,
+    /// whose equilibrium depends on where the flow starts) the augmented system is integrated from the
+    /// search's start until its derivatives vanish, as the equilibrium itself was found.
+    private func equilibriumSensitivities(_ sw: SensitivityWorkspace, _ integrator: ODEIntegrator, at x: [Double],
+                                          plan: SimulationPlan, _ s: SensitivityPlan) throws(SimulationError) -> [Double] {
+        let n = model.stateCount, d = s.directionCount
+        let (jacobian, forcing) = sw.linearization(t: 0, x: x)
+        if let solved = solveLinearSystem(jacobian, n: n, forcing.map { -$0 }, columns: d) { return solved }
+        var y = model.definition.states.map(\.initial)
+        for (name, value) in plan.equilibriumStates { if let k = model.stateIndex(name) { y[k] = value } }
+        y += [Double](repeating: 0, count: n * d)
+        if let s0 = s.equilibriumInitial, s0.count == n * d {
+            for i in 0..<n { for k in 0..<d { y[n + k * n + i] = s0[i * d + k] } }
+        }
+        var t = 0.0, horizon = 10.0
+        var slope = [Double](repeating: 0, count: y.count)
+        while t < 1e7 {
+            let run = integrator.solve(from: t, initial: y, outputTimes: [t + horizon])
+            if let failure = run.failure { throw .steadyState(IntegrationErrorDescription("the sensitivities at equilibrium: \(failure.description)")) }
+            y = Array(run.state(at: run.count - 1))
+            t += horizon
+            y.withUnsafeBufferPointer { yb in slope.withUnsafeMutableBufferPointer { sb in
+                if let yp = yb.baseAddress, let sp = sb.baseAddress { sw.evaluate(t: 0, y: yp, dydt: sp) }
+            } }
+            if zip(slope, y).allSatisfy({ abs($0) <= 1e-10 * max(1, abs($1)) }) { break }
+            horizon *= 4
+        }
+        var result = [Double](repeating: 0, count: n * d)
+        for i in 0..<n { for k in 0..<d { result[i * d + k] = y[n + k * n + i] } }
+        return result
+    }
+
+    func sensitivitySystem(parameters: [String], directions: Int) throws(SimulationError) -> (workspace: SensitivityWorkspace, integrator: ODEIntegrator) {
+        let key = SensitivityKey(parameters: parameters, directions: directions)
+        if let system = sensitivitySystems[key] { return system }
+        let compiled = try sensitivities(parameters)
+        let sw = SensitivityWorkspace(sensitivities: compiled, base: workspace, directionCount: directions)
+        let integrator: ODEIntegrator
+        do { integrator = try ODEIntegrator(system: sw, settings: settings) } catch {
+            throw .sensitivitiesUnavailable("cannot set up the integrator of the sensitivity equations: \(error.description)")
+        }
+        if sensitivitySystems.count > 8 { sensitivitySystems.removeAll() }
+        sensitivitySystems[key] = (sw, integrator)
+        return (sw, integrator)
+    }
+
+    func sensitivities(_ parameters: [String]) throws(SimulationError) -> CompiledSensitivities {
+        if let c = compiledSensitivities[parameters] { return c }
+        do {
+            let c = try CompiledSensitivities(model: model, parameters: parameters)
+            if compiledSensitivities.count > 8 { compiledSensitivities.removeAll() }
+            compiledSensitivities[parameters] = c
+            return c
+        } catch {
+            throw .sensitivitiesUnavailable(error.description)
+        }
+    }
+
+    func outputGradient(parameters: [String], columns: [OutputColumn]) throws(SimulationError) -> OutputGradient {
+        let key = SensitivityGradientKey(parameters: parameters, columns: columns)
+        if let g = outputGradients[key] { return g }
+        let compiled = try sensitivities(parameters)
+        let g: OutputGradient
+        do { g = try compiled.outputGradient(columns.map(\.expression)) } catch {
+            throw .sensitivitiesUnavailable(error.description)
+        }
+        if outputGradients.count > 32 { outputGradients.removeAll() }
+        outputGradients[key] = g
+        return g
+    }
+}
