@@ -59,17 +59,20 @@ public struct OutputLabel: Sendable, Equatable {
         self.unit = unit
     }
 
-    /// From the model's declaration: the description when it is short enough for a panel title (its
-    /// first clause), else the name with spaces; "1" as a unit reads "relative" when the description
+    /// From the model's declaration: the description's first clause without asides when it is short
+    /// enough for a panel title, else the name with spaces; "1" as a unit reads "relative" when the description
     /// says so, else "dimensionless".
     public init(_ name: String, model: ModelDefinition) {
         var description = "", unit = ""
         if let s = model.state(named: name) { (description, unit) = (s.description, s.unit) }
         else if let a = model.assignments.first(where: { $0.name == name }) { (description, unit) = (a.description ?? "", a.unit ?? "") }
         else if let p = model.parameter(named: name) { (description, unit) = (p.description, p.unit) }
-        let clause = description.split(whereSeparator: { $0 == "," || $0 == ";" || $0 == "(" }).first
-            .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        title = !clause.isEmpty && clause.count <= 40 ? clause : OutputLabel.readable(name)
+        // Asides in parentheses go ("phosphorylated (active) Akt (relative)" reads "phosphorylated Akt"),
+        // then the first clause; a single word ("new") says less than the name.
+        var plain = description
+        while let r = plain.range(of: "\\s*\\([^()]*\\)", options: .regularExpression) { plain.removeSubrange(r) }
+        let clause = plain.split(whereSeparator: { $0 == "," || $0 == ";" }).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        title = clause.contains(" ") && clause.count <= 44 ? clause : OutputLabel.readable(name)
         if unit == "1" { unit = description.contains("relative") ? "relative" : "dimensionless" }
         self.unit = unit
     }
@@ -82,8 +85,8 @@ public struct OutputLabel: Sendable, Equatable {
 }
 
 extension SVGPlot {
-    /// Labels for ticks at a regular step, with as many decimals as the step needs so that no two
-    /// read the same (ticks 1, 1.0025, 1.005 stay apart instead of collapsing to "1, 1, 1.01");
+    /// Labels for ticks, with as many decimals as the step needs so that no two read the same and
+    /// each reads as its value (ticks 1, 1.0025, 1.005 stay apart instead of collapsing to "1, 1, 1.01");
     /// scientific notation for very large or very small values.
     static func tickLabels(_ ticks: [Double]) -> [String] {
         guard ticks.count > 1 else { return ticks.map(label) }
@@ -100,9 +103,11 @@ extension SVGPlot {
                 return s.hasPrefix("-") && Double(s) == 0 ? String(s.dropFirst()) : s
             }
         }
+        // Ticks at listed values (a sweep's 0.25 steps) need every digit they have, not only the step's.
         for extra in 0..<8 {
             let labels = render(extra)
-            if Set(labels).count == labels.count { return labels }
+            let exact = zip(labels, ticks).allSatisfy { l, v in Double(l).map { abs($0 - v) <= 1e-6 * step } ?? true }
+            if Set(labels).count == labels.count && exact { return labels }
         }
         return render(8)
     }

@@ -20,6 +20,7 @@ struct PlotTests {
         #expect(Set(labels).count == labels.count, "\(labels)")
         #expect(SVGPlot.tickLabels([0, 0.5, 1, 1.5]) == ["0.0", "0.5", "1.0", "1.5"])
         #expect(SVGPlot.tickLabels([-0.2, 0, 0.2]) == ["-0.2", "0.0", "0.2"])
+        #expect(SVGPlot.tickLabels([0, 0.25, 0.5, 0.75, 1]) == ["0.00", "0.25", "0.50", "0.75", "1.00"])
         let tiny = SVGPlot.tickLabels([1e-6, 2e-6, 3e-6])
         #expect(Set(tiny).count == 3, "\(tiny)")
     }
