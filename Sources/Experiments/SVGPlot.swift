@@ -191,8 +191,10 @@ public enum SVGPlot {
             if ylo >= 0 { ylo = 0 }
             if xhi - xlo < 1e-12 * max(1, abs(xhi)) { xlo -= 0.5; xhi += 0.5 }
             if yhi - ylo < 1e-12 * max(1, abs(yhi)) { yhi += 0.5 * max(1, abs(yhi)) }
-            let xTicks = niceTicks(xlo, xhi), yTicks = niceTicks(ylo, yhi)
-            xlo = min(xlo, xTicks.first ?? xlo); xhi = max(xhi, xTicks.last ?? xhi)
+            // Time ends where the run ends (no tick at 30 for a 24 h run), in steps of 6 h or a week when they fit.
+            let span = xhi - xlo
+            let step: Double? = panel.xLabel.contains("(h)") && span >= 12 && span <= 72 ? 6 : panel.xLabel.contains("(d") && span >= 14 && span <= 120 ? 7 : nil
+            let xTicks = PlotAxis.exact(xlo, xhi, step: step).ticks, yTicks = niceTicks(ylo, yhi)
             ylo = min(ylo, yTicks.first ?? ylo); yhi = max(yhi, yTicks.last ?? yhi)
             func px(_ x: Double) -> Double { ox + m.left + (x - xlo) / (xhi - xlo) * plotW }
             func py(_ y: Double) -> Double { oy + m.top + (1 - (y - ylo) / (yhi - ylo)) * plotH }

@@ -79,6 +79,21 @@ struct PlotCLITests {
         #expect(again.status != 0 && again.stderr.contains("--force"))
     }
 
+    /// A daily grid misses a 10-minute peak; the plot draws it from the per-minute trace, the CSV keeps the grid.
+    @Test func runPlotsTheFineTraceOnACoarseGrid() throws {
+        let dir = try temporaryDirectory()
+        let csv = dir.appendingPathComponent("r.csv").path, svg = dir.appendingPathComponent("r.svg").path
+        let r = try ketasim(["run", "--scenario", "stress_ketamine", "--every", "1d", "--outputs", "ketamine_plasma", "-o", csv, "--plot", svg])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 37)  // header and days 0 to 35
+        let gridPeak = rows.dropFirst().compactMap { Double($0.split(separator: ",")[1]) }.max() ?? 0
+        let panel = try #require(panels(try String(contentsOfFile: svg, encoding: .utf8)).first { $0.view == "course" })
+        let points = try #require(panel.lines["stress_ketamine"])
+        let drawn = panel.value(atPixel: points.map(\.1).min() ?? .nan)
+        #expect(drawn > 3.7 && drawn > 10 * gridPeak, "drawn \(drawn), grid \(gridPeak)")
+    }
+
     @Test func sensitivityAndFitDrawTheirFigures() throws {
         let dir = try temporaryDirectory()
         let sens = dir.appendingPathComponent("sens").path
