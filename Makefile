@@ -1,7 +1,9 @@
 # Two commands set up and use ketasim on a fresh machine:
-#   make run    installs GSL if missing, builds in release mode, runs the main comparison
+#   make run    installs GSL if missing, builds in release mode, runs the main comparison and writes
+#               its figure, tables and provenance into one page, $(OUT)/report.html
 #   make test   installs GSL if missing, runs the whole test suite, the libRoadRunner and SALib
-#               cross-checks, and the Slurm tests on a one-node cluster it brings up and takes down
+#               cross-checks, the Slurm tests on a one-node cluster it brings up and takes down, and
+#               `ketasim report` pages loaded in headless chromium (installed when missing)
 # Calibration (docs/CALIBRATION.md), not part of `make test`:
 #   make calibrate  re-fits every file in models/calibration/ from models/data/ (STARTS, JOBS), profiles the
 #                   estimates, writes the fitted values into the model and docs/calibration/<name>.md
@@ -27,6 +29,7 @@ build: deps
 
 run: build
 	./.build/release/ketasim compare --scenarios control,chronic_stress,stress_ketamine,stress_ketamine_rapamycin -o $(OUT) --plot --force
+	./.build/release/ketasim report $(OUT) --force
 
 test: deps
 	$(SWIFT) test
@@ -34,6 +37,7 @@ test: deps
 	scripts/crosscheck-default-model
 	scripts/crosscheck-salib
 	scripts/slurm-tests
+	scripts/report-tests
 
 calibrate: deps
 	SWIFT=$(SWIFT) scripts/calibrate

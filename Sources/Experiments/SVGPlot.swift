@@ -12,12 +12,19 @@ public struct PlotSeries: Sendable {
     }
 }
 
+/// One output of a time-course figure.
 public struct PlotPanel: Sendable {
     public var title: String
     public var series: [PlotSeries]
-    public init(title: String, series: [PlotSeries]) {
+    /// The values' unit, on the y axis ("" when the output has none).
+    public var unit: String
+    /// The output's name, written into the figure as `data-output` so it can be checked against the files.
+    public var name: String
+    public init(title: String, series: [PlotSeries], unit: String = "", name: String = "") {
         self.title = title
         self.series = series
+        self.unit = unit
+        self.name = name.isEmpty ? title : name
     }
 }
 
@@ -28,73 +35,6 @@ public enum SVGPlot {
     static let panelWidth = 300.0, panelHeight = 190.0
     static let margin = (left: 52.0, right: 12.0, top: 26.0, bottom: 34.0)
 
-    /// Time in days when the run is longer than three days, else hours.
-    public static func timeCourses(title: String, panels: [PlotPanel], doseTimes: [Double], columns: Int = 4) -> String {
-        let allTimes = panels.flatMap { $0.series.flatMap(\.times) }
-        let tMax = allTimes.max() ?? 1
-        let inDays = tMax > 72
-        let scale = inDays ? 1.0 / 24 : 1
-        let cols = max(1, min(columns, panels.count))
-        let rows = (panels.count + cols - 1) / cols
-        let labels = Array(Set(panels.flatMap { $0.series.map(\.label) })).sorted { a, b in
-            let order = panels.flatMap { $0.series.map(\.label) }
-            return (order.firstIndex(of: a) ?? 0) < (order.firstIndex(of: b) ?? 0)
-        }
-        let legendHeight = labels.count > 1 ? 22.0 : 0
-        let width = Double(cols) * panelWidth
-        let height = 40 + legendHeight + Double(rows) * panelHeight
-        var svg = header(width: width, height: height)
-        svg += text(x: width / 2, y: 22, title, size: 15, anchor: "middle", bold: true)
-        if labels.count > 1 {
-            var x = 20.0
-            for (k, label) in labels.enumerated() {
-                let color = palette[k % palette.count]
-                svg += "<line x1=\"\(f(x))\" y1=\"48\" x2=\"\(f(x + 18))\" y2=\"48\" stroke=\"\(color)\" stroke-width=\"2.5\"/>"
-                svg += text(x: x + 22, y: 52, label, size: 11)
-                x += 34 + Double(label.count) * 6.5
-            }
-        }
-        for (index, panel) in panels.enumerated() {
-            let ox = Double(index % cols) * panelWidth
-            let oy = 40 + legendHeight + Double(index / cols) * panelHeight
-            let plotW = panelWidth - margin.left - margin.right
-            let plotH = panelHeight - margin.top - margin.bottom
-            let values = panel.series.flatMap { $0.values.filter(\.isFinite) }
-            var lo = values.min() ?? 0, hi = values.max() ?? 1
-            if hi - lo < 1e-12 * max(1, abs(hi)) { lo -= 0.05 * max(1, abs(lo)); hi += 0.05 * max(1, abs(hi)) }
-            let yTicks = niceTicks(lo, hi)
-            lo = min(lo, yTicks.first ?? lo); hi = max(hi, yTicks.last ?? hi)
-            let xTicks = niceTicks(0, tMax * scale)
-            let xHi = max(tMax * scale, xTicks.last ?? 1)
-            func px(_ t: Double) -> Double { ox + margin.left + t * scale / xHi * plotW }
-            func py(_ v: Double) -> Double { oy + margin.top + (1 - (v - lo) / (hi - lo)) * plotH }
-            svg += text(x: ox + margin.left + plotW / 2, y: oy + 16, panel.title, size: 12, anchor: "middle", bold: true)
-            svg += "<rect x=\"\(f(ox + margin.left))\" y=\"\(f(oy + margin.top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#999\"/>"
-            for v in yTicks {
-                svg += "<line x1=\"\(f(ox + margin.left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(ox + margin.left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
-                svg += text(x: ox + margin.left - 6, y: py(v) + 4, label(v), size: 10, anchor: "end")
-            }
-            for t in xTicks {
-                let x = ox + margin.left + t / xHi * plotW
-                svg += "<line x1=\"\(f(x))\" y1=\"\(f(oy + margin.top + plotH))\" x2=\"\(f(x))\" y2=\"\(f(oy + margin.top + plotH + 4))\" stroke=\"#999\"/>"
-                svg += text(x: x, y: oy + margin.top + plotH + 15, label(t), size: 10, anchor: "middle")
-            }
-            svg += text(x: ox + margin.left + plotW / 2, y: oy + panelHeight - 4, inDays ? "time (days)" : "time (h)", size: 10, anchor: "middle")
-            for d in doseTimes where d <= tMax {
-                svg += "<line x1=\"\(f(px(d)))\" y1=\"\(f(oy + margin.top))\" x2=\"\(f(px(d)))\" y2=\"\(f(oy + margin.top + plotH))\" stroke=\"#555\" stroke-dasharray=\"3,3\"/>"
-            }
-            for s in panel.series {
-                let color = palette[(labels.firstIndex(of: s.label) ?? 0) % palette.count]
-                let points = zip(s.times, s.values).filter { $0.1.isFinite }.map { "\(f(px($0.0))),\(f(py($0.1)))" }
-                if points.isEmpty { continue }
-                // Later series are drawn thinner so an identical earlier one still shows around them.
-                let rank = Double(labels.firstIndex(of: s.label) ?? 0)
-                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-opacity=\"0.9\" stroke-width=\"\(f(max(1.0, 2.6 - 0.5 * rank)))\" points=\"\(points.joined(separator: " "))\"/>"
-            }
-        }
-        return svg + "</svg>\n"
-    }
-
     /// One panel of `xy`: lines over a numeric x axis with labelled axes, and optional horizontal
     /// reference lines (a threshold) and vertical ones (an estimate).
     public struct XYPanel: Sendable {
@@ -104,7 +44,11 @@ public enum SVGPlot {
         public var series: [PlotSeries]
         public var horizontal: [Double]
         public var vertical: [Double]
-        public init(title: String, xLabel: String, yLabel: String, series: [PlotSeries], horizontal: [Double] = [], vertical: [Double] = []) {
+        /// Points without a line (data beside a fit), coloured as the series of the same index.
+        public var markers: [PlotSeries]
+        public init(title: String, xLabel: String, yLabel: String, series: [PlotSeries], horizontal: [Double] = [], vertical: [Double] = [],
+                    markers: [PlotSeries] = []) {
+            self.markers = markers
             self.title = title
             self.xLabel = xLabel
             self.yLabel = yLabel
@@ -115,19 +59,28 @@ public enum SVGPlot {
     }
 
     /// Panels of y against x (a series' `times` are its x values), points marked, each panel on its own axes.
-    public static func xy(title: String, panels: [XYPanel], columns: Int = 3) -> String {
+    /// `legend` names the series by index (their colours) and `note` says what lines and points are.
+    public static func xy(title: String, panels: [XYPanel], columns: Int = 3, legend: [String] = [], note: String? = nil) -> String {
         let cols = max(1, min(columns, panels.count))
         let rows = (panels.count + cols - 1) / cols
-        let width = Double(cols) * panelWidth, height = 40 + Double(rows) * (panelHeight + 14)
+        let width = max(Double(cols) * panelWidth, 480), top = 40 + (legend.isEmpty && note == nil ? 0 : 22.0)
+        let height = top + Double(rows) * (panelHeight + 14)
         var svg = header(width: width, height: height)
         svg += text(x: width / 2, y: 22, title, size: 15, anchor: "middle", bold: true)
+        var lx = 20.0
+        if let note { svg += text(x: lx, y: 50, note, size: 11); lx += 30 + 6 * Double(note.count) }
+        for (k, name) in legend.enumerated() {
+            svg += "<line x1=\"\(f(lx))\" y1=\"46\" x2=\"\(f(lx + 18))\" y2=\"46\" stroke=\"\(palette[k % palette.count])\" stroke-width=\"2.5\"/>"
+            svg += text(x: lx + 22, y: 50, name, size: 11)
+            lx += 34 + 6.5 * Double(name.count)
+        }
         for (index, panel) in panels.enumerated() {
             let ox = Double(index % cols) * panelWidth
-            let oy = 40 + Double(index / cols) * (panelHeight + 14)
+            let oy = top + Double(index / cols) * (panelHeight + 14)
             let plotW = panelWidth - margin.left - margin.right
             let plotH = panelHeight - margin.top - margin.bottom
-            let xs = panel.series.flatMap { $0.times.filter(\.isFinite) } + panel.vertical
-            let ys = panel.series.flatMap { $0.values.filter(\.isFinite) } + panel.horizontal
+            let xs = (panel.series + panel.markers).flatMap { $0.times.filter(\.isFinite) } + panel.vertical
+            let ys = (panel.series + panel.markers).flatMap { $0.values.filter(\.isFinite) } + panel.horizontal
             var xlo = xs.min() ?? 0, xhi = xs.max() ?? 1, ylo = ys.min() ?? 0, yhi = ys.max() ?? 1
             if xhi - xlo < 1e-12 * max(1, abs(xhi)) { xlo -= 0.5; xhi += 0.5 }
             if yhi - ylo < 1e-12 * max(1, abs(yhi)) { ylo -= 0.5; yhi += 0.5 }
@@ -138,13 +91,13 @@ public enum SVGPlot {
             func py(_ y: Double) -> Double { oy + margin.top + (1 - (y - ylo) / (yhi - ylo)) * plotH }
             svg += text(x: ox + margin.left + plotW / 2, y: oy + 16, panel.title, size: 12, anchor: "middle", bold: true)
             svg += "<rect x=\"\(f(ox + margin.left))\" y=\"\(f(oy + margin.top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#999\"/>"
-            for v in yTicks {
+            for (v, tl) in zip(yTicks, tickLabels(yTicks)) {
                 svg += "<line x1=\"\(f(ox + margin.left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(ox + margin.left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
-                svg += text(x: ox + margin.left - 6, y: py(v) + 4, label(v), size: 10, anchor: "end")
+                svg += text(x: ox + margin.left - 6, y: py(v) + 4, tl, size: 10, anchor: "end")
             }
-            for x in xTicks {
+            for (x, tl) in zip(xTicks, tickLabels(xTicks)) {
                 svg += "<line x1=\"\(f(px(x)))\" y1=\"\(f(oy + margin.top + plotH))\" x2=\"\(f(px(x)))\" y2=\"\(f(oy + margin.top + plotH + 4))\" stroke=\"#999\"/>"
-                svg += text(x: px(x), y: oy + margin.top + plotH + 15, label(x), size: 10, anchor: "middle")
+                svg += text(x: px(x), y: oy + margin.top + plotH + 15, tl, size: 10, anchor: "middle")
             }
             svg += text(x: ox + margin.left + plotW / 2, y: oy + panelHeight + 6, panel.xLabel, size: 10, anchor: "middle")
             svg += "<text x=\"\(f(ox + 12))\" y=\"\(f(oy + margin.top + plotH / 2))\" font-family=\"sans-serif\" font-size=\"10\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(ox + 12)) \(f(oy + margin.top + plotH / 2)))\">\(escape(panel.yLabel))</text>"
@@ -160,6 +113,12 @@ public enum SVGPlot {
                 guard !pts.isEmpty else { continue }
                 svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\" points=\"\(pts.map { "\(f(px($0.0))),\(f(py($0.1)))" }.joined(separator: " "))\"/>"
                 for (x, y) in pts { svg += "<circle cx=\"\(f(px(x)))\" cy=\"\(f(py(y)))\" r=\"2\" fill=\"\(color)\"/>" }
+            }
+            for (k, s) in panel.markers.enumerated() {
+                let color = palette[k % palette.count]
+                for (x, y) in zip(s.times, s.values) where x.isFinite && y.isFinite {
+                    svg += "<circle class=\"marker\" cx=\"\(f(px(x)))\" cy=\"\(f(py(y)))\" r=\"3.5\" fill=\"white\" stroke=\"\(color)\" stroke-width=\"1.6\"><title>\(escape(s.label)): \(label(x)), \(label(y))</title></circle>"
+                }
             }
         }
         return svg + "</svg>\n"
@@ -232,20 +191,22 @@ public enum SVGPlot {
             if ylo >= 0 { ylo = 0 }
             if xhi - xlo < 1e-12 * max(1, abs(xhi)) { xlo -= 0.5; xhi += 0.5 }
             if yhi - ylo < 1e-12 * max(1, abs(yhi)) { yhi += 0.5 * max(1, abs(yhi)) }
-            let xTicks = niceTicks(xlo, xhi), yTicks = niceTicks(ylo, yhi)
-            xlo = min(xlo, xTicks.first ?? xlo); xhi = max(xhi, xTicks.last ?? xhi)
+            // Time ends where the run ends (no tick at 30 for a 24 h run), in steps of 6 h or a week when they fit.
+            let span = xhi - xlo
+            let step: Double? = panel.xLabel.contains("(h)") && span >= 12 && span <= 72 ? 6 : panel.xLabel.contains("(d") && span >= 14 && span <= 120 ? 7 : nil
+            let xTicks = PlotAxis.exact(xlo, xhi, step: step).ticks, yTicks = niceTicks(ylo, yhi)
             ylo = min(ylo, yTicks.first ?? ylo); yhi = max(yhi, yTicks.last ?? yhi)
             func px(_ x: Double) -> Double { ox + m.left + (x - xlo) / (xhi - xlo) * plotW }
             func py(_ y: Double) -> Double { oy + m.top + (1 - (y - ylo) / (yhi - ylo)) * plotH }
             svg += text(x: ox + m.left + plotW / 2, y: oy + 16, panel.title, size: 13, anchor: "middle", bold: true)
             svg += "<rect x=\"\(f(ox + m.left))\" y=\"\(f(oy + m.top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#999\"/>"
-            for v in yTicks {
+            for (v, tl) in zip(yTicks, tickLabels(yTicks)) {
                 svg += "<line x1=\"\(f(ox + m.left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(ox + m.left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
-                svg += text(x: ox + m.left - 6, y: py(v) + 4, label(v), size: 10, anchor: "end")
+                svg += text(x: ox + m.left - 6, y: py(v) + 4, tl, size: 10, anchor: "end")
             }
-            for x in xTicks {
+            for (x, tl) in zip(xTicks, tickLabels(xTicks)) {
                 svg += "<line x1=\"\(f(px(x)))\" y1=\"\(f(oy + m.top + plotH))\" x2=\"\(f(px(x)))\" y2=\"\(f(oy + m.top + plotH + 4))\" stroke=\"#999\"/>"
-                svg += text(x: px(x), y: oy + m.top + plotH + 15, label(x), size: 10, anchor: "middle")
+                svg += text(x: px(x), y: oy + m.top + plotH + 15, tl, size: 10, anchor: "middle")
             }
             svg += text(x: ox + m.left + plotW / 2, y: oy + ph - 6, panel.xLabel, size: 11, anchor: "middle")
             svg += "<text x=\"\(f(ox + 14))\" y=\"\(f(oy + m.top + plotH / 2))\" font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(ox + 14)) \(f(oy + m.top + plotH / 2)))\">\(escape(panel.yLabel))</text>"
@@ -305,13 +266,13 @@ public enum SVGPlot {
         func px(_ x: Double) -> Double { m.left + (x - xlo) / (xhi - xlo) * plotW }
         func py(_ y: Double) -> Double { m.top + (1 - y) * plotH }
         svg += "<rect x=\"\(f(m.left))\" y=\"\(f(m.top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#999\"/>"
-        for v in stride(from: 0.0, through: 1.0, by: 0.2) {
+        for (v, tl) in zip(stride(from: 0.0, through: 1.0, by: 0.2), tickLabels(Array(stride(from: 0.0, through: 1.0, by: 0.2)))) {
             svg += "<line x1=\"\(f(m.left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(m.left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
-            svg += text(x: m.left - 6, y: py(v) + 4, label(v), size: 10, anchor: "end")
+            svg += text(x: m.left - 6, y: py(v) + 4, tl, size: 10, anchor: "end")
         }
-        for x in xTicks {
+        for (x, tl) in zip(xTicks, tickLabels(xTicks)) {
             svg += "<line x1=\"\(f(px(x)))\" y1=\"\(f(m.top + plotH))\" x2=\"\(f(px(x)))\" y2=\"\(f(m.top + plotH + 4))\" stroke=\"#999\"/>"
-            svg += text(x: px(x), y: m.top + plotH + 15, label(x), size: 10, anchor: "middle")
+            svg += text(x: px(x), y: m.top + plotH + 15, tl, size: 10, anchor: "middle")
         }
         svg += text(x: m.left + plotW / 2, y: m.top + plotH + 34, xLabel, size: 11, anchor: "middle")
         svg += "<text x=\"16\" y=\"\(f(m.top + plotH / 2))\" font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(f(m.top + plotH / 2)))\">\(escape(yLabel))</text>"
@@ -337,39 +298,6 @@ public enum SVGPlot {
             svg += "<line x1=\"20\" y1=\"\(f(ly - 4))\" x2=\"38\" y2=\"\(f(ly - 4))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
             svg += text(x: 44, y: ly, s.label, size: 11)
         }
-        return svg + "</svg>\n"
-    }
-
-    /// z[iy][ix] over a grid of x and y values, coloured from low (blue) to high (red).
-    public static func heatMap(title: String, xLabel: String, yLabel: String, xs: [Double], ys: [Double], z: [[Double]], zLabel: String) -> String {
-        let cell = (w: max(18.0, 480.0 / Double(max(xs.count, 1))), h: max(14.0, 320.0 / Double(max(ys.count, 1))))
-        let left = 80.0, top = 46.0
-        let width = left + Double(xs.count) * cell.w + max(120, 40 + 6.5 * Double(zLabel.count)), height = top + Double(ys.count) * cell.h + 60
-        let finite = z.flatMap { $0 }.filter(\.isFinite)
-        let lo = finite.min() ?? 0, hi = finite.max() ?? 1
-        var svg = header(width: width, height: height)
-        svg += text(x: width / 2, y: 22, title, size: 14, anchor: "middle", bold: true)
-        for (iy, y) in ys.enumerated() {
-            let ry = top + Double(ys.count - 1 - iy) * cell.h
-            svg += text(x: left - 6, y: ry + cell.h / 2 + 4, label(y), size: 10, anchor: "end")
-            for (ix, _) in xs.enumerated() {
-                let v = iy < z.count && ix < z[iy].count ? z[iy][ix] : .nan
-                let color = v.isFinite ? ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5) : "#ccc"
-                svg += "<rect x=\"\(f(left + Double(ix) * cell.w))\" y=\"\(f(ry))\" width=\"\(f(cell.w))\" height=\"\(f(cell.h))\" fill=\"\(color)\"><title>\(label(v))</title></rect>"
-            }
-        }
-        for (ix, x) in xs.enumerated() where xs.count <= 24 || ix % (xs.count / 12) == 0 {
-            svg += text(x: left + (Double(ix) + 0.5) * cell.w, y: top + Double(ys.count) * cell.h + 14, label(x), size: 10, anchor: "middle")
-        }
-        svg += text(x: left + Double(xs.count) * cell.w / 2, y: height - 14, xLabel, size: 12, anchor: "middle")
-        svg += "<text x=\"16\" y=\"\(f(top + Double(ys.count) * cell.h / 2))\" font-size=\"12\" font-family=\"sans-serif\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(f(top + Double(ys.count) * cell.h / 2)))\">\(escape(yLabel))</text>"
-        let barX = left + Double(xs.count) * cell.w + 30
-        for k in 0..<20 {
-            svg += "<rect x=\"\(f(barX))\" y=\"\(f(top + Double(19 - k) * 12))\" width=\"16\" height=\"12\" fill=\"\(ramp(Double(k) / 19))\"/>"
-        }
-        svg += text(x: barX + 20, y: top + 8, label(hi), size: 10)
-        svg += text(x: barX + 20, y: top + 240, label(lo), size: 10)
-        svg += text(x: barX, y: top - 8, zLabel, size: 10)
         return svg + "</svg>\n"
     }
 

@@ -13,7 +13,8 @@ struct Compare: ParsableCommand {
         They are read from the output grid plus a per-minute trace of the 6 h after each dose.
         With -o DIR writes DIR/timeseries.csv (long: scenario, time_h, outputs), DIR/summary.csv (one \
         row per scenario: metrics, then each metric's difference from the reference) and, with --plot, \
-        DIR/compare.svg; always prints a table of --table-metric for every output.
+        DIR/compare.svg (per output in --outputs: the hours around the treatment dose, from the \
+        per-minute trace, beside the whole course; outputs that stay 0 are left out); always prints a table of --table-metric for every output.
 
         Example:
           ketasim compare --scenarios control,chronic_stress,stress_ketamine,stress_ketamine_rapamycin -o out/ --plot
@@ -132,11 +133,18 @@ struct Compare: ParsableCommand {
             try write(meta.json(), to: path(file + ".meta.json"), force: true)
         }
         if plot {
+            // The fine trace (grid and per-minute rows after each dose), so peaks are drawn as the metrics read them.
             let panels = outputNames.map { name in
-                PlotPanel(title: name, series: zip(names, results).map { PlotSeries(label: $0, times: $1.times, values: $1.series(name) ?? []) })
+                let label = OutputLabel(name, model: definition)
+                return PlotPanel(title: label.title, series: zip(names, results).map { scenario, r in
+                    let fine = r.fineSeries(name)
+                    return PlotSeries(label: scenario, times: fine?.times ?? [], values: fine?.values ?? [])
+                }, unit: label.unit, name: name)
             }
             let doses = Array(Set(plans.flatMap { $0.doses.flatMap(\.times) })).sorted()
-            let svg = SVGPlot.timeCourses(title: "\(definition.name): \(names.joined(separator: " vs "))", panels: panels, doseTimes: doses)
+            let dosed = plans.contains { $0.referenceTime != nil }
+            let svg = SVGPlot.timeCourses(title: "\(definition.name): \(names.joined(separator: " vs "))", panels: panels, doseTimes: doses,
+                                          timeUnit: definition.timeUnit, doseAt: dosed ? origin : nil)
             try write(svg, to: path("compare.svg"), force: force)
         }
         let written = ["timeseries.csv", "summary.csv"] + (plot ? ["compare.svg"] : [])

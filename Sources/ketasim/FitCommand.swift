@@ -17,7 +17,8 @@ struct Fit: ParsableCommand {
         within 0.1 of it)`. With -o DIR it writes starts.csv (every start, with a .meta.json sidecar), \
         best.params (`id value` per line, linear scale), estimates.csv (estimates, standard errors and \
         correlations from the Fisher information), residuals.tsv and simulations.tsv (PEtab's simulation table) \
-        at the best start.
+        at the best start. --plot adds waterfall.svg (the starts sorted by nllh) and fit.svg (the fit \
+        against the data; residuals.svg too for a calibration file).
 
         Multistart on many machines: --shard I/N -o DIR runs only the starts k with (k - 1) mod N = I - 1 \
         and writes DIR/starts.csv and its sidecar; `ketasim merge` joins shards' starts.csv files into \
@@ -82,6 +83,9 @@ struct Fit: ParsableCommand {
     @Flag(help: "Overwrite existing files.")
     var force = false
 
+    @Flag(help: "With -o DIR: draw waterfall.svg (starts sorted by nllh) and fit.svg (the fit against the data; a calibration file adds residuals.svg).")
+    var plot = false
+
     @OptionGroup var spread: ShardOptions
 
     @OptionGroup(title: "Slurm") var cluster: SlurmOptions
@@ -103,6 +107,7 @@ struct Fit: ParsableCommand {
             throw ValidationError("--gradient must be sensitivities, differences or central, not `\(gradient)`")
         }
         if evaluate, output != nil { throw ValidationError("-o is for a fit; with --evaluate use --simulations FILE") }
+        if plot && (output == nil || evaluate) { throw ValidationError("--plot draws the fit's figures into -o DIR") }
     }
 
     private func fail(_ error: PEtabError) -> Error {
@@ -374,11 +379,28 @@ struct Fit: ParsableCommand {
         let tables = try subject.tables(residuals, x)
         if output != nil {
             for (name, text) in tables { try write(text, to: path(name), force: overwrite) }
+            if plot { try drawPlots(records: records, tables: tables, meta: meta, path: path) }
         }
         if subject.hasPriors {
             try printOut("best objective = \(best.objective) (nllh - log prior, which the fit minimises)")
         }
         try printOut("best nllh = \(best.nllh) (\(within) of \(starts) starts within 0.1 of it)")
+    }
+
+    /// The figures beside the tables, each with the fit's sidecar.
+    private func drawPlots(records: [FitFiles.StartRecord], tables: [(String, String)], meta: RunMetadata, path: (String) -> String) throws {
+        var figures = [("waterfall.svg", FitPlots.waterfall(records, problem: problem))]
+        if let residuals = tables.first(where: { $0.0 == "residuals.tsv" })?.1 {
+            if CalibrationProblem.looksLikeCalibration(problem) {
+                if let (fit, bars) = FitPlots.calibration(residuals, problem: problem) { figures += [("fit.svg", fit), ("residuals.svg", bars)] }
+            } else if let fit = FitPlots.petab(residuals, problem: problem) {
+                figures.append(("fit.svg", fit))
+            }
+        }
+        for (name, svg) in figures {
+            try write(svg, to: path(name), force: true)
+            try write(meta.json(), to: path(name) + ".meta.json", force: true)
+        }
     }
 
     /// This invocation for the shards: without the Slurm options and those the scripts set, the

@@ -23,7 +23,7 @@ struct Ketasim: ParsableCommand {
         130 interrupted (Ctrl-C).
         """,
         version: version,
-        subcommands: [Run.self, Sweep.self, Sensitivity.self, Population.self, Compare.self, Inspect.self, Validate.self, Merge.self, Jobs.self, Export.self, Fit.self, Profile.self]
+        subcommands: [Run.self, Sweep.self, Sensitivity.self, Population.self, Compare.self, Inspect.self, Validate.self, Merge.self, Jobs.self, Export.self, Fit.self, Profile.self, Report.self]
     )
 
     /// Errors print as one line, `ketasim: <reason>`, with the exit codes of sysexits.h (64 for bad

@@ -120,6 +120,13 @@ struct Profile: ParsableCommand {
             }
             try write(SVGPlot.xy(title: "Profile likelihoods (dashed red: 95% threshold)", panels: panels), to: path("profiles.svg"), force: true)
         }
+        // The record of what was profiled, as every other command writes beside its files.
+        let solver = CalibrationProblem.looksLikeCalibration(problem) ? CalibrationResiduals.solverSettings : PEtabProblem.solverSettings
+        let meta = RunMetadata(version: Ketasim.version, inputFile: problem,
+                               inputSHA256: FileManager.default.contents(atPath: problem).map { SHA256.hex($0) } ?? "unreadable",
+                               solver: solver, seed: nil,
+                               extra: ["fit": fit, "estimate": bestFile, "parameters": chosen.joined(separator: ","), "max_points": String(maxPoints)])
+        for file in files { try write(meta.json(), to: path(file) + ".meta.json", force: true) }
         try printOut("identifiable: \(profiles.filter(\.identifiable).count) of \(profiles.count) profiled parameters")
     }
 

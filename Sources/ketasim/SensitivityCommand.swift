@@ -82,6 +82,9 @@ struct Sensitivity: ParsableCommand {
     @Flag(help: "Overwrite existing files in the output folder.")
     var force = false
 
+    @Flag(help: "Draw the analysis: DIR/tornado.svg (--local), DIR/morris.svg (mu* against sigma) or DIR/sobol.svg (S1 and ST with their intervals).")
+    var plot = false
+
     @OptionGroup var solver: SolverOptions
 
     @OptionGroup(title: "Slurm") var cluster: SlurmOptions
@@ -283,6 +286,8 @@ struct Sensitivity: ParsableCommand {
         // Analysis and the ranked table.
         var csv: String
         var table: [String] = []
+        var bars: [SVGPlot.BarPanel] = [], scatter: [SVGPlot.ScatterPanel] = []
+        let subtitle = "\(definition.name): \(base.scenarioName)"
         if let d = local {
             csv = (["parameter", "value"] + wanted).map(csvField).joined(separator: ",") + "\n"
             let e = y.map { LocalSensitivity.elasticities($0, step: d.step) }
@@ -291,9 +296,17 @@ struct Sensitivity: ParsableCommand {
             }
             for (m, metric) in wanted.enumerated() {
                 table.append("\(metric): d ln(metric) / d ln(parameter)")
-                for k in names.indices.sorted(by: { rank(e[m][$0]) > rank(e[m][$1]) }) {
+                let order = names.indices.sorted(by: { rank(e[m][$0]) > rank(e[m][$1]) })
+                for k in order {
                     table.append("  " + pad(names[k]) + String(format: "%+10.4f", e[m][k]))
                 }
+                // A tornado: the largest effects on top, red raising the metric, blue lowering it.
+                let shown = Array(order.prefix(30))
+                bars.append(SVGPlot.BarPanel(title: metricLabel(metric, definition), valueLabel: "d ln(metric) / d ln(parameter)",
+                                             categories: shown.map { names[$0] },
+                                             groups: [SVGPlot.BarGroup(label: "elasticity", values: shown.map { e[m][$0] },
+                                                                       colours: shown.map { e[m][$0] >= 0 ? SVGPlot.increase : SVGPlot.decrease })],
+                                             key: [(SVGPlot.increase, "raises the metric"), (SVGPlot.decrease, "lowers it")]))
             }
         } else if let d = morrisDesign {
             csv = "parameter,metric,mu_star,mu_star_conf,mu,sigma\n"
@@ -306,6 +319,10 @@ struct Sensitivity: ParsableCommand {
                 for k in names.indices.sorted(by: { rank(r[$0].muStar) > rank(r[$1].muStar) }) {
                     table.append("  " + pad(names[k]) + String(format: "mu* %10.4g  sigma %10.4g", r[k].muStar, r[k].sigma))
                 }
+                scatter.append(SVGPlot.ScatterPanel(title: metricLabel(metric, definition), xLabel: "mu* (mean |elementary effect|)",
+                                                    yLabel: "sigma (standard deviation of the effects)",
+                                                    points: names.indices.map { SVGPlot.ScatterPoint(label: names[$0], x: r[$0].muStar, y: r[$0].sigma) },
+                                                    rays: [(1, "sigma = mu*"), (0.1, "sigma = 0.1 mu*")]))
             }
         } else {
             csv = "parameter,metric,S1,S1_conf,ST,ST_conf\n"
@@ -315,12 +332,31 @@ struct Sensitivity: ParsableCommand {
                 for k in names.indices {
                     csv += [csvField(names[k]), csvField(metric), csvNumber(r[k].s1), csvNumber(r[k].s1Conf), csvNumber(r[k].st), csvNumber(r[k].stConf)].joined(separator: ",") + "\n"
                 }
-                for k in names.indices.sorted(by: { rank(r[$0].st) > rank(r[$1].st) }) {
+                let order = names.indices.sorted(by: { rank(r[$0].st) > rank(r[$1].st) })
+                for k in order {
                     table.append("  " + pad(names[k]) + String(format: "S1 %7.4f ± %.4f  ST %7.4f ± %.4f", r[k].s1, r[k].s1Conf, r[k].st, r[k].stConf))
                 }
+                let shown = Array(order.prefix(30))
+                bars.append(SVGPlot.BarPanel(title: metricLabel(metric, definition), valueLabel: "Sobol index (whiskers: 95% bootstrap interval)",
+                                             categories: shown.map { names[$0] },
+                                             groups: [SVGPlot.BarGroup(label: "first order S1", values: shown.map { r[$0].s1 },
+                                                                       low: shown.map { r[$0].s1 - r[$0].s1Conf }, high: shown.map { r[$0].s1 + r[$0].s1Conf }),
+                                                      SVGPlot.BarGroup(label: "total ST", values: shown.map { r[$0].st },
+                                                                       low: shown.map { r[$0].st - r[$0].stConf }, high: shown.map { r[$0].st + r[$0].stConf })]))
             }
         }
         try write(csv, to: paths[2], force: true)
+        if plot {
+            let file = folder.appendingPathComponent(method == "local" ? "tornado.svg" : method == "morris" ? "morris.svg" : "sobol.svg").path
+            let svg: String
+            switch method {
+            case "local": svg = SVGPlot.horizontalBars(title: "Local sensitivities, \(subtitle) (step h = \(formatNumber(step)))", panels: bars)
+            case "morris": svg = SVGPlot.scatter(title: "Morris screening, \(subtitle) (\(morris ?? 0) trajectories)", panels: scatter)
+            default: svg = SVGPlot.horizontalBars(title: "Sobol indices, \(subtitle) (N = \(sobol ?? 0))", panels: bars)
+            }
+            try write(svg, to: file, force: true)
+            try write(meta.json(), to: file + ".meta.json", force: true)
+        }
         try printOut(table.joined(separator: "\n"))
         if failedInFile > 0 { throw ExitCode(3) }
     }

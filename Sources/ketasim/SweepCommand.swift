@@ -195,7 +195,8 @@ struct Sweep: ParsableCommand {
         if let p = plot {
             let xs = axes[1].values, ys = axes[0].values
             let z = ys.indices.map { iy in xs.indices.map { ix in heat[iy * xs.count + ix + 1] ?? .nan } }
-            let svg = SVGPlot.heatMap(title: "\(definition.name): \(base.scenarioName)", xLabel: axes[1].name, yLabel: axes[0].name, xs: xs, ys: ys, z: z, zLabel: plotMetric)
+            let svg = SVGPlot.heatMap(title: "\(definition.name): \(base.scenarioName)", xLabel: axisLabel(axes[1], base, definition),
+                                      yLabel: axisLabel(axes[0], base, definition), xs: xs, ys: ys, z: z, zLabel: metricLabel(plotMetric, definition))
             try write(svg, to: p, force: true)
         }
         if failed > 0 {
@@ -257,4 +258,32 @@ final class Progress {
         let s = Int(seconds.rounded())
         return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
     }
+}
+
+/// A sweep axis with its unit: a dose in the unit of the scenario's treatment dose, a parameter in its
+/// declared unit, a dose time in the model's time unit.
+func axisLabel(_ axis: SweepAxis, _ base: SimulationPlan, _ model: ModelDefinition) -> String {
+    switch axis.target {
+    case .dose:
+        let dose = base.doses.first { $0.drug == base.treatment } ?? base.doses.first
+        return dose.map { "\($0.drug) dose (\($0.unit.rawValue))" } ?? "dose"
+    case .stress: return "stress intensity (0 to 1)"
+    case .doseTime: return "dose time (\(model.timeUnit.description))"
+    case .parameter(let p):
+        let unit = model.parameter(named: p)?.unit ?? ""
+        return unit.isEmpty || unit == "1" ? p : "\(p) (\(unit))"
+    }
+}
+
+/// `synapse_density.change_24h` as "synapse_density.change_24h (relative)": the metric with its output's unit;
+/// change_ metrics are fractions, t_max and duration hours.
+func metricLabel(_ column: String, _ model: ModelDefinition) -> String {
+    guard let dot = column.lastIndex(of: ".") else { return column }
+    let output = String(column[..<dot]), metric = String(column[column.index(after: dot)...])
+    let unit: String
+    if metric.hasPrefix("change_") { unit = "fraction of pre" }
+    else if metric == "t_max" || metric == "duration" { unit = model.timeUnit.description }
+    else if metric == "auc" { unit = "\(OutputLabel(output, model: model).unit)·\(model.timeUnit.description)" }
+    else { unit = OutputLabel(output, model: model).unit }
+    return unit.isEmpty ? column : "\(column) (\(unit))"
 }
