@@ -174,7 +174,10 @@ struct KetamineModelTests {
     @Test func humanInfusionPeaksInTheDissociativeRangeAtTheEndOfTheInfusion() throws {
         let r = try run("human_ketamine_infusion", every: 1.0 / 60, outputs: ["ketamine_plasma"]) { $0.tEnd = 24 }
         let p = try peak(r, "ketamine_plasma", from: 0, to: 24)
-        #expect((0.6...1.0).contains(p.value), "Cmax \(p.value) uM (Zanos 2018: 0.78 uM)")
+        // Zanos et al. 2018 (PMC6020109) Table 1: 100-250 ng/mL, the dissociative range of 0.5 mg/kg over 40 min
+        // (models/data/pk.tsv, zanos2018_t1_dissociation_range), at 237.7 g/mol. The calibrated PK
+        // (models/calibration/human_ketamine_pk.yaml) balances this against a 10 mg IV Cmax of 296 ng/mL.
+        #expect((100.0 / 237.7...250.0 / 237.7).contains(p.value), "Cmax \(p.value * 237.7) ng/mL outside Zanos 2018's 100-250 ng/mL")
         #expect(abs(p.time - 40.0 / 60) <= 2.0 / 60, "Tmax \(p.time * 60) min, not at the end of the 40-min infusion")
     }
 
