@@ -1,3 +1,4 @@
+import Experiments
 import Foundation
 
 /// A problem with one parameter held at a value: what the optimiser re-fits at each point of a profile.
@@ -135,5 +136,36 @@ public struct ProfileLikelihood: Sendable {
             inner = p
         }
         return nil
+    }
+}
+
+extension ProfileLikelihood {
+    /// Profiles of several parameters on `jobs` threads, each worker with its own problem (and so its
+    /// own integrator), handed back in the order asked, as the multistart does with starts.
+    public static func computeAll(indices: [Int], at estimate: [Double], optimizer: GSLLeastSquares, maxPoints: Int, jobs: Int,
+                                  makeProblem: @escaping @Sendable () throws -> any LeastSquaresProblem,
+                                  emit: (ProfileLikelihood?, String?) throws -> Void) rethrows {
+        let queue = OrderedWorkQueue<Outcome>(total: indices.count, window: max(2 * jobs, 4))
+        for _ in 0..<min(max(1, jobs), max(1, indices.count)) {
+            let thread = Thread {
+                var problem: (any LeastSquaresProblem)?
+                var failure = ""
+                do { problem = try makeProblem() } catch { failure = "\(error)" }
+                while let k = queue.claim() {
+                    guard let problem else { queue.deliver(Outcome(profile: nil, failure: failure), at: k); continue }
+                    let p = compute(problem, at: estimate, index: indices[k], optimizer: optimizer, maxPoints: maxPoints)
+                    queue.deliver(Outcome(profile: p, failure: nil), at: k)
+                }
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        defer { queue.finish() }
+        while let outcome = queue.next() { try emit(outcome.profile, outcome.failure) }
+    }
+
+    struct Outcome: Sendable {
+        var profile: ProfileLikelihood?
+        var failure: String?
     }
 }

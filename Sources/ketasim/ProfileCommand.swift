@@ -41,6 +41,9 @@ struct Profile: ParsableCommand {
     @Option(help: "Iterations per re-fit.")
     var maxIterations = 100
 
+    @Option(help: "Parameters profiled at once, each on its own thread with its own integrator.")
+    var jobs = 1
+
     @Option(name: .shortAndLong, help: "Output folder (default: FIT/profiles).")
     var output: String?
 
@@ -53,6 +56,7 @@ struct Profile: ParsableCommand {
     func validate() throws {
         guard maxPoints >= 1 else { throw ValidationError("--max-points must be at least 1") }
         guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1") }
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
     }
 
     func run() throws {
@@ -96,17 +100,18 @@ struct Profile: ParsableCommand {
         options.maxIterations = maxIterations
         let optimizer = GSLLeastSquares(options: options)
         var profiles: [ProfileLikelihood] = []
-        for name in chosen {
-            guard let index = names.firstIndex(of: name) else { continue }
-            let began = Date()
-            let tty = isatty(STDERR_FILENO) == 1
-            let profile = ProfileLikelihood.compute(residuals, at: estimate, index: index, optimizer: optimizer, maxPoints: maxPoints) { count in
-                if tty { FileHandle.standardError.write(Data("\r\(name): \(count) points   ".utf8)) }
+        let indices = chosen.compactMap { names.firstIndex(of: $0) }
+        let began = Date()
+        let problemFile = problem
+        try ProfileLikelihood.computeAll(indices: indices, at: estimate, optimizer: optimizer, maxPoints: maxPoints, jobs: jobs,
+                                         makeProblem: { try Fit.loadFitProblem(problemFile) }) { profile, failure in
+            guard let profile else {
+                printError("a profile worker could not load \(problemFile): \(failure ?? "")")
+                throw Exit.failedRun
             }
-            if tty { FileHandle.standardError.write(Data("\r".utf8)) }
             profiles.append(profile)
-            printStandardError("\(name): \(profile.points.count) points, \(String(format: "%.1f", Date().timeIntervalSince(began))) s")
-            try printOut(describe(profile, scale: residuals.parameterScales[index]))
+            printStandardError("\(profile.parameter): \(profile.points.count) points, \(String(format: "%.1f", Date().timeIntervalSince(began))) s since the start")
+            try printOut(describe(profile, scale: residuals.parameterScales[profile.index]))
         }
         let scales = Dictionary(uniqueKeysWithValues: zip(names, residuals.parameterScales))
         try write(ProfileFiles.points(profiles, scales: scales), to: path("profiles.csv"), force: true)

@@ -50,4 +50,18 @@ private final class Line: LeastSquaresProblem {
         #expect(!p.identifiable)
         #expect(p.points.allSatisfy { $0.objective - p.bestObjective < 0.01 || $0.value.magnitude < 0.3 })
     }
+
+    /// Two workers, each with its own problem, give the profiles one thread gives, in the order asked.
+    @Test func profilesOnTwoThreadsAreTheSequentialOnes() throws {
+        let fit = GSLLeastSquares(options: LeastSquaresOptions()).minimize(Line(), from: [0, 0])
+        let optimizer = GSLLeastSquares(options: LeastSquaresOptions())
+        var parallel: [ProfileLikelihood] = []
+        ProfileLikelihood.computeAll(indices: [1, 0], at: fit.estimate, optimizer: optimizer, maxPoints: 30, jobs: 2,
+                                     makeProblem: { Line() }) { p, _ in if let p { parallel.append(p) } }
+        #expect(parallel.map(\.parameter) == ["b", "a"])
+        for p in parallel {
+            let one = ProfileLikelihood.compute(Line(), at: fit.estimate, index: p.index, optimizer: optimizer, maxPoints: 30)
+            #expect(p.lower == one.lower && p.upper == one.upper && p.points.map(\.objective) == one.points.map(\.objective))
+        }
+    }
 }
