@@ -50,6 +50,18 @@ public struct ProfileLikelihood: Sendable {
         public var status: FitStatus
     }
 
+    /// Why one side of a profile ended.
+    public enum SideEnd: String, Sendable {
+        /// The rise passed the threshold: the interval is closed on this side.
+        case crossed
+        /// The parameter's bound was reached below the threshold: the data do not bound it here.
+        case bound
+        /// `maxPoints` were spent before either: unresolved, not a verdict.
+        case points
+        /// A re-fit could not be evaluated.
+        case failed
+    }
+
     public var parameter: String
     public var index: Int
     public var estimate: Double
@@ -59,10 +71,14 @@ public struct ProfileLikelihood: Sendable {
     /// nil: open on that side (the rise stays below the threshold up to the bound).
     public var lower: Double?
     public var upper: Double?
+    public var lowerEnd: SideEnd = .points
+    public var upperEnd: SideEnd = .points
 
     public static let threshold = 1.920729410347062
 
     public var identifiable: Bool { lower != nil && upper != nil }
+    /// Whether a side ended for want of points, so neither verdict can be given.
+    public var unresolved: Bool { (lower == nil && lowerEnd != .bound) || (upper == nil && upperEnd != .bound) }
 
     /// - Parameters:
     ///   - progress: called after each point with the number of points so far.
@@ -75,7 +91,9 @@ public struct ProfileLikelihood: Sendable {
         var points = [Point(value: estimate[index], objective: best, status: .converged)]
         let fixed = FixedParameterProblem(problem, index: index, value: estimate[index])
         var count = 1
+        var ends: [SideEnd] = []
         for direction in [-1.0, 1.0] {
+            var end = SideEnd.points
             var others = estimate
             others.remove(at: index)
             var value = estimate[index]
@@ -85,7 +103,7 @@ public struct ProfileLikelihood: Sendable {
                 var next = value + direction * step
                 if next < lo { next = lo }
                 if next > hi { next = hi }
-                if next == value { break }
+                if next == value { end = .bound; break }
                 fixed.value = next
                 let objective: Double, status: FitStatus
                 if others.isEmpty {
@@ -100,25 +118,31 @@ public struct ProfileLikelihood: Sendable {
                 }
                 let rise = objective - previous
                 // A step that climbs more than 0.5 at once would leave the interval's end to a coarse
-                // interpolation: retry it a quarter as long (the attempt still counts against maxPoints).
+                // interpolation: retry it shorter (the attempt still counts against maxPoints).
                 if rise > 0.5 && step > 1e-6 * span {
-                    step /= 4
+                    step *= max(0.25, (0.25 / rise).squareRoot())
                     continue
                 }
                 points.append(Point(value: next, objective: objective, status: status))
                 count += 1
                 progress(count)
                 value = next
-                if rise < 0.1 { step = min(step * 2, 0.2 * span) }
+                // Aim at a rise of about 0.25 a step (the objective is near-quadratic in the step), so
+                // the threshold is crossed in a handful of points between close ones.
+                step = min(step * min(2, max(0.5, (0.25 / max(rise, 1e-3)).squareRoot())), 0.2 * span)
                 previous = objective
-                if !objective.isFinite || objective - best >= stopDelta { break }
+                if !objective.isFinite { end = .failed; break }
+                if objective - best >= stopDelta { end = .crossed; break }
             }
+            ends.append(end)
         }
         points.sort { $0.value < $1.value }
         var profile = ProfileLikelihood(parameter: problem.parameterNames[index], index: index, estimate: estimate[index], bestObjective: best,
                                         points: points, lower: nil, upper: nil)
         profile.lower = profile.crossing(below: true)
         profile.upper = profile.crossing(below: false)
+        profile.lowerEnd = ends[0]
+        profile.upperEnd = ends[1]
         return profile
     }
 

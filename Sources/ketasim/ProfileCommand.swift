@@ -132,13 +132,27 @@ struct Profile: ParsableCommand {
                                solver: solver, seed: nil,
                                extra: ["fit": fit, "estimate": bestFile, "parameters": chosen.joined(separator: ","), "max_points": String(maxPoints)])
         for file in files { try write(meta.json(), to: path(file) + ".meta.json", force: true) }
-        try printOut("identifiable: \(profiles.filter(\.identifiable).count) of \(profiles.count) profiled parameters")
+        let unresolved = profiles.filter { !$0.identifiable && $0.unresolved }.count
+        try printOut("identifiable: \(profiles.filter(\.identifiable).count) of \(profiles.count) profiled parameters"
+            + (unresolved > 0 ? " (\(unresolved) unresolved within --max-points)" : ""))
     }
 
     func describe(_ p: ProfileLikelihood, scale: PEtabScale) -> String {
-        func side(_ v: Double?, _ word: String) -> String { v.map { formatNumber($0) } ?? "open (\(word) the bound)" }
-        let interval = "[\(side(p.lower, "flat to")), \(side(p.upper, "flat to"))]"
-        let verdict = p.identifiable ? "" : (p.lower == nil && p.upper == nil ? "; not identifiable" : "; practically not identifiable on one side")
+        func side(_ v: Double?, _ end: ProfileLikelihood.SideEnd) -> String {
+            if let v { return formatNumber(v) }
+            switch end {
+            case .bound: return "open (flat to the bound)"
+            case .points: return "not reached in \(maxPoints) re-fits"
+            case .failed: return "not reached (a re-fit failed)"
+            case .crossed: return "?"
+            }
+        }
+        let interval = "[\(side(p.lower, p.lowerEnd)), \(side(p.upper, p.upperEnd))]"
+        let verdict: String
+        if p.identifiable { verdict = "" }
+        else if p.unresolved { verdict = "; unresolved (raise --max-points)" }
+        else if p.lower == nil && p.upper == nil { verdict = "; not identifiable" }
+        else { verdict = "; practically not identifiable on one side" }
         return "\(p.parameter): estimate \(formatNumber(p.estimate)) (\(scale.rawValue)), 95% interval \(interval)\(verdict)"
     }
 }
@@ -163,7 +177,8 @@ enum ProfileFiles {
             let scale = scales[p.parameter] ?? .lin
             func lin(_ v: Double?) -> String { v.map { csvNumber(scale.invert($0)) } ?? "" }
             lines.append([csvField(p.parameter), scale.rawValue, csvNumber(p.estimate), p.lower.map(csvNumber) ?? "", p.upper.map(csvNumber) ?? "",
-                          csvNumber(scale.invert(p.estimate)), lin(p.lower), lin(p.upper), p.identifiable ? "yes" : "no"].joined(separator: ","))
+                          csvNumber(scale.invert(p.estimate)), lin(p.lower), lin(p.upper),
+                          p.identifiable ? "yes" : p.unresolved ? "unresolved" : "no"].joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }

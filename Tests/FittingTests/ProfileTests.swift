@@ -64,4 +64,14 @@ private final class Line: LeastSquaresProblem {
             #expect(p.lower == one.lower && p.upper == one.upper && p.points.map(\.objective) == one.points.map(\.objective))
         }
     }
+
+    /// A side that runs out of points is unresolved, not "not identifiable": only reaching a bound below
+    /// the threshold is a verdict.
+    @Test func runningOutOfPointsIsUnresolvedNotAVerdict() {
+        let fit = GSLLeastSquares(options: LeastSquaresOptions()).minimize(Line(), from: [0, 0])
+        let p = ProfileLikelihood.compute(Line(), at: fit.estimate, index: 0, optimizer: GSLLeastSquares(options: LeastSquaresOptions()), maxPoints: 1)
+        #expect(!p.identifiable && p.unresolved && p.lowerEnd == .points && p.upperEnd == .points)
+        let flat = ProfileLikelihood.compute(Line(product: true), at: [1.0, 2.0], index: 0, optimizer: GSLLeastSquares(options: LeastSquaresOptions()), maxPoints: 60)
+        #expect(flat.upper == nil && flat.upperEnd == .bound)
+    }
 }
