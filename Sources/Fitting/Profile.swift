@@ -120,16 +120,16 @@ public struct ProfileLikelihood: Sendable {
                 // A step that climbs more than 0.5 at once would leave the interval's end to a coarse
                 // interpolation: retry it shorter (the attempt still counts against maxPoints).
                 if rise > 0.5 && step > 1e-6 * span {
-                    step *= max(0.25, (0.25 / rise).squareRoot())
+                    step /= 4
                     continue
                 }
                 points.append(Point(value: next, objective: objective, status: status))
                 count += 1
                 progress(count)
                 value = next
-                // Aim at a rise of about 0.25 a step (the objective is near-quadratic in the step), so
-                // the threshold is crossed in a handful of points between close ones.
-                step = min(step * min(2, max(0.5, (0.25 / max(rise, 1e-3)).squareRoot())), 0.2 * span)
+                // Coarser where the profile is flat; a re-fit from a warm start is noisy enough that
+                // steering the step by each rise (tried) spent the re-fits on retries.
+                if rise < 0.1 { step = min(step * 2, 0.2 * span) }
                 previous = objective
                 if !objective.isFinite { end = .failed; break }
                 if objective - best >= stopDelta { end = .crossed; break }
