@@ -89,16 +89,8 @@ public enum SVGPlot {
             ylo = min(ylo, yTicks.first ?? ylo); yhi = max(yhi, yTicks.last ?? yhi)
             func px(_ x: Double) -> Double { ox + margin.left + (x - xlo) / (xhi - xlo) * plotW }
             func py(_ y: Double) -> Double { oy + margin.top + (1 - (y - ylo) / (yhi - ylo)) * plotH }
-            svg += text(x: ox + margin.left + plotW / 2, y: oy + 16, panel.title, size: 12, anchor: "middle", bold: true)
-            svg += "<rect x=\"\(f(ox + margin.left))\" y=\"\(f(oy + margin.top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#999\"/>"
-            for (v, tl) in zip(yTicks, tickLabels(yTicks)) {
-                svg += "<line x1=\"\(f(ox + margin.left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(ox + margin.left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
-                svg += text(x: ox + margin.left - 6, y: py(v) + 4, tl, size: 10, anchor: "end")
-            }
-            for (x, tl) in zip(xTicks, tickLabels(xTicks)) {
-                svg += "<line x1=\"\(f(px(x)))\" y1=\"\(f(oy + margin.top + plotH))\" x2=\"\(f(px(x)))\" y2=\"\(f(oy + margin.top + plotH + 4))\" stroke=\"#999\"/>"
-                svg += text(x: px(x), y: oy + margin.top + plotH + 15, tl, size: 10, anchor: "middle")
-            }
+            svg += frame(title: panel.title, titleSize: 12, titleY: oy + 16, left: ox + margin.left, top: oy + margin.top, width: plotW, height: plotH,
+                         xTicks: xTicks, yTicks: yTicks, px: px, py: py)
             svg += text(x: ox + margin.left + plotW / 2, y: oy + panelHeight + 6, panel.xLabel, size: 10, anchor: "middle")
             svg += "<text x=\"\(f(ox + 12))\" y=\"\(f(oy + margin.top + plotH / 2))\" font-family=\"sans-serif\" font-size=\"10\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(ox + 12)) \(f(oy + margin.top + plotH / 2)))\">\(escape(panel.yLabel))</text>"
             for h in panel.horizontal {
@@ -198,16 +190,8 @@ public enum SVGPlot {
             ylo = min(ylo, yTicks.first ?? ylo); yhi = max(yhi, yTicks.last ?? yhi)
             func px(_ x: Double) -> Double { ox + m.left + (x - xlo) / (xhi - xlo) * plotW }
             func py(_ y: Double) -> Double { oy + m.top + (1 - (y - ylo) / (yhi - ylo)) * plotH }
-            svg += text(x: ox + m.left + plotW / 2, y: oy + 16, panel.title, size: 13, anchor: "middle", bold: true)
-            svg += "<rect x=\"\(f(ox + m.left))\" y=\"\(f(oy + m.top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#999\"/>"
-            for (v, tl) in zip(yTicks, tickLabels(yTicks)) {
-                svg += "<line x1=\"\(f(ox + m.left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(ox + m.left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
-                svg += text(x: ox + m.left - 6, y: py(v) + 4, tl, size: 10, anchor: "end")
-            }
-            for (x, tl) in zip(xTicks, tickLabels(xTicks)) {
-                svg += "<line x1=\"\(f(px(x)))\" y1=\"\(f(oy + m.top + plotH))\" x2=\"\(f(px(x)))\" y2=\"\(f(oy + m.top + plotH + 4))\" stroke=\"#999\"/>"
-                svg += text(x: px(x), y: oy + m.top + plotH + 15, tl, size: 10, anchor: "middle")
-            }
+            svg += frame(title: panel.title, titleSize: 13, titleY: oy + 16, left: ox + m.left, top: oy + m.top, width: plotW, height: plotH,
+                         xTicks: xTicks, yTicks: yTicks, px: px, py: py)
             svg += text(x: ox + m.left + plotW / 2, y: oy + ph - 6, panel.xLabel, size: 11, anchor: "middle")
             svg += "<text x=\"\(f(ox + 14))\" y=\"\(f(oy + m.top + plotH / 2))\" font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 \(f(ox + 14)) \(f(oy + m.top + plotH / 2)))\">\(escape(panel.yLabel))</text>"
             func area(_ t: [Double], _ lo: [Double], _ hi: [Double]) -> String {
@@ -299,6 +283,23 @@ public enum SVGPlot {
             svg += text(x: 44, y: ly, s.label, size: 11)
         }
         return svg + "</svg>\n"
+    }
+
+    /// A panel's title, its box, horizontal grid
+    /// lines with y tick labels and x tick marks with labels.
+    static func frame(title: String, titleSize: Int, titleY: Double, left: Double, top: Double, width: Double, height: Double,
+                      xTicks: [Double], yTicks: [Double], px: (Double) -> Double, py: (Double) -> Double) -> String {
+        var svg = text(x: left + width / 2, y: titleY, title, size: titleSize, anchor: "middle", bold: true)
+        svg += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(width))\" height=\"\(f(height))\" fill=\"none\" stroke=\"#999\"/>"
+        for (v, tl) in zip(yTicks, tickLabels(yTicks)) {
+            svg += "<line x1=\"\(f(left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(left + width))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
+            svg += text(x: left - 6, y: py(v) + 4, tl, size: 10, anchor: "end")
+        }
+        for (x, tl) in zip(xTicks, tickLabels(xTicks)) {
+            svg += "<line x1=\"\(f(px(x)))\" y1=\"\(f(top + height))\" x2=\"\(f(px(x)))\" y2=\"\(f(top + height + 4))\" stroke=\"#999\"/>"
+            svg += text(x: px(x), y: top + height + 15, tl, size: 10, anchor: "middle")
+        }
+        return svg
     }
 
     static func header(width: Double, height: Double) -> String {

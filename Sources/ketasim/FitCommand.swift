@@ -91,12 +91,11 @@ struct Fit: ParsableCommand {
     @OptionGroup(title: "Slurm") var cluster: SlurmOptions
 
     func validate() throws {
-        try spread.check(with: cluster, output: output ?? "DIR")
+        try spread.check(with: cluster, output: output ?? "DIR", force: force)
         if output == nil, let needs = [spread.shard.map { _ in "--shard" }, spread.resume ? "--resume" : nil, cluster.slurm ? "--slurm" : nil].compactMap({ $0 }).first {
             throw ValidationError("\(needs) needs -o DIR: the starts are kept in DIR/starts.csv")
         }
         if evaluate, spread.shard != nil || spread.resume || cluster.slurm { throw ValidationError("--shard, --resume and --slurm are for a fit, not --evaluate") }
-        if spread.resume && force { throw ValidationError("--resume and --force exclude each other") }
         if cluster.slurm && simulations != nil { throw ValidationError("--simulations runs locally only; the merge job writes DIR/simulations.tsv") }
         if let simulations, FileManager.default.fileExists(atPath: simulations) && !force {
             throw ValidationError("\(simulations) already exists; pass --force to overwrite it")

@@ -85,8 +85,7 @@ struct Population: ParsableCommand {
     @OptionGroup(title: "Slurm") var cluster: SlurmOptions
 
     func validate() throws {
-        try spread.check(with: cluster, output: output)
-        if spread.resume && force { throw ValidationError("--resume and --force exclude each other") }
+        try spread.check(with: cluster, output: output, force: force)
         if n < 1 { throw ValidationError("--n must be at least 1") }
         try scenario.validateValues()
     }

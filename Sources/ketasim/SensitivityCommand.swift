@@ -90,8 +90,7 @@ struct Sensitivity: ParsableCommand {
     @OptionGroup(title: "Slurm") var cluster: SlurmOptions
 
     func validate() throws {
-        try spread.check(with: cluster, output: output)
-        if spread.resume && force { throw ValidationError("--resume and --force exclude each other") }
+        try spread.check(with: cluster, output: output, force: force)
         let methods = (local ? 1 : 0) + (morris == nil ? 0 : 1) + (sobol == nil ? 0 : 1)
         if methods != 1 { throw ValidationError("give exactly one of --local, --morris R and --sobol N") }
         if let r = morris, r < 2 { throw ValidationError("--morris needs at least 2 trajectories") }

@@ -145,7 +145,10 @@ struct ShardOptions: ParsableArguments {
     }
 
     /// `--resume` and `--shard` are what the job array does itself; given with --slurm they are a mistake.
-    func check(with cluster: SlurmOptions, output: String) throws {
+    /// The combinations every sharded command refuses: --resume with --force, and --resume or --shard
+    /// with --slurm (the job array owns both).
+    func check(with cluster: SlurmOptions, output: String, force: Bool) throws {
+        if resume && force { throw ValidationError("--resume and --force exclude each other") }
         guard cluster.slurm else { return }
         if resume { throw ValidationError("--resume with --slurm: resume a submitted job with `ketasim jobs \(output).slurm --resubmit`") }
         if shard != nil { throw ValidationError("--shard with --slurm: the job array chooses the shards; give --shards N") }

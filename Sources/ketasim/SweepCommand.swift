@@ -78,13 +78,12 @@ struct Sweep: ParsableCommand {
     @OptionGroup(title: "Slurm") var cluster: SlurmOptions
 
     func validate() throws {
-        try spread.check(with: cluster, output: output)
+        try spread.check(with: cluster, output: output, force: force)
         if cluster.slurm {
             if series != nil || plot != nil { throw ValidationError("--\(series != nil ? "series" : "plot") runs locally only; drop it from the --slurm sweep (draw the plot from the merged file with a local sweep)") }
         }
         if vary.isEmpty { throw ValidationError("give at least one --vary NAME=VALUES") }
         if let n = samples, n < 1 { throw ValidationError("--samples must be at least 1") }
-        if spread.resume && force { throw ValidationError("--resume and --force exclude each other") }
         try requireDistinctPaths([output, series, plot])
         try scenario.validateValues()
         if !spread.resume {
