@@ -128,9 +128,14 @@ public final class CalibrationResiduals: FitProblem {
     }
 
     /// The estimation-scale point of linear values by name (each parameter's start, or the model's value).
+    /// Without a start, the value the first experiment runs with (its organism's, where the organism
+    /// overrides the parameter), not the file's default: what `--evaluate` should show is the model as run.
     public func point(_ values: [String: Double] = [:]) -> [Double] {
-        calibration.parameters.map { p in
-            let model = calibration.model.definition.parameter(named: p.name)?.value ?? p.lower
+        let definition = calibration.model.definition
+        let plan = calibration.experiments.first?.plan
+        let asRun = definition.parameterValues(organism: plan?.organism, overrides: plan?.parameters ?? [:])
+        return calibration.parameters.map { p in
+            let model = definition.parameters.firstIndex { $0.name == p.name }.map { asRun[$0] } ?? p.lower
             return p.scale.apply(values[p.name] ?? p.start ?? model)
         }
     }
