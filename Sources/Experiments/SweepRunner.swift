@@ -46,10 +46,37 @@ public struct SweepRow: Sendable {
     public var succeeded: Bool
     public var message: String
     public var metrics: [Double]
+    /// Why a metric cell is empty (a relative change against a zero baseline), keyed by column.
+    public var metricReasons: [String: String] = [:]
     /// Kept only when the caller asked for time series.
     public var result: SimulationResult?
     /// A run already done (resume): passes through the queue in order but is not emitted.
     var skipped = false
+}
+
+/// Counts the runs whose metric cells are empty for a reason the metrics know (a relative change
+/// against a zero baseline), so a command says why once per column instead of leaving empty cells
+/// for a user to puzzle over row by row.
+public struct EmptyMetricTally: Sendable {
+    private var runs: [String: Int] = [:]
+    private var reasons: [String: String] = [:]
+
+    public init() {}
+
+    public mutating func add(_ row: SweepRow) {
+        for (column, reason) in row.metricReasons {
+            runs[column, default: 0] += 1
+            if reasons[column] == nil { reasons[column] = reason }
+        }
+    }
+
+    /// One line per column, in column order: "`x.change_24h` is empty in 12 of 400 runs: <reason>".
+    public func notes(columns: [String], of total: Int) -> [String] {
+        columns.compactMap { c in
+            guard let n = runs[c], let why = reasons[c] else { return nil }
+            return "`\(c)` is empty in \(n) of \(total) runs: \(why)" + (n > 1 ? " (the reason of the first such run)" : "")
+        }
+    }
 }
 
 /// Runs a sweep on worker threads, each with its own `Simulator` (and so its own GSL driver), and hands
@@ -129,7 +156,9 @@ public struct SweepRunner: Sendable {
                         row.message = failure.description
                     } else {
                         row.succeeded = true
-                        row.metrics = metrics.evaluate(result)
+                        let explained = metrics.evaluateExplained(result)
+                        row.metrics = explained.values
+                        row.metricReasons = explained.reasons
                     }
                     if keepSeries {
                         result.detailTimes = []

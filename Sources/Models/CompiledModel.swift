@@ -42,7 +42,7 @@ public final class CompiledModel: Sendable {
         let infusionNames = infusionTargets.map { "__infusion_" + model.states[$0].name }
         variableNames = ["t"] + model.states.map(\.name) + model.parameters.map(\.name) + model.inputs.map(\.name) + infusionNames
 
-        try Self.checkDepth(model, infusionTargets: Set(infusionTargets))
+        try Self.checkSize(model, infusionTargets: Set(infusionTargets))
         // Substitute assignments (already in dependency order) so each program sees only variables;
         // the compiler's common-subexpression pass computes a shared assignment once.
         var expansion: [String: Expr] = [:]
@@ -98,24 +98,38 @@ public final class CompiledModel: Sendable {
     }
 
     /// Refuses a model whose ODEs or assignments, once assignments are substituted, are deeper than
-    /// `Expr.maximumDepth`: each file expression is within it, but a chain of assignments adds up, and
-    /// the derivative and compile passes below recurse once per level. Measured on the unsubstituted
-    /// trees, so a chain of assignments that doubles the tree at each step costs nothing here.
-    static func checkDepth(_ model: ModelDefinition, infusionTargets: Set<Int>) throws(ModelError) {
+    /// `Expr.maximumDepth` or larger than `Expr.maximumExpandedSize`: each file expression is within
+    /// both, but a chain of assignments adds up, and the derivative and compile passes below recurse
+    /// once per level and walk every repeated subtree again. Measured on the unsubstituted trees, so a
+    /// chain of assignments that doubles the tree at each step costs nothing here.
+    static func checkSize(_ model: ModelDefinition, infusionTargets: Set<Int>) throws(ModelError) {
         func tooDeep(_ name: String, _ depth: Int, at location: SourceLocation) -> ModelError {
             .invalid([ModelProblem(location: location, message: "`\(name)` is \(depth) levels deep once the assignments it uses are substituted, "
                 + "more than ketasim's limit of \(Expr.maximumDepth); split long sums into balanced parts, e.g. (a + b) + (c + d)")])
         }
+        func tooLarge(_ name: String, _ size: Double, at location: SourceLocation) -> ModelError {
+            let count = size < 1e15 ? String(Int(size)) : "about 10^\(Int(size.exponent) * 301 / 1000)"
+            return .invalid([ModelProblem(location: location, message: "`\(name)` has \(count) terms once the assignments it uses are substituted, "
+                + "more than ketasim's limit of \(Expr.maximumExpandedSize): ketasim compiles each expression as a tree, "
+                + "so an assignment used several times by the next one multiplies the size at every link; use it once per expression "
+                + "(e.g. x * x as x^2) or make the intermediate a state")])
+        }
         var depths: [String: Int] = [:]
+        var sizes: [String: Double] = [:]
         for a in model.assignments {
             let depth = a.expression.depth(symbolDepths: depths)
             if depth > Expr.maximumDepth { throw tooDeep(a.name, depth, at: a.location) }
             depths[a.name] = depth
+            let size = a.expression.expandedSize(symbolSizes: sizes)
+            if size > Double(Expr.maximumExpandedSize) { throw tooLarge(a.name, size, at: a.location) }
+            sizes[a.name] = size
         }
         for (i, ode) in model.odes.enumerated() {
             // An infusion adds one `+ rate` above the file's expression.
             let depth = ode.depth(symbolDepths: depths) + (infusionTargets.contains(i) ? 1 : 0)
             if depth > Expr.maximumDepth { throw tooDeep("d\(model.states[i].name)/dt", depth, at: model.states[i].location) }
+            let size = ode.expandedSize(symbolSizes: sizes)
+            if size > Double(Expr.maximumExpandedSize) { throw tooLarge("d\(model.states[i].name)/dt", size, at: model.states[i].location) }
         }
     }
 

@@ -564,66 +564,7 @@ struct Reader {
             var s = base ?? Scenario(name: name, description: "", organism: nil, tEnd: .nan, outputEvery: 1, start: .steadyState, steadyStateInputs: [:], inputs: [:], parameters: [:], doses: [], treatment: nil, location: reader.location(e.keyNode))
             s.name = name
             s.location = reader.location(e.keyNode)
-            if let d = reader.string(reader.entry(spec, "description"), "description") { s.description = d }
-            if let n = reader.entry(spec, "organism"), let o = reader.string(n, "organism") {
-                if organisms.contains(where: { $0.name == o }) { s.organism = o } else {
-                    reader.report("scenario `\(name)`: unknown organism `\(o)`\(didYouMean(o, among: organisms.map(\.name)))", at: n)
-                }
-            }
-            if let v = reader.duration(reader.entry(spec, "t_end"), "t_end") {
-                if v > 0 { s.tEnd = v } else { reader.report("t_end must be after the start (> 0)", at: reader.entry(spec, "t_end")) }
-            }
-            if let v = reader.duration(reader.entry(spec, "output_every"), "output_every") {
-                if v > 0 { s.outputEvery = v } else { reader.report("output_every must be positive", at: reader.entry(spec, "output_every")) }
-            }
-            if let n = reader.entry(spec, "start"), let text = reader.string(n, "start") {
-                if let start = Scenario.Start(rawValue: text) { s.start = start } else {
-                    reader.report("start must be `steady_state` or `initial`, got `\(text)`", at: n)
-                }
-            }
-            for p in reader.mapping(reader.entry(spec, "steady_state_inputs"), "steady_state_inputs") ?? [] {
-                if !inputNames.contains(p.key) {
-                    reader.report("unknown input `\(p.key)`\(didYouMean(p.key, among: inputNames))", at: p.keyNode)
-                } else if let v = reader.number(p.value, "`\(p.key)`") { s.steadyStateInputs[p.key] = v }
-            }
-            for p in reader.mapping(reader.entry(spec, "inputs"), "inputs") ?? [] {
-                guard inputNames.contains(p.key) else {
-                    reader.report("unknown input `\(p.key)`\(didYouMean(p.key, among: inputNames))", at: p.keyNode)
-                    continue
-                }
-                var periods: [InputPeriod] = []
-                for item in reader.sequence(p.value, "schedule of `\(p.key)`") ?? [] {
-                    guard let fields = reader.mapping(item, "a period of `\(p.key)`") else { continue }
-                    reader.checkKeys(fields, allowed: ["value", "from", "to"], in: "a period of `\(p.key)`")
-                    let v = reader.number(reader.entry(fields, "value"), "value", required: true, at: item)
-                    let from = reader.duration(reader.entry(fields, "from"), "from", required: true, at: item)
-                    let to = reader.duration(reader.entry(fields, "to"), "to", required: true, at: item)
-                    if let v, let from, let to {
-                        if to <= from { reader.report("a period must end after it starts (from \(formatNumber(from)) h to \(formatNumber(to)) h)", at: item) } else {
-                            periods.append(InputPeriod(value: v, from: from, to: to))
-                        }
-                    }
-                }
-                s.inputs[p.key] = periods
-            }
-            for p in reader.mapping(reader.entry(spec, "parameters"), "parameters") ?? [] {
-                if !parameters.contains(p.key) {
-                    reader.report("unknown parameter `\(p.key)`\(didYouMean(p.key, among: parameters))", at: p.keyNode)
-                } else if let v = reader.number(p.value, "`\(p.key)`") { s.parameters[p.key] = v }
-            }
-            for d in reader.sequence(reader.entry(spec, "doses"), "doses") ?? [] {
-                guard let text = reader.string(d, "a dose") else { continue }
-                switch DoseRegimen.parse(text) {
-                case .failure(let error): reader.report(error.description, at: d)
-                case .success(let dose):
-                    if let problem = Reader.checkDose(dose, drugs: drugs) { reader.report(problem, at: d) } else { s.doses.append(dose) }
-                }
-            }
-            if let n = reader.entry(spec, "treatment"), let t = reader.string(n, "treatment") {
-                if drugs.contains(where: { $0.name == t }) { s.treatment = t } else {
-                    reader.report("treatment `\(t)` is not a drug\(didYouMean(t, among: drugs.map(\.name)))", at: n)
-                }
-            }
+            reader.applyScenarioFields(spec, to: &s, inputNames: inputNames, parameters: parameters, drugs: drugs, organisms: organisms)
             if s.tEnd.isNaN && reader.entry(spec, "t_end") == nil { reader.report("scenario `\(name)` needs `t_end`", at: e.keyNode) }
             if !organisms.isEmpty && s.organism == nil && reader.entry(spec, "organism") == nil {
                 reader.report("scenario `\(name)` needs an `organism` (one of \(organisms.map(\.name).joined(separator: ", ")))", at: e.keyNode)
@@ -639,6 +580,78 @@ struct Reader {
             if let s = resolve(&self, e.key) { scenarios.append(s) }
         }
         return scenarios
+    }
+
+    /// The fields of one scenario's mapping, applied over `s` (its parent's values, or the defaults):
+    /// each field present replaces the inherited one; `inputs` and `parameters` replace per name.
+    mutating func applyScenarioFields(_ spec: Entries, to s: inout Scenario, inputNames: Set<String>, parameters: Set<String>, drugs: [Drug], organisms: [Organism]) {
+        if let d = string(entry(spec, "description"), "description") { s.description = d }
+        if let n = entry(spec, "organism"), let o = string(n, "organism") {
+            if organisms.contains(where: { $0.name == o }) { s.organism = o } else {
+                report("scenario `\(s.name)`: unknown organism `\(o)`\(didYouMean(o, among: organisms.map(\.name)))", at: n)
+            }
+        }
+        if let v = duration(entry(spec, "t_end"), "t_end") {
+            if v > 0 { s.tEnd = v } else { report("t_end must be after the start (> 0)", at: entry(spec, "t_end")) }
+        }
+        if let v = duration(entry(spec, "output_every"), "output_every") {
+            if v > 0 { s.outputEvery = v } else { report("output_every must be positive", at: entry(spec, "output_every")) }
+        }
+        if let n = entry(spec, "start"), let text = string(n, "start") {
+            if let start = Scenario.Start(rawValue: text) { s.start = start } else {
+                report("start must be `steady_state` or `initial`, got `\(text)`", at: n)
+            }
+        }
+        for p in mapping(entry(spec, "steady_state_inputs"), "steady_state_inputs") ?? [] {
+            if !inputNames.contains(p.key) {
+                report("unknown input `\(p.key)`\(didYouMean(p.key, among: inputNames))", at: p.keyNode)
+            } else if let v = number(p.value, "`\(p.key)`") { s.steadyStateInputs[p.key] = v }
+        }
+        for (name, periods) in readInputSchedules(entry(spec, "inputs"), inputNames: inputNames) { s.inputs[name] = periods }
+        for p in mapping(entry(spec, "parameters"), "parameters") ?? [] {
+            if !parameters.contains(p.key) {
+                report("unknown parameter `\(p.key)`\(didYouMean(p.key, among: parameters))", at: p.keyNode)
+            } else if let v = number(p.value, "`\(p.key)`") { s.parameters[p.key] = v }
+        }
+        for d in sequence(entry(spec, "doses"), "doses") ?? [] {
+            guard let text = string(d, "a dose") else { continue }
+            switch DoseRegimen.parse(text) {
+            case .failure(let error): report(error.description, at: d)
+            case .success(let dose):
+                if let problem = Reader.checkDose(dose, drugs: drugs) { report(problem, at: d) } else { s.doses.append(dose) }
+            }
+        }
+        if let n = entry(spec, "treatment"), let t = string(n, "treatment") {
+            if drugs.contains(where: { $0.name == t }) { s.treatment = t } else {
+                report("treatment `\(t)` is not a drug\(didYouMean(t, among: drugs.map(\.name)))", at: n)
+            }
+        }
+    }
+
+    /// `inputs:` of a scenario: per input, a schedule of periods with a value, `from` and `to`.
+    mutating func readInputSchedules(_ node: Node?, inputNames: Set<String>) -> [(String, [InputPeriod])] {
+        var schedules: [(String, [InputPeriod])] = []
+        for p in mapping(node, "inputs") ?? [] {
+            guard inputNames.contains(p.key) else {
+                report("unknown input `\(p.key)`\(didYouMean(p.key, among: inputNames))", at: p.keyNode)
+                continue
+            }
+            var periods: [InputPeriod] = []
+            for item in sequence(p.value, "schedule of `\(p.key)`") ?? [] {
+                guard let fields = mapping(item, "a period of `\(p.key)`") else { continue }
+                checkKeys(fields, allowed: ["value", "from", "to"], in: "a period of `\(p.key)`")
+                let v = number(entry(fields, "value"), "value", required: true, at: item)
+                let from = duration(entry(fields, "from"), "from", required: true, at: item)
+                let to = duration(entry(fields, "to"), "to", required: true, at: item)
+                if let v, let from, let to {
+                    if to <= from { report("a period must end after it starts (from \(formatNumber(from)) h to \(formatNumber(to)) h)", at: item) } else {
+                        periods.append(InputPeriod(value: v, from: from, to: to))
+                    }
+                }
+            }
+            schedules.append((p.key, periods))
+        }
+        return schedules
     }
 
     /// A sentence naming what is wrong with a dose for this model, or nil.

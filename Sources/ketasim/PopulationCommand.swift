@@ -256,6 +256,7 @@ struct Population: ParsableCommand {
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
         var failed = 0
         var firstFailure: String?
+        var empty = EmptyMetricTally()
         let emptyTrace = String(repeating: ",", count: tracesHeader.count - 1)
         let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: names, metrics: spec,
                                  jobs: spread.threads(), runIDs: runIDs, keepSeries: true)
@@ -279,9 +280,11 @@ struct Population: ParsableCommand {
                 failed += 1
                 if firstFailure == nil { firstFailure = "run \(row.runID) (subject \(subject)): \(row.message)" }
             }
+            empty.add(row)
             progress.step(failed: failed)
         }
         progress.finish()
+        for line in empty.notes(columns: metricColumns, of: runIDs.count) { printError("note: " + line) }
         if interrupted.isSet {
             printError("interrupted: the runs finished so far are in \(subjectsPath); run the same command with --resume to finish them, the bands and the responders")
             throw ExitCode(130)

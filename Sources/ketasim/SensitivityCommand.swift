@@ -250,6 +250,7 @@ struct Sensitivity: ParsableCommand {
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
         var failed = 0
         var firstFailure: String?
+        var empty = EmptyMetricTally()
         let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: outputs, metrics: spec,
                                  jobs: spread.threads(), runIDs: runIDs, keepSeries: false)
         try runner.run(shouldStop: { interrupted.isSet }) { row in
@@ -260,9 +261,11 @@ struct Sensitivity: ParsableCommand {
                 failed += 1
                 if firstFailure == nil { firstFailure = "sample \(row.runID): \(row.message)" }
             }
+            empty.add(row)
             progress.step(failed: failed)
         }
         progress.finish()
+        for line in empty.notes(columns: wanted, of: runIDs.count) { printError("note: " + line) }
         if interrupted.isSet {
             printError("interrupted: the runs finished so far are in \(paths[1]); run the same command with --resume to finish them and the analysis")
             throw ExitCode(130)

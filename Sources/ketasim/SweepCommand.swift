@@ -167,6 +167,7 @@ struct Sweep: ParsableCommand {
         let interrupted = InterruptFlag()
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
         var failed = 0
+        var empty = EmptyMetricTally()
         var heat: [Int: Double] = [:]
         // Metrics start after run_id, the axes, status and message. Only a heat map keeps a value per
         // run; without --plot nothing grows with the number of runs.
@@ -183,6 +184,7 @@ struct Sweep: ParsableCommand {
                 throw fileError(error)
             }
             if !row.succeeded { failed += 1 }
+            empty.add(row)
             if let c = plotColumn, row.succeeded, c >= 0, c < row.metrics.count { heat[row.runID] = row.metrics[c] }
             progress.step(failed: failed)
         }
@@ -191,6 +193,7 @@ struct Sweep: ParsableCommand {
             printError("interrupted: \(emitted) runs written to \(output); run the same command with --resume to finish the other \(runIDs.count - emitted)")
             throw ExitCode(130)
         }
+        for line in empty.notes(columns: header, of: emitted) { printError("note: " + line) }
         if let p = plot {
             let xs = axes[1].values, ys = axes[0].values
             let z = ys.indices.map { iy in xs.indices.map { ix in heat[iy * xs.count + ix + 1] ?? .nan } }

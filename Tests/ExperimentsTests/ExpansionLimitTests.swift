@@ -118,3 +118,24 @@ struct SweepFuzzFindingTests {
         #expect(e.message.hasSuffix(message))
     }
 }
+
+@Suite("Empty metric cells are explained once per column")
+struct EmptyMetricTallyTests {
+    private func row(_ id: Int, _ reasons: [String: String]) -> SweepRow {
+        var r = SweepRow(runID: id, point: [], succeeded: true, message: "", metrics: [], result: nil)
+        r.metricReasons = reasons
+        return r
+    }
+
+    @Test func eachColumnIsCountedWithTheFirstReasonInColumnOrder() {
+        var tally = EmptyMetricTally()
+        tally.add(row(1, ["b.change_2h": "the baseline `pre` is 0, so a relative change is undefined"]))
+        tally.add(row(2, [:]))
+        tally.add(row(3, ["b.change_2h": "the baseline `pre` (1e-30) is 0 up to rounding", "a.duration": "the baseline `pre` is 0"]))
+        #expect(tally.notes(columns: ["a.duration", "a.max", "b.change_2h"], of: 3) == [
+            "`a.duration` is empty in 1 of 3 runs: the baseline `pre` is 0",
+            "`b.change_2h` is empty in 2 of 3 runs: the baseline `pre` is 0, so a relative change is undefined (the reason of the first such run)",
+        ])
+        #expect(EmptyMetricTally().notes(columns: ["a.max"], of: 5).isEmpty)
+    }
+}

@@ -47,6 +47,20 @@ struct ModelHardeningTests {
         #expect(error?.problems.first?.message == "`a3` is 601 levels deep once the assignments it uses are substituted, more than ketasim's limit of 500; split long sums into balanced parts, e.g. (a + b) + (c + d)")
         #expect(error?.problems.first?.location.line == 17)
     }
+
+    @Test func aChainOfAssignmentsThatDoublesAtEveryLinkIsRefusedBeforeItIsBuilt() throws {
+        // Each link uses the previous one twice: 60 links would be 2^60 terms substituted, which used to
+        // run out of memory in simplify and derivative; the size is counted without building the tree.
+        let links = (1...60).map { "  a\($0): \($0 == 1 ? "k" : "a\($0 - 1)") * \($0 == 1 ? "k" : "a\($0 - 1)")" }
+        let definition = try ModelLoader.parse(model(loss: "a60", extraAssignments: links.joined(separator: "\n")), file: "m.yaml")
+        let error = #expect(throws: ModelError.self) { _ = try CompiledModel(definition) }
+        // a_n has 2^(n+1) - 1 terms: 262,143 at a17 (within the limit), 524,287 at a18.
+        #expect(error?.problems.first?.message.hasPrefix("`a18` has 524287 terms once the assignments it uses are substituted, more than ketasim's limit of 500000") == true,
+                "\(error?.problems.map(\.message) ?? [])")
+        // A chain short enough to stay within the limit still compiles and evaluates.
+        let short = try ModelLoader.parse(model(loss: "a5", extraAssignments: links.prefix(5).joined(separator: "\n")), file: "m.yaml")
+        _ = try CompiledModel(short)
+    }
 }
 
 @Suite("One mistake, one problem")
