@@ -52,7 +52,11 @@ public struct SteadyStateSolver: Sendable {
         while elapsed < maxHorizon {
             let run = integrator.solve(from: t, initial: y, outputTimes: [t + horizon])
             if let error = run.failure {
-                throw .noSteadyState(reason: "integrating towards equilibrium failed: \(error)", residual: .nan, worst: "-")
+                // Where the flow still was at the last horizon it completed: a state that keeps moving
+                // after 10^6 h is usually on an oscillation, not on its way to a point.
+                let (value, index) = residual(system, y)
+                throw .noSteadyState(reason: "integrating towards equilibrium failed after \(format(elapsed)) time units (\(error)); "
+                    + "the model may oscillate there instead of settling", residual: value, worst: system.name(of: index))
             }
             y = Array(run.state(at: run.count - 1))
             t += horizon
