@@ -191,7 +191,7 @@ public final class ModelWorkspace: ODESystem {
         timeRegisters = .allocate(capacity: size)
         registers = .allocate(capacity: size)
         for buffer in [rhsRegisters, jacobianRegisters, timeRegisters, registers] { buffer.initialize(repeating: 0, count: size) }
-        let eventCount = max(1, model.definition.events.count)
+        let eventCount = max(1, model.events?.initialValues.count ?? 0)
         eventScratch = .allocate(capacity: eventCount)
         eventScratch.initialize(repeating: 0, count: eventCount)
         setParameters(model.definition.parameterValues(organism: organism, overrides: overrides))

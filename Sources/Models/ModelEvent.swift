@@ -63,6 +63,8 @@ struct CompiledEvents: Sendable {
     var values: [CompiledProgram]
     var scales: [CompiledProgram?]
     var targets: [[Int]]
+    /// Truth before the start of every watched condition: the triggers, then the relations inside
+    /// composite triggers and their negations (see `watchedRelations`).
     var initialValues: [Bool]
     /// One output per event (0 for events without a delay); nil when no event has one.
     var delays: CompiledProgram?
@@ -80,7 +82,8 @@ struct CompiledEvents: Sendable {
                 throw .invalid([ModelProblem(location: location, message: "event\(name): \(error.message)")])
             }
         }
-        triggers = try compile(events.map(\.trigger), nil)
+        let relations = Self.watchedRelations(events.map(\.trigger))
+        triggers = try compile(events.map(\.trigger) + relations, nil)
         values = []
         scales = []
         targets = []
@@ -96,8 +99,39 @@ struct CompiledEvents: Sendable {
             }
             targets.append(indices)
         }
-        initialValues = events.map(\.initialValue)
+        // A relation true at the start stops the solve there once, firing nothing.
+        initialValues = events.map(\.initialValue) + relations.map { _ in false }
         delays = events.contains { $0.delay != nil } ? try compile(events.map { $0.delay ?? .constant(0) }, nil) : nil
+    }
+
+    /// The solve loop sees a condition only at the ends of its steps, so a composite trigger true on a
+    /// window shorter than a step (k > 3.5 && k < 4, k rising past both within one step) would never
+    /// be seen true. Watching each relation inside such a trigger, and its negation, makes every
+    /// crossing of a relation a stop (as root functions per relation do in CVODE-based simulators),
+    /// where the trigger itself is evaluated. A trigger that is itself one relation needs none.
+    static func watchedRelations(_ triggers: [Expr]) -> [Expr] {
+        var seen: Set<Expr> = []
+        var result: [Expr] = []
+        func collect(_ e: Expr) {
+            switch e {
+            case .constant, .symbol: return
+            case .unary(_, let a): collect(a)
+            case .binary(let op, let a, let b):
+                if [.less, .lessEqual, .greater, .greaterEqual].contains(op), seen.insert(e).inserted {
+                    result.append(e)
+                    result.append(.unary(.not, e))
+                }
+                collect(a)
+                collect(b)
+            case .call(_, let args): args.forEach(collect)
+            case .conditional(let c, let a, let b): collect(c); collect(a); collect(b)
+            }
+        }
+        for trigger in triggers {
+            if case .binary(let op, _, _) = trigger, [.less, .lessEqual, .greater, .greaterEqual, .equal, .notEqual].contains(op) { continue }
+            collect(trigger)
+        }
+        return result
     }
 }
 
@@ -135,6 +169,8 @@ extension ModelWorkspace {
     public func fireEvents(_ fired: [Int], at t: Double, state: UnsafeMutableBufferPointer<Double>) {
         guard let events = model.events, let y = state.baseAddress else { return }
         let definitions = model.definition.events
+        // Conditions past the triggers are relations watched only to stop the solve (CompiledEvents.watchedRelations).
+        let fired = fired.filter { $0 < definitions.count }
         var precomputed: [Int: [Double]] = [:]
         for k in fired where definitions[k].useValuesFromTriggerTime {
             precomputed[k] = evaluate(events.values[k], t: t, y: y, count: definitions[k].assignments.count)

@@ -228,6 +228,7 @@ private struct DocumentReader {
         }
         var assignmentRules: [String: Rule] = [:]
         var rateRules: [String: Rule] = [:]
+        var algebraicRules: [AlgebraicRule] = []
         for r in model.child("listOfRules")?.children ?? [] {
             switch r.name {
             case "assignmentRule", "rateRule":
@@ -240,8 +241,8 @@ private struct DocumentReader {
                 if r.name == "assignmentRule" { assignmentRules[variable] = rule } else { rateRules[variable] = rule }
             case "algebraicRule":
                 // Without math (Level 3 Version 2) the rule constrains nothing.
-                if level == 3 && r.child("math") == nil { continue }
-                throw error(.unsupported, r, "algebraic rules (the model is a differential-algebraic system)")
+                guard let m = try optionalMath(r) else { continue }
+                algebraicRules.append(AlgebraicRule(math: m, line: r.line, label: r.id ?? r["metaid"]))
             case "annotation", "notes":
                 continue
             default:
@@ -299,13 +300,48 @@ private struct DocumentReader {
                 line: e.line))
         }
 
+        let solved = try solveAlgebraicRules(algebraicRules, compartments: compartments, species: species, parameters: parameters,
+                                             assignmentRules: assignmentRules, rateRules: rateRules, reactions: reactions, events: events)
+        for s in solved {
+            assignmentRules[s.variable] = Rule(variable: s.variable, math: s.math, line: s.line)
+            notes.append("`\(s.variable)` is determined by the algebraic rule \(s.label.map { "`\($0)` " } ?? "")at line \(s.line), solved for it")
+        }
+
         var builder = ModelBuilder(
             file: file, modelNode: model, compartments: compartments, species: species, parameters: parameters,
             initialAssignments: initialAssignments, assignmentRules: assignmentRules, rateRules: rateRules,
-            reactions: reactions, events: events, conversionFactor: model["conversionFactor"], notes: notes)
+            reactions: reactions, events: events, conversionFactor: model["conversionFactor"], notes: notes,
+            algebraicRules: solved)
         var imported = try builder.build()
         imported.definition.timeUnit = TimeUnit(timeUnit(of: model))
         return imported
+    }
+
+    /// The algebraic rules as assignment rules (Sources/SBML/AlgebraicRules.swift). The variables they
+    /// may determine are those SBML's overdetermination check leaves free: not constant, without an
+    /// assignment or rate rule, and not a species that reactions change (one with `boundaryCondition`
+    /// true is free). An event may not assign such a variable: the rule would take its value back at
+    /// once, and what SBML means then is a DAE re-initialisation ketasim does not do.
+    func solveAlgebraicRules(_ rules: [AlgebraicRule], compartments: [Compartment], species: [Species], parameters: [Parameter],
+                             assignmentRules: [String: Rule], rateRules: [String: Rule], reactions: [Reaction],
+                             events: [Event]) throws(SBMLError) -> [SolvedAlgebraicRule] {
+        if rules.isEmpty { return [] }
+        var changedByReactions: Set<String> = []
+        for r in reactions { for ref in r.reactants + r.products { changedByReactions.insert(ref.species) } }
+        func free(_ id: String) -> Bool { assignmentRules[id] == nil && rateRules[id] == nil }
+        var candidates = compartments.filter { !$0.constant && free($0.id) }.map(\.id)
+        candidates += species.filter { !$0.constant && free($0.id) && ($0.boundary || !changedByReactions.contains($0.id)) }.map(\.id)
+        candidates += parameters.filter { !$0.constant && free($0.id) }.map(\.id)
+        candidates += reactions.flatMap { $0.reactants + $0.products }.filter { !$0.constant }.compactMap(\.id).filter(free)
+        let solved = try AlgebraicRules.solve(rules, candidates: candidates, assignmentRules: assignmentRules.mapValues(\.math), file: file)
+        let targets = Dictionary(events.flatMap { e in e.assignments.map { ($0.variable, $0.line) } }, uniquingKeysWith: { a, _ in a })
+        for s in solved {
+            if let line = targets[s.variable] {
+                throw SBMLError(.unsupported, file: file, line: line, element: "eventAssignment", id: s.variable,
+                                message: "an event assigns `\(s.variable)`, which the algebraic rule at line \(s.line) determines (re-initialising a differential-algebraic system)")
+            }
+        }
+        return solved
     }
 
     /// The model's time unit as ketasim names durations (`s`, `min`, `h`, `d`), the unit definition's id
@@ -342,6 +378,8 @@ private struct ModelBuilder {
     let events: [Event]
     let conversionFactor: String?
     var notes: [String]
+    /// Already among `assignmentRules`; kept to check that each determines its variable at t0.
+    let algebraicRules: [SolvedAlgebraicRule]
 
     let compartmentByID: [String: Compartment]
     let speciesByID: [String: Species]
@@ -371,7 +409,7 @@ private struct ModelBuilder {
 
     init(file: String, modelNode: XMLNode, compartments: [Compartment], species: [Species], parameters: [Parameter],
          initialAssignments: [String: (math: MathNode, line: Int)], assignmentRules: [String: Rule], rateRules: [String: Rule],
-         reactions: [Reaction], events: [Event], conversionFactor: String?, notes: [String]) {
+         reactions: [Reaction], events: [Event], conversionFactor: String?, notes: [String], algebraicRules: [SolvedAlgebraicRule]) {
         self.file = file
         self.modelNode = modelNode
         self.compartments = compartments
@@ -384,6 +422,7 @@ private struct ModelBuilder {
         self.events = events
         self.conversionFactor = conversionFactor
         self.notes = notes
+        self.algebraicRules = algebraicRules
         compartmentByID = Dictionary(compartments.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         speciesByID = Dictionary(species.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         parameterByID = Dictionary(parameters.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -407,6 +446,7 @@ private struct ModelBuilder {
         try assignNames()
         try checkTargets()
         try computeInitialValues()
+        try checkAlgebraicRules()
         nameLocalParameters()
         collectConstantValues()
         try addReactions()
@@ -538,6 +578,20 @@ private struct ModelBuilder {
             throw fail(.unsupported, line: d?.line ?? entry.line, element: d?.element ?? entry.element, id: entry.id, "an initial value that depends on the rateOf csymbol")
         }
         initialValues = values
+    }
+
+    /// A solved algebraic rule x = -a / b determines x only where b is not 0; b = 0 at t0 means the
+    /// rule does not determine x there (the model is singular), which would run as NaN. A coefficient
+    /// that needs rateOf is not known before the ODEs are, and is left to the run.
+    func checkAlgebraicRules() throws(SBMLError) {
+        let values = initialValues
+        for rule in algebraicRules where !rule.slope.usesRateOf {
+            let slope = try MathML.evaluate(rule.slope, time: 0) { (id: String) throws(SBMLError) -> Double in values[id] ?? .nan }
+            guard slope != 0 && slope.isFinite else {
+                throw fail(.invalid, line: rule.line, element: "algebraicRule", id: rule.label,
+                           "the algebraic rule does not determine `\(rule.variable)` at t0: its coefficient of `\(rule.variable)` is \(slope)")
+            }
+        }
     }
 
     mutating func nameLocalParameters() {
