@@ -155,6 +155,11 @@ private final class Flattener {
     var nodes: [Key: (instance: Instance, node: XMLNode)] = [:]
     /// Guards the building of conversion factors that are themselves converted.
     var factorDepth = 0
+    /// Elements of all instances: a few lines of XML can nest submodels into an exponential number
+    /// of instances, so the total is bounded.
+    var instantiatedElements = 0
+    static let maximumElements = 1_000_000
+    static let maximumNesting = 100
 
     init(root: XMLNode, file: String) {
         self.file = file
@@ -305,8 +310,14 @@ private final class Flattener {
 
     /// What the ids, metaids, units and ports of an instance's model name, and its comp elements.
     func index(_ instance: Instance) throws(SBMLError) {
+        // An instance (its indexes, its prefix in every id) is counted as 50 elements.
+        instantiatedElements += 50
         var stack = Array(instance.model.children.reversed())
         while let node = stack.popLast() {
+            instantiatedElements += 1
+            if instantiatedElements > Self.maximumElements, let s = instance.submodel {
+                throw error(.unsupported, s, "the flattened model would hold more than \(Self.maximumElements) elements")
+            }
             if node.namespace == mathMLNamespace || node.name == "annotation" || node.name == "notes" { continue }
             if isCompElement(node) {
                 switch node.name {
@@ -348,8 +359,15 @@ private final class Flattener {
     /// Instantiates every submodel of `instance`, depth first. `ancestry` holds the models being
     /// instantiated above, so a model that contains itself is refused instead of recursing forever.
     func instantiate(_ instance: Instance, ancestry: Set<ObjectIdentifier>) throws(SBMLError) {
-        // A prefix stays unique when an id of this model already starts with it (libSBML's rule).
-        let ownIDs = Array(instance.sids.keys) + Array(instance.units.keys) + Array(instance.metaids.keys)
+        // A prefix stays unique when an id of this model already starts with it (libSBML's rule): every
+        // start of an id that ends in `__` is collected once, so each candidate is one lookup.
+        var taken: Set<String> = []
+        for id in [instance.sids.keys, instance.units.keys, instance.metaids.keys].joined() {
+            let utf8 = Array(id.utf8)
+            for i in utf8.indices.dropLast() where utf8[i] == UInt8(ascii: "_") && utf8[i + 1] == UInt8(ascii: "_") {
+                taken.insert(String(decoding: utf8[...(i + 1)], as: UTF8.self))
+            }
+        }
         for s in instance.submodels {
             guard let id = ownID(s) else { continue }
             guard let ref = comp(s, "modelRef") else { throw error(.malformed, s, "a submodel without a `modelRef`") }
@@ -358,9 +376,12 @@ private final class Flattener {
                 throw error(.invalid, s, "submodel `\(id)` instantiates model `\(ref)`, which contains it (a cycle)")
             }
             guard instance.children[id] == nil else { throw error(.invalid, s, "two submodels have the id `\(id)`") }
+            guard instance.depth < Self.maximumNesting else {
+                throw error(.unsupported, s, "submodels nest deeper than \(Self.maximumNesting) levels")
+            }
             var suffix = 0
             var local = id + "__"
-            while ownIDs.contains(where: { $0.hasPrefix(local) }) {
+            while taken.contains(local) {
                 suffix += 1
                 local = "\(id)\(suffix)__"
             }

@@ -278,6 +278,21 @@ private func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-8 * max(
         #expect(e3?.kind == .invalid && e3?.element == "submodel" && e3?.id == "A")
     }
 
+    @Test func anExponentialNumberOfInstancesIsRefused() {
+        // Each model holds 20 submodels of the next: 20^5 instances from a few lines.
+        var definitions = "<comp:listOfModelDefinitions>"
+        for level in 1...5 {
+            let submodels = level < 5 ? (0..<20).map { "<comp:submodel comp:id=\"s\($0)\" comp:modelRef=\"m\(level + 1)\"/>" }.joined() : ""
+            definitions += "<comp:modelDefinition id=\"m\(level)\"><listOfParameters><parameter id=\"p\" value=\"1\" constant=\"true\"/></listOfParameters>"
+                + (submodels.isEmpty ? "" : "<comp:listOfSubmodels>\(submodels)</comp:listOfSubmodels>") + "</comp:modelDefinition>"
+        }
+        definitions += "</comp:listOfModelDefinitions>"
+        let xml = compDocument("<comp:listOfSubmodels><comp:submodel comp:id=\"a\" comp:modelRef=\"m1\"/></comp:listOfSubmodels>", definitions)
+        let error = importError(xml)
+        #expect(error?.kind == .unsupported && error?.element == "submodel")
+        #expect(error?.message.contains("more than") == true)
+    }
+
     @Test func twoElementsOfOneModelMergedIntoOneAreRefused() {
         let xml = compDocument("""
             <listOfParameters>
