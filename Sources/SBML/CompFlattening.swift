@@ -155,9 +155,10 @@ private final class Flattener {
     var nodes: [Key: (instance: Instance, node: XMLNode)] = [:]
     /// Guards the building of conversion factors that are themselves converted.
     var factorDepth = 0
-    /// Elements of all instances: a few lines of XML can nest submodels into an exponential number
-    /// of instances, so the total is bounded.
+    /// Elements of all instances (math included): a few lines of XML can nest submodels into an
+    /// exponential number of instances, so the total is bounded.
     var instantiatedElements = 0
+    var modelSizes: [ObjectIdentifier: Int] = [:]
     static let maximumElements = 1_000_000
     static let maximumNesting = 100
 
@@ -209,7 +210,6 @@ private final class Flattener {
         try index(top)
         try instantiate(top, ancestry: [ObjectIdentifier(model)])
         try collectDeletions()
-        for instance in instances { instance.live = (instance.parent?.live ?? true) && !isDeleted(instance) }
         try collectReplacements()
         try resolveIdentities()
         for instance in instances where instance.live { try conversionFactors(instance) }
@@ -310,14 +310,13 @@ private final class Flattener {
 
     /// What the ids, metaids, units and ports of an instance's model name, and its comp elements.
     func index(_ instance: Instance) throws(SBMLError) {
-        // An instance (its indexes, its prefix in every id) is counted as 50 elements.
-        instantiatedElements += 50
+        // An instance (its indexes, its prefix in every id) also counts as 50 elements.
+        instantiatedElements += 50 + size(of: instance.model)
+        if instantiatedElements > Self.maximumElements, let s = instance.submodel {
+            throw error(.unsupported, s, "the flattened model would hold more than \(Self.maximumElements) elements")
+        }
         var stack = Array(instance.model.children.reversed())
         while let node = stack.popLast() {
-            instantiatedElements += 1
-            if instantiatedElements > Self.maximumElements, let s = instance.submodel {
-                throw error(.unsupported, s, "the flattened model would hold more than \(Self.maximumElements) elements")
-            }
             if node.namespace == mathMLNamespace || node.name == "annotation" || node.name == "notes" { continue }
             if isCompElement(node) {
                 switch node.name {
@@ -354,6 +353,19 @@ private final class Flattener {
             }
             stack.append(contentsOf: node.children.reversed())
         }
+    }
+
+    /// The number of elements in a model, counted once per model.
+    func size(of model: XMLNode) -> Int {
+        if let known = modelSizes[ObjectIdentifier(model)] { return known }
+        var count = 0
+        var stack = [model]
+        while let node = stack.popLast() {
+            count += 1
+            stack.append(contentsOf: node.children)
+        }
+        modelSizes[ObjectIdentifier(model)] = count
+        return count
     }
 
     /// Instantiates every submodel of `instance`, depth first. `ancestry` holds the models being
@@ -466,8 +478,12 @@ private final class Flattener {
         return false
     }
 
+    /// Deletions, in the instances' depth-first order: a deletion only reaches below its own model, so
+    /// whether an instance is itself deleted (its submodel, or one above) is known when its turn comes.
     func collectDeletions() throws(SBMLError) {
         for instance in instances {
+            instance.live = (instance.parent?.live ?? true) && !isDeleted(instance)
+            guard instance.live else { continue }
             for s in instance.submodels {
                 guard let id = ownID(s), let child = instance.children[id] else { continue }
                 for list in s.children where list.name == "listOfDeletions" && isCompElement(list) {

@@ -202,7 +202,10 @@ private func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-8 * max(
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ketasim-comp-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        try compDocument("", growth).write(to: folder.appendingPathComponent("library.xml"), atomically: true, encoding: .utf8)
+        // The library is Level 3 Version 1: its elements join the Version 2 model.
+        let library = compDocument("", growth).replacingOccurrences(of: "level3/version2/core", with: "level3/version1/core")
+            .replacingOccurrences(of: "version=\"2\"", with: "version=\"1\"")
+        try library.write(to: folder.appendingPathComponent("library.xml"), atomically: true, encoding: .utf8)
         let main = folder.appendingPathComponent("main.xml")
         let external = """
             <comp:listOfExternalModelDefinitions>
@@ -291,6 +294,35 @@ private func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-8 * max(
         let error = importError(xml)
         #expect(error?.kind == .unsupported && error?.element == "submodel")
         #expect(error?.message.contains("more than") == true)
+    }
+
+    /// n submodels of `growth`, each with its x replaced by a top parameter.
+    static func instances(_ n: Int) -> String {
+        var parameters = "", submodels = ""
+        for i in 0..<n {
+            parameters += "<parameter id=\"x\(i)\" value=\"1\" constant=\"false\"><comp:listOfReplacedElements><comp:replacedElement comp:portRef=\"x_port\" comp:submodelRef=\"s\(i)\"/></comp:listOfReplacedElements></parameter>\n"
+            submodels += "<comp:submodel comp:id=\"s\(i)\" comp:modelRef=\"sub\"/>\n"
+        }
+        return compDocument("<listOfParameters>\(parameters)</listOfParameters><comp:listOfSubmodels>\(submodels)</comp:listOfSubmodels>", growth)
+    }
+
+    @Test func flatteningGrowsAboutLinearly() throws {
+        func seconds(_ n: Int) throws -> Double {
+            let root = try XMLNode.parse(data: Data(Self.instances(n).utf8), file: "many.xml")
+            var best = Double.infinity
+            // The best of three: the machine is shared, and the minimum is the least disturbed measurement.
+            for _ in 0..<3 {
+                let started = Date()
+                let flat = try CompFlattening.flatten(root, file: "many.xml")
+                best = min(best, Date().timeIntervalSince(started))
+                #expect(flat.child("model")?.child("listOfParameters")?.children.count == 3 * n)
+            }
+            return best
+        }
+        let small = try seconds(2_000), large = try seconds(4_000)
+        print("comp flattening: 2,000 submodels \(String(format: "%.2f", small)) s, 4,000 submodels \(String(format: "%.2f", large)) s")
+        // Linear growth gives 2x, quadratic 4x.
+        #expect(large < 3 * small, "4,000 submodels took \(large) s, 2,000 took \(small) s: more than 3x")
     }
 
     @Test func twoElementsOfOneModelMergedIntoOneAreRefused() {
