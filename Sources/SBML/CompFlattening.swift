@@ -810,9 +810,11 @@ private final class Flattener {
     }
 
     /// The flat copy of an element of `instance`, or nil when it is deleted, replaced or a comp element.
-    func copyElement(_ node: XMLNode, in instance: Instance, scope: Scope) throws(SBMLError) -> XMLNode? {
+    func copyElement(_ node: XMLNode, in instance: Instance, scope: Scope, level: Int = 1) throws(SBMLError) -> XMLNode? {
         if isCompElement(node) { return nil }
-        if node.name == "annotation" || node.name == "notes" { return copyTree(node) }
+        // SBML components nest a few levels; anything deeper (another package's content, which the
+        // importer refuses) is copied as it is, by the leanest recursion.
+        if node.name == "annotation" || node.name == "notes" || level > 16 { return copyTree(node) }
         let k = key(instance, node)
         if deleted.contains(k) { return nil }
         if isLeftOut(k) { return nil }
@@ -839,7 +841,7 @@ private final class Flattener {
                 let math = try transformMath(child, of: node, in: instance, scope: scope)
                 math.parent = copy
                 copy.children.append(math)
-            } else if let c = try copyElement(child, in: instance, scope: scope) {
+            } else if let c = try copyElement(child, in: instance, scope: scope, level: level + 1) {
                 c.parent = copy
                 copy.children.append(c)
             }
@@ -918,7 +920,11 @@ private final class Flattener {
 
     /// Content MathML with the names of `instance` renamed, replaced names divided by their conversion
     /// factors, `time` divided by the time conversion factor and reaction rates by the kinetic laws'.
-    func transform(_ node: XMLNode, in instance: Instance, scope: Scope, owner: XMLNode) throws(SBMLError) -> XMLNode {
+    func transform(_ node: XMLNode, in instance: Instance, scope: Scope, owner: XMLNode, level: Int = 1) throws(SBMLError) -> XMLNode {
+        // Deeper math would be refused when it is read: refused here already, with the same words.
+        if level > MathML.maximumDepth {
+            throw error(.unsupported, owner, "the math nests deeper than \(MathML.maximumDepth) levels, ketasim's limit; define parts of it as assignment rules or parameters")
+        }
         switch node.name {
         case "ci":
             let id = node.text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -968,7 +974,7 @@ private final class Flattener {
             } else {
                 children.append(copyTree(head))
             }
-            for c in node.children.dropFirst() { children.append(try transform(c, in: instance, scope: scope, owner: owner)) }
+            for c in node.children.dropFirst() { children.append(try transform(c, in: instance, scope: scope, owner: owner, level: level + 1)) }
             if url == delayURL, children.count == 3, let t = instance.timeFactor {
                 // delay(x, d): d is a duration in the submodel's time.
                 children[2] = apply("times", [copyTree(t), children[2]], line: node.line)
@@ -981,7 +987,7 @@ private final class Flattener {
         default:
             let copy = shallowCopy(node, in: instance, attributes: node.attributes)
             for c in node.children {
-                let t = try transform(c, in: instance, scope: scope, owner: owner)
+                let t = try transform(c, in: instance, scope: scope, owner: owner, level: level + 1)
                 t.parent = copy
                 copy.children.append(t)
             }

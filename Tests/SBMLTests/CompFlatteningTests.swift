@@ -296,6 +296,15 @@ private func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-8 * max(
         #expect(error?.message.contains("more than") == true)
     }
 
+    @Test func deepMathInASubmodelIsRefusedWithoutOverflowingTheStack() {
+        let deep = String(repeating: "<apply><minus/>", count: 1_900) + "<ci> k </ci>" + String(repeating: "</apply>", count: 1_900)
+        let xml = compDocument("<comp:listOfSubmodels><comp:submodel comp:id=\"A\" comp:modelRef=\"sub\"/></comp:listOfSubmodels>",
+                               growth.replacingOccurrences(of: "<math \(math)><ci> k </ci></math>", with: "<math \(math)>\(deep)</math>"))
+        let error = importError(xml)
+        #expect(error?.kind == .unsupported && error?.element == "rateRule")
+        #expect(error?.message.hasPrefix("the math nests deeper than 500 levels") == true)
+    }
+
     /// n submodels of `growth`, each with its x replaced by a top parameter.
     static func instances(_ n: Int) -> String {
         var parameters = "", submodels = ""
