@@ -284,12 +284,12 @@ private final class Flattener {
         let resolved = url.standardizedFileURL.path
         if let known = documents[resolved] { return known }
         if resolved == URL(fileURLWithPath: file).standardizedFileURL.path { return main }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: resolved))
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: resolved) ? "cannot be read" : "does not exist"
-            throw self.error(.invalid, external, "its source `\(source)` (\(resolved)) \(reason)")
+        // Only a regular file: a device or a pipe (`/dev/zero`) would never end.
+        let type = (try? FileManager.default.attributesOfItem(atPath: resolved))?[.type] as? FileAttributeType
+        guard type == .typeRegular, let data = try? Data(contentsOf: URL(fileURLWithPath: resolved)) else {
+            let reason = !FileManager.default.fileExists(atPath: resolved) ? "does not exist"
+                : type == .typeRegular ? "cannot be read" : "is not a regular file"
+            throw error(.invalid, external, "its source `\(source)` (\(resolved)) \(reason)")
         }
         let root = try XMLNode.parse(data: data, file: resolved)
         var stack = [root]

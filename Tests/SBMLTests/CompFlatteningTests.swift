@@ -230,6 +230,12 @@ private func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-8 * max(
             #expect(error.description.contains("missing.xml"))
         }
 
+        // A device never ends: only regular files are read.
+        try compDocument("<comp:listOfSubmodels><comp:submodel comp:id=\"A\" comp:modelRef=\"ext\"/></comp:listOfSubmodels>",
+                         external.replacingOccurrences(of: "library.xml", with: "/dev/zero"))
+            .write(to: main, atomically: true, encoding: .utf8)
+        #expect(importError(try String(contentsOf: main, encoding: .utf8))?.message.contains("not a regular file") == true)
+
         // Two files naming each other: a cycle.
         let loop = """
             <comp:listOfExternalModelDefinitions>
