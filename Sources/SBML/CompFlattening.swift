@@ -612,6 +612,19 @@ private final class Flattener {
             }
             for m in members { identities[m] = Identity(name: name, survivor: survivor, factors: factors[m] ?? []) }
         }
+        // A survivor inside an element that is itself left out would vanish with it, and every
+        // reference to its identity with it.
+        for (k, identity) in identities where k == identity.survivor {
+            guard let (instance, node) = nodes[k] else { continue }
+            var ancestor = node.parent
+            while let a = ancestor, a !== instance.model {
+                let ak = Key(instance: instance.number, node: ObjectIdentifier(a))
+                if isLeftOut(ak) {
+                    throw error(.unsupported, claims[k] ?? node, "\(describe(k)) takes the place of replaced elements, but sits inside \(describe(ak)), which is itself replaced or deleted")
+                }
+                ancestor = a.parent
+            }
+        }
     }
 
     /// The flat model's id of an element: its identity's name, or its own id with its prefix.

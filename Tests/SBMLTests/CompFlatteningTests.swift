@@ -311,6 +311,43 @@ private func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-8 * max(
         #expect(error?.message.hasPrefix("the math nests deeper than 500 levels") == true)
     }
 
+    @Test func aReplacementInsideAReplacedElementIsRefused() {
+        // The top's reaction R is replaced by A's J, yet R's species reference r replaces A's sr:
+        // r would vanish with R.
+        let xml = compDocument("""
+            <listOfCompartments><compartment id="c" size="1" constant="true"/></listOfCompartments>
+            <listOfSpecies><species id="S" compartment="c" initialAmount="0" hasOnlySubstanceUnits="true" boundaryCondition="false" constant="false"/></listOfSpecies>
+            <listOfReactions>
+              <reaction id="R" reversible="false">
+                <listOfProducts>
+                  <speciesReference id="r" species="S" stoichiometry="1" constant="true">
+                    <comp:listOfReplacedElements><comp:replacedElement comp:idRef="sr" comp:submodelRef="A"/></comp:listOfReplacedElements>
+                  </speciesReference>
+                </listOfProducts>
+                <kineticLaw><math \(math)><cn> 1 </cn></math></kineticLaw>
+                <comp:replacedBy comp:idRef="J" comp:submodelRef="A"/>
+              </reaction>
+            </listOfReactions>
+            <comp:listOfSubmodels><comp:submodel comp:id="A" comp:modelRef="m"/></comp:listOfSubmodels>
+            """, """
+            <comp:listOfModelDefinitions>
+              <comp:modelDefinition id="m">
+                <listOfCompartments><compartment id="c" size="1" constant="true"/></listOfCompartments>
+                <listOfSpecies><species id="S" compartment="c" initialAmount="0" hasOnlySubstanceUnits="true" boundaryCondition="false" constant="false"/></listOfSpecies>
+                <listOfReactions>
+                  <reaction id="J" reversible="false">
+                    <listOfProducts><speciesReference id="sr" species="S" stoichiometry="2" constant="true"/></listOfProducts>
+                    <kineticLaw><math \(math)><cn> 1 </cn></math></kineticLaw>
+                  </reaction>
+                </listOfReactions>
+              </comp:modelDefinition>
+            </comp:listOfModelDefinitions>
+            """)
+        let error = importError(xml)
+        #expect(error?.kind == .unsupported && error?.element == "speciesReference" && error?.id == "r")
+        #expect(error?.message.contains("<reaction> `R`") == true)
+    }
+
     /// n submodels of `growth`, each with its x replaced by a top parameter.
     static func instances(_ n: Int) -> String {
         var parameters = "", submodels = ""
