@@ -25,7 +25,9 @@ public enum SBMLImporter {
     }
 
     public static func importModel(data: Data, file: String) throws(SBMLError) -> SBMLModel {
-        let root = try XMLNode.parse(data: data, file: file)
+        var root = try XMLNode.parse(data: data, file: file)
+        // Hierarchical models are flattened into one core model first (CompFlattening.swift).
+        if CompFlattening.uses(root) { root = try CompFlattening.flatten(root, file: file) }
         var reader = DocumentReader(file: file)
         return try reader.read(root)
     }
@@ -64,11 +66,11 @@ private struct DocumentReader {
     init(file: String) { self.file = file }
 
     func error(_ kind: SBMLError.Kind, _ node: XMLNode, _ message: String, id: String? = nil) -> SBMLError {
-        SBMLError(kind, file: file, line: node.line, element: node.name, id: id ?? node.id, message: message)
+        SBMLError(kind, file: node.file ?? file, line: node.line, element: node.name, id: id ?? node.id, message: message)
     }
 
     func context(_ node: XMLNode, id: String? = nil) -> MathContext {
-        MathContext(file: file, line: node.line, element: node.name, id: id ?? node.id)
+        MathContext(file: node.file ?? file, line: node.line, element: node.name, id: id ?? node.id)
     }
 
     func double(_ node: XMLNode, _ attribute: String) throws(SBMLError) -> Double? {

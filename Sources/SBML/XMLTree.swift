@@ -18,6 +18,12 @@ final class XMLNode {
 
     /// 0 when unknown.
     let column: Int
+    /// Namespace prefixes in scope at this element (prefix -> URI, "" for the default one). Attributes
+    /// keep their prefixed names (`comp:id`), and a document may choose any prefix for a package.
+    var namespaces: [String: String] = [:]
+    /// The document this element was read from when it is not the one being imported (an external
+    /// model definition of the `comp` package), so errors name the file its line is in.
+    var file: String?
 
     init(name: String, namespace: String, attributes: [String: String], line: Int, column: Int = 0) {
         self.name = name
@@ -66,6 +72,7 @@ final class XMLNode {
         }
         let parser = XMLParser(data: data)
         parser.shouldProcessNamespaces = true
+        parser.shouldReportNamespacePrefixes = true
         let builder = TreeBuilder()
         parser.delegate = builder
         let ok = parser.parse()
@@ -116,6 +123,12 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
     var stack: [XMLNode] = []
     /// The first element beyond `XMLNode.maximumDepth`; parsing stops there.
     var tooDeep: (name: String, line: Int, column: Int)?
+    /// Prefixes declared on the element about to start.
+    var declared: [String: String] = [:]
+
+    func parser(_ parser: XMLParser, didStartMappingPrefix prefix: String, toURI namespaceURI: String) {
+        declared[prefix] = namespaceURI
+    }
 
     func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
                 qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]) {
@@ -129,6 +142,12 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         let node = XMLNode(name: elementName, namespace: namespaceURI ?? "", attributes: attributeDict, line: parser.lineNumber,
                            column: parser.columnNumber)
         node.parent = stack.last
+        // Shared with the parent (copy on write) unless this element declares prefixes of its own.
+        node.namespaces = stack.last?.namespaces ?? [:]
+        if !declared.isEmpty {
+            node.namespaces.merge(declared) { $1 }
+            declared = [:]
+        }
         if let parent = stack.last { parent.children.append(node) } else { root = node }
         stack.append(node)
     }
