@@ -14,7 +14,8 @@ public struct EventWatch {
     /// The earliest time the caller has something scheduled (a delayed event), +infinity when nothing:
     /// the loop stops there exactly, as at a breakpoint, and calls `onEvent` with what fired (maybe nothing).
     public var nextScheduled: () -> Double = { .infinity }
-    /// Whether something scheduled is due at t: the cascade at t goes on while it is.
+    /// Whether something scheduled or left over is due at t: the cascade at t goes on (calling `onEvent`
+    /// with what rose, maybe nothing) while it is.
     public var hasDue: (Double) -> Bool = { _ in false }
     /// The truth of every condition after each accepted step and each cascade round (a pending event
     /// that needs its condition to stay true is dropped when it turns false).
@@ -39,7 +40,8 @@ extension ODEIntegrator {
     ///   the state there is recomputed by integrating again from the start of the step, and `onEvent`
     ///   is called with the time, the indices that fired and the state. Conditions that become true
     ///   because of what `onEvent` or `onBreakpoint` did fire at the same time, in a further round;
-    ///   more than `maxCascade` rounds at one time is a failure (an event re-triggering itself).
+    ///   more than `maxCascade` rounds in which a condition rose, at one time, is a failure (an event
+    ///   re-triggering itself). Rounds go on while `hasDue` says the caller has work left at that time.
     /// - Output times are reached as the settings' `effectiveOutputMode` says: `driver` cuts a step at
     ///   each, `interpolate` steps freely and interpolates. An output at a breakpoint or event time
     ///   records the state after the change. Times need not be sorted; duplicates are merged.
@@ -137,7 +139,9 @@ private struct SolveLoop {
             swap(&before, &after)
             before.withUnsafeBufferPointer { watch.settled($0) }
             if rising.isEmpty && !watch.hasDue(t) { return }
-            rounds += 1
+            // Only rounds in which something rose count: the caller may work off what is due one
+            // item per round, which ends by itself.
+            if !rising.isEmpty { rounds += 1 }
             if rounds > maxCascade {
                 throw .invalidProblem("events \(rising.map(String.init).joined(separator: ", ")) kept re-triggering each other at t = \(t) (more than \(maxCascade) rounds)")
             }

@@ -158,6 +158,9 @@ public final class ModelWorkspace: ODESystem {
     /// Delayed events triggered but not yet executed: part of the state a run continues from.
     var pendingEvents: [PendingEvent] = []
     var pendingCount = 0
+    /// Events to execute at the current event time, one per round of the solve loop's cascade.
+    var dueEvents: [PendingEvent] = []
+    var tieBreak = EventTieBreak()
     /// Set when a parameter, input or infusion rate changes; the preludes run before the next call.
     private var stale = true
     /// Counts changes of parameters, inputs and infusion rates, so that a `SensitivityWorkspace` over
