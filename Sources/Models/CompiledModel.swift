@@ -279,6 +279,12 @@ public final class ModelWorkspace: ODESystem {
         for k in truth.indices { truth[k] = eventScratch[k] != 0 }
     }
 
+    /// Writes the triggers' comparison sides at (t, y); allocates nothing, like `evaluateTriggers`.
+    func evaluateComparisons(_ program: CompiledProgram, t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
+        load(registers, t: t, y: y)
+        program.run(registers: registers, outputs: out)
+    }
+
     /// Runs an event program at (t, y) and returns its `count` results.
     func evaluate(_ program: CompiledProgram, t: Double, y: UnsafePointer<Double>, count: Int) -> [Double] {
         load(registers, t: t, y: y)

@@ -94,10 +94,14 @@ struct CompiledEvents: Sendable {
     /// One output per event (0 for events without a priority); nil when no event has one.
     var priorities: CompiledProgram?
     var hasPriority: [Bool]
+    /// a - b for every comparison a < b (<=, >, >=, ==, !=) in the triggers: a trigger can only change
+    /// where one of these changes sign, so the solve loop finds a trigger true only inside one step.
+    var comparisons: CompiledProgram?
+    var comparisonCount: Int
 
     var registerCount: Int {
         ([triggers.registerCount, delays?.registerCount ?? 0, priorities?.registerCount ?? 0] + values.map(\.registerCount)
-            + scales.compactMap { $0?.registerCount }).max() ?? 0
+            + [comparisons?.registerCount ?? 0] + scales.compactMap { $0?.registerCount }).max() ?? 0
     }
 
     init(_ events: [ModelEvent], model: ModelDefinition, variables: [String], expansion: [String: Expr]) throws(ModelError) {
@@ -131,6 +135,31 @@ struct CompiledEvents: Sendable {
         delays = events.contains { $0.delay != nil } ? try compile(events.map { $0.delay ?? .constant(0) }, nil) : nil
         hasPriority = events.map { $0.priority != nil }
         priorities = events.contains { $0.priority != nil } ? try compile(events.map { $0.priority ?? .constant(0) }, nil) : nil
+        var sides: [Expr] = []
+        var seen: Set<Expr> = []
+        func collect(_ e: Expr) {
+            switch e {
+            case .constant, .symbol: break
+            case .unary(_, let a): collect(a)
+            case .binary(let op, let a, let b):
+                switch op {
+                case .less, .lessEqual, .greater, .greaterEqual, .equal, .notEqual:
+                    let side = Expr.binary(.subtract, a, b)
+                    if seen.insert(side).inserted { sides.append(side) }
+                default: break
+                }
+                collect(a)
+                collect(b)
+            case .call(_, let args): args.forEach(collect)
+            case .conditional(let c, let a, let b):
+                collect(c)
+                collect(a)
+                collect(b)
+            }
+        }
+        events.forEach { collect($0.trigger) }
+        comparisonCount = sides.count
+        comparisons = sides.isEmpty ? nil : try compile(sides, nil)
     }
 }
 
@@ -141,6 +170,10 @@ extension ModelWorkspace {
         guard let events = model.events else { return nil }
         var watch = EventWatch(count: events.initialValues.count, initialValues: events.initialValues) { [unowned self] t, y, truth in
             self.evaluateTriggers(events, t: t, y: y, into: truth)
+        }
+        if let program = events.comparisons {
+            watch.signCount = events.comparisonCount
+            watch.signs = { [unowned self] t, y, out in self.evaluateComparisons(program, t: t, y: y, into: out) }
         }
         if events.delays != nil {
             watch.nextScheduled = { [unowned self] in self.pendingEvents.lazy.map(\.time).min() ?? .infinity }

@@ -774,10 +774,6 @@ private struct ModelBuilder {
                 if let s = speciesByID[a.variable] {
                     if s.constant { throw fail(.invalid, line: a.line, element: "eventAssignment", id: a.variable, "an event assigns constant species `\(a.variable)`") }
                     if heldAsAmount(s) {
-                        // Not yet checked against the Test Suite (case 1511 disagrees): refused rather than risked.
-                        if e.delay != nil {
-                            throw fail(.unsupported, line: a.line, element: "eventAssignment", id: a.variable, "a delayed event that assigns species `\(a.variable)` in compartment `\(s.compartment)`, whose size changes")
-                        }
                         assignments.append(ModelEvent.Assignment(state: amountNames[s.id] ?? s.id, value: value, scale: .symbol(name(s.compartment))))
                         continue
                     }
