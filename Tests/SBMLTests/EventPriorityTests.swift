@@ -137,3 +137,50 @@ import Testing
         #expect(before.value(0, at: 3) == 11 && before.value(2, at: 1) == 0 && before.value(2, at: 2) == 11)
     }
 }
+
+@Suite struct TriggerLocationTests {
+    static let time = EventPriorityTests.time
+    static func math(_ m: String) -> String { "<math xmlns=\"http://www.w3.org/1998/Math/MathML\">\(m)</math>" }
+
+    /// x' = 1 and a trigger true only while 0.45 < x < 0.451: outputs at 0 and 1 only, so the stepper's
+    /// steps are far longer than the window, which is false at both ends of the step that contains it.
+    @Test func aTriggerTrueOnlyInsideOneStepFires() throws {
+        let xml = document("""
+            <listOfParameters>
+              <parameter id="x" value="0" constant="false"/>
+              <parameter id="y" value="0" constant="false"/>
+            </listOfParameters>
+            <listOfRules><rateRule variable="x">\(Self.math("<cn>1</cn>"))</rateRule></listOfRules>
+            <listOfEvents><event id="pulse" useValuesFromTriggerTime="true">
+              <trigger initialValue="true" persistent="true">\(Self.math("<apply><and/><apply><gt/><ci>x</ci><cn>0.45</cn></apply><apply><lt/><ci>x</ci><cn>0.451</cn></apply></apply>"))</trigger>
+              <listOfEventAssignments><eventAssignment variable="y">\(Self.math(Self.time))</eventAssignment></listOfEventAssignments>
+            </event></listOfEvents>
+            """)
+        let model = try SBMLImporter.importModel(xml: xml, file: "pulse.xml")
+        let run = try model.simulate(times: [0, 1], ids: ["y"])
+        #expect(run.succeeded)
+        #expect(abs(run.value(0, at: 1) - 0.45) < 1e-9)
+    }
+
+    /// C grows from 0.5 at 0.2 per unit time; S (a concentration, so held as an amount) is set to 2 by an
+    /// event triggered at t = 1 and executed at 1.5: the amount is 2 x C(1.5) = 1.6, kept as C grows.
+    @Test func aDelayedEventSetsAConcentrationWithTheSizeAtExecution() throws {
+        let xml = document("""
+            <listOfCompartments><compartment id="C" size="0.5" constant="false"/></listOfCompartments>
+            <listOfSpecies><species id="S" compartment="C" initialConcentration="0" hasOnlySubstanceUnits="false" boundaryCondition="false" constant="false"/></listOfSpecies>
+            <listOfRules><rateRule variable="C">\(Self.math("<cn>0.2</cn>"))</rateRule></listOfRules>
+            <listOfEvents><event id="set" useValuesFromTriggerTime="true">
+              <trigger initialValue="true" persistent="true">\(Self.math("<apply><geq/>\(Self.time)<cn>1</cn></apply>"))</trigger>
+              <delay>\(Self.math("<cn>0.5</cn>"))</delay>
+              <listOfEventAssignments><eventAssignment variable="S">\(Self.math("<cn>2</cn>"))</eventAssignment></listOfEventAssignments>
+            </event></listOfEvents>
+            """)
+        let model = try SBMLImporter.importModel(xml: xml, file: "resize.xml")
+        let amount = try model.simulate(times: [0, 1.4, 2], ids: ["S"], amounts: ["S"])
+        let concentration = try model.simulate(times: [0, 1.4, 2], ids: ["S"])
+        #expect(amount.succeeded && concentration.succeeded)
+        #expect(amount.value(0, at: 1) == 0)
+        #expect(abs(amount.value(0, at: 2) - 1.6) < 1e-9)
+        #expect(abs(concentration.value(0, at: 2) - 1.6 / 0.9) < 1e-9)
+    }
+}
