@@ -14,11 +14,18 @@ public struct EventWatch {
     /// The earliest time the caller has something scheduled (a delayed event), +infinity when nothing:
     /// the loop stops there exactly, as at a breakpoint, and calls `onEvent` with what fired (maybe nothing).
     public var nextScheduled: () -> Double = { .infinity }
-    /// Whether something scheduled is due at t: the cascade at t goes on while it is.
+    /// Whether something scheduled or left over is due at t: the cascade at t goes on (calling `onEvent`
+    /// with what rose, maybe nothing) while it is.
     public var hasDue: (Double) -> Bool = { _ in false }
     /// The truth of every condition after each accepted step and each cascade round (a pending event
     /// that needs its condition to stay true is dropped when it turns false).
     public var settled: (UnsafeBufferPointer<Bool>) -> Void = { _ in }
+    /// Continuous functions of (t, y) that change sign wherever a condition may change (a - b for a
+    /// comparison a < b), none when unknown. A condition that turns true and false again inside one step
+    /// is false at both ends; it is found at the first sign change after which it holds.
+    public var signCount = 0
+    /// Writes the `signCount` functions at (t, y); called while locating, so it should not allocate.
+    public var signs: (Double, UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> Void = { _, _, _ in }
 
     public init(count: Int, initialValues: [Bool],
                 evaluate: @escaping (Double, UnsafePointer<Double>, UnsafeMutableBufferPointer<Bool>) -> Void) {
@@ -39,7 +46,8 @@ extension ODEIntegrator {
     ///   the state there is recomputed by integrating again from the start of the step, and `onEvent`
     ///   is called with the time, the indices that fired and the state. Conditions that become true
     ///   because of what `onEvent` or `onBreakpoint` did fire at the same time, in a further round;
-    ///   more than `maxCascade` rounds at one time is a failure (an event re-triggering itself).
+    ///   more than `maxCascade` rounds in which a condition rose, at one time, is a failure (an event
+    ///   re-triggering itself). Rounds go on while `hasDue` says the caller has work left at that time.
     /// - Output times are reached as the settings' `effectiveOutputMode` says: `driver` cuts a step at
     ///   each, `interpolate` steps freely and interpolates. An output at a breakpoint or event time
     ///   records the state after the change. Times need not be sorted; duplicates are merged.
@@ -103,6 +111,12 @@ private struct SolveLoop {
     var before: [Bool]
     var after: [Bool]
     var probe: [Bool]
+    /// The watch's sign functions at the start and end of the current step, and while bisecting.
+    var signsStart: [Double]
+    var signsEnd: [Double]
+    var signsProbe: [Double]
+    /// Whether `signsStart` holds the values at the current time and state (after a step that changed nothing).
+    var signsKnown = false
 
     init(integrator: ODEIntegrator, events: EventWatch?, maxCascade: Int, outputs: [Double], stops: [Double]) {
         self.integrator = integrator
@@ -114,6 +128,46 @@ private struct SolveLoop {
         before = events?.initialValues ?? []
         after = Array(repeating: false, count: before.count)
         probe = after
+        signsStart = Array(repeating: 0, count: events?.signCount ?? 0)
+        signsEnd = signsStart
+        signsProbe = signsStart
+    }
+
+    private static func signs(_ watch: EventWatch, _ t: Double, _ y: UnsafePointer<Double>, into target: inout [Double]) {
+        target.withUnsafeMutableBufferPointer { buffer in
+            if let base = buffer.baseAddress { watch.signs(t, y, base) }
+        }
+    }
+
+    private static func sign(_ v: Double) -> Int { v > 0 ? 1 : v < 0 ? -1 : 0 }
+
+    /// The earliest time in (ta, tb] where a condition false at `ta` holds on the interpolant of the step
+    /// that ended in `y1`: the first sign change of a sign function after which one holds (a condition
+    /// true only inside the step), else tb when one holds there (`risingAtEnd`), else nil. Allocates
+    /// only in a step where a sign function changes sign.
+    private mutating func firstRise(from ta: Double, to tb: Double, y1: UnsafePointer<Double>, risingAtEnd: Bool) -> Double? {
+        guard let watch = events, watch.signCount > 0 else { return risingAtEnd ? tb : nil }
+        let ig = integrator
+        Self.signs(watch, tb, y1, into: &signsEnd)
+        var crossings: [Double] = []
+        for i in 0..<watch.signCount where Self.sign(signsStart[i]) != Self.sign(signsEnd[i]) {
+            let start = Self.sign(signsStart[i])
+            var lo = ta, hi = tb
+            for _ in 0..<200 {
+                let mid = lo + (hi - lo) / 2
+                if mid <= lo || mid >= hi { break }
+                hermiteInterpolate(count: n, t0: ta, t1: tb, at: mid, y0: ig.y0, f0: ig.f0, y1: y1, f1: ig.f1, into: ig.yInterpolated)
+                Self.signs(watch, mid, ig.yInterpolated, into: &signsProbe)
+                if Self.sign(signsProbe[i]) == start { lo = mid } else { hi = mid }
+            }
+            if hi < tb { crossings.append(hi) }
+        }
+        for c in crossings.sorted() {
+            hermiteInterpolate(count: n, t0: ta, t1: tb, at: c, y0: ig.y0, f0: ig.f0, y1: y1, f1: ig.f1, into: ig.yInterpolated)
+            Self.truth(watch, c, ig.yInterpolated, into: &probe)
+            if anyRising(probe) { return c }
+        }
+        return risingAtEnd ? tb : nil
     }
 
     private static func truth(_ watch: EventWatch, _ t: Double, _ y: UnsafePointer<Double>, into target: inout [Bool]) {
@@ -137,7 +191,9 @@ private struct SolveLoop {
             swap(&before, &after)
             before.withUnsafeBufferPointer { watch.settled($0) }
             if rising.isEmpty && !watch.hasDue(t) { return }
-            rounds += 1
+            // Only rounds in which something rose count: the caller may work off what is due one
+            // item per round, which ends by itself.
+            if !rising.isEmpty { rounds += 1 }
             if rounds > maxCascade {
                 throw .invalidProblem("events \(rising.map(String.init).joined(separator: ", ")) kept re-triggering each other at t = \(t) (more than \(maxCascade) rounds)")
             }
@@ -162,16 +218,17 @@ private struct SolveLoop {
         }
     }
 
-    /// The earliest time in (ta, tb] at which a condition false at `ta` is true on the interpolant, to
-    /// within a few ulps; the true side, so the caller lands just after the crossing.
-    private mutating func locate(from ta: Double, to tb: Double, y1: UnsafePointer<Double>) -> Double {
+    /// The earliest time in (ta, tb] at which a condition false at `ta` is true on the interpolant of the
+    /// step ta -> stepEnd (one holds at tb), to within a few ulps; the true side, so the caller lands just
+    /// after the crossing.
+    private mutating func locate(from ta: Double, to tb: Double, stepEnd: Double, y1: UnsafePointer<Double>) -> Double {
         guard let watch = events else { return tb }
         let ig = integrator
         var lo = ta, hi = tb
         for _ in 0..<200 {
             let mid = lo + (hi - lo) / 2
             if mid <= lo || mid >= hi { break }
-            hermiteInterpolate(count: n, t0: ta, t1: tb, at: mid, y0: ig.y0, f0: ig.f0, y1: y1, f1: ig.f1, into: ig.yInterpolated)
+            hermiteInterpolate(count: n, t0: ta, t1: stepEnd, at: mid, y0: ig.y0, f0: ig.f0, y1: y1, f1: ig.f1, into: ig.yInterpolated)
             Self.truth(watch, mid, ig.yInterpolated, into: &probe)
             if anyRising(probe) { hi = mid } else { lo = mid }
         }
@@ -217,6 +274,7 @@ private struct SolveLoop {
             if stepsSinceTarget >= settings.maxSteps { throw .maxStepsReached(steps: stepsSinceTarget, time: t, stiffStepper: settings.stepper.usesJacobian) }
             let ta = t
             ig.y0.update(from: y, count: n)
+            if let watch = events, watch.signCount > 0, !signsKnown { Self.signs(watch, t, y, into: &signsStart) }
             status = gsl_odeiv2_evolve_apply(d.pointee.e, d.pointee.c, d.pointee.s, ig.system, &t, target, &h, y)
             if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
             if let hmax = settings.maxStep, h > hmax { h = hmax }
@@ -232,8 +290,8 @@ private struct SolveLoop {
             var eventFired = false
             if let watch = events {
                 Self.truth(watch, t, y, into: &after)
-                if anyRising(after) {
-                    let te = locate(from: ta, to: t, y1: y)
+                if let rise = firstRise(from: ta, to: t, y1: y, risingAtEnd: anyRising(after)) {
+                    let te = locate(from: ta, to: rise, stepEnd: t, y1: y)
                     interpolateOutputs(from: ta, to: t, before: te, y1: y, into: &solution)
                     // The interpolant only finds the time; the state there must carry the stepper's own
                     // accuracy, so integrate again from the start of the step.
@@ -277,6 +335,9 @@ private struct SolveLoop {
                 nextOutput += 1
             }
             if t == target { stepsSinceTarget = 0 }
+            // The step's end values of the sign functions start the next step unless the state jumped.
+            signsKnown = !changed && events.map { $0.signCount > 0 } == true
+            if signsKnown { swap(&signsStart, &signsEnd) }
             if changed {
                 ig.restart()
                 h = d.pointee.h

@@ -172,6 +172,9 @@ public final class ModelWorkspace: ODESystem {
     /// Delayed events triggered but not yet executed: part of the state a run continues from.
     var pendingEvents: [PendingEvent] = []
     var pendingCount = 0
+    /// Events to execute at the current event time, one per round of the solve loop's cascade.
+    var dueEvents: [PendingEvent] = []
+    var tieBreak = EventTieBreak()
     /// Set when a parameter, input or infusion rate changes; the preludes run before the next call.
     private var stale = true
     /// Counts changes of parameters, inputs and infusion rates, so that a `SensitivityWorkspace` over
@@ -288,6 +291,12 @@ public final class ModelWorkspace: ODESystem {
         load(registers, t: t, y: y)
         events.triggers.run(registers: registers, outputs: eventScratch)
         for k in truth.indices { truth[k] = eventScratch[k] != 0 }
+    }
+
+    /// Writes the triggers' comparison sides at (t, y); allocates nothing, like `evaluateTriggers`.
+    func evaluateComparisons(_ program: CompiledProgram, t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
+        load(registers, t: t, y: y)
+        program.run(registers: registers, outputs: out)
     }
 
     /// Runs an event program at (t, y) and returns its `count` results.

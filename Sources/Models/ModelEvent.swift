@@ -31,12 +31,18 @@ public struct ModelEvent: Sendable {
     public var assignments: [Assignment]
     /// Time from the trigger to the execution, evaluated when the trigger fires; nil executes at once.
     public var delay: Expr?
+    /// Among events executing at the same time, the one with the highest priority (evaluated when the
+    /// next one is chosen) executes first; equal priorities execute in a seeded random order. Nil: the
+    /// event executes after every event that has a priority, in trigger order (SBML leaves it open).
+    public var priority: Expr?
     /// Where the event is written, for messages.
     public var location: SourceLocation
 
     public init(id: String?, trigger: Expr, initialValue: Bool = true, persistent: Bool = true,
-                useValuesFromTriggerTime: Bool = true, assignments: [Assignment], delay: Expr? = nil, location: SourceLocation) {
+                useValuesFromTriggerTime: Bool = true, assignments: [Assignment], delay: Expr? = nil, priority: Expr? = nil,
+                location: SourceLocation) {
         self.delay = delay
+        self.priority = priority
         self.id = id
         self.trigger = trigger
         self.initialValue = initialValue
@@ -47,14 +53,33 @@ public struct ModelEvent: Sendable {
     }
 }
 
-/// A delayed event waiting for its execution time.
+/// An event triggered but not yet executed: delayed (waiting for `time`) or due (waiting for its turn
+/// among the events executing at this instant).
 struct PendingEvent {
     var event: Int
     var time: Double
     /// Assignment values computed at the trigger time (`useValuesFromTriggerTime`), else nil.
     var values: [Double]?
-    /// Trigger order, for events due at the same time.
+    /// Trigger order, for delayed events due at the same time.
     var order: Int
+}
+
+/// The seeded generator that breaks ties between simultaneous events of equal priority (SBML asks for a
+/// random order): SplitMix64, restarted with every run so that a run is reproducible.
+struct EventTieBreak {
+    static let seed: UInt64 = 0x5EED_0F_E7E4_75
+    var state = seed
+
+    /// A number in 0..<n, n > 0.
+    mutating func next(below n: Int) -> Int {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        // Multiply-shift: unbiased enough for a handful of events, and never out of range.
+        return Int(z.multipliedFullWidth(by: UInt64(n)).high)
+    }
 }
 
 /// The events of a model as register programs over the model's variable layout.
@@ -63,13 +88,21 @@ struct CompiledEvents: Sendable {
     var values: [CompiledProgram]
     var scales: [CompiledProgram?]
     var targets: [[Int]]
-    /// Truth before the start of every watched condition: the triggers, then the relations inside
-    /// composite triggers and their negations (see `watchedRelations`).
     var initialValues: [Bool]
     /// One output per event (0 for events without a delay); nil when no event has one.
     var delays: CompiledProgram?
+    /// One output per event (0 for events without a priority); nil when no event has one.
+    var priorities: CompiledProgram?
+    var hasPriority: [Bool]
+    /// a - b for every comparison a < b (<=, >, >=, ==, !=) in the triggers: a trigger can only change
+    /// where one of these changes sign, so the solve loop finds a trigger true only inside one step.
+    var comparisons: CompiledProgram?
+    var comparisonCount: Int
 
-    var registerCount: Int { ([triggers.registerCount, delays?.registerCount ?? 0] + values.map(\.registerCount) + scales.compactMap { $0?.registerCount }).max() ?? 0 }
+    var registerCount: Int {
+        ([triggers.registerCount, delays?.registerCount ?? 0, priorities?.registerCount ?? 0] + values.map(\.registerCount)
+            + [comparisons?.registerCount ?? 0] + scales.compactMap { $0?.registerCount }).max() ?? 0
+    }
 
     init(_ events: [ModelEvent], model: ModelDefinition, variables: [String], expansion: [String: Expr]) throws(ModelError) {
         let stateIndex = Dictionary(model.states.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -82,8 +115,7 @@ struct CompiledEvents: Sendable {
                 throw .invalid([ModelProblem(location: location, message: "event\(name): \(error.message)")])
             }
         }
-        let relations = Self.watchedRelations(events.map(\.trigger))
-        triggers = try compile(events.map(\.trigger) + relations, nil)
+        triggers = try compile(events.map(\.trigger), nil)
         values = []
         scales = []
         targets = []
@@ -99,39 +131,35 @@ struct CompiledEvents: Sendable {
             }
             targets.append(indices)
         }
-        // A relation true at the start stops the solve there once, firing nothing.
-        initialValues = events.map(\.initialValue) + relations.map { _ in false }
+        initialValues = events.map(\.initialValue)
         delays = events.contains { $0.delay != nil } ? try compile(events.map { $0.delay ?? .constant(0) }, nil) : nil
-    }
-
-    /// The solve loop sees a condition only at the ends of its steps, so a composite trigger true on a
-    /// window shorter than a step (k > 3.5 && k < 4, k rising past both within one step) would never
-    /// be seen true. Watching each relation inside such a trigger, and its negation, makes every
-    /// crossing of a relation a stop (as root functions per relation do in CVODE-based simulators),
-    /// where the trigger itself is evaluated. A trigger that is itself one relation needs none.
-    static func watchedRelations(_ triggers: [Expr]) -> [Expr] {
+        hasPriority = events.map { $0.priority != nil }
+        priorities = events.contains { $0.priority != nil } ? try compile(events.map { $0.priority ?? .constant(0) }, nil) : nil
+        var sides: [Expr] = []
         var seen: Set<Expr> = []
-        var result: [Expr] = []
         func collect(_ e: Expr) {
             switch e {
-            case .constant, .symbol: return
+            case .constant, .symbol: break
             case .unary(_, let a): collect(a)
             case .binary(let op, let a, let b):
-                if [.less, .lessEqual, .greater, .greaterEqual].contains(op), seen.insert(e).inserted {
-                    result.append(e)
-                    result.append(.unary(.not, e))
+                switch op {
+                case .less, .lessEqual, .greater, .greaterEqual, .equal, .notEqual:
+                    let side = Expr.binary(.subtract, a, b)
+                    if seen.insert(side).inserted { sides.append(side) }
+                default: break
                 }
                 collect(a)
                 collect(b)
             case .call(_, let args): args.forEach(collect)
-            case .conditional(let c, let a, let b): collect(c); collect(a); collect(b)
+            case .conditional(let c, let a, let b):
+                collect(c)
+                collect(a)
+                collect(b)
             }
         }
-        for trigger in triggers {
-            if case .binary(let op, _, _) = trigger, [.less, .lessEqual, .greater, .greaterEqual, .equal, .notEqual].contains(op) { continue }
-            collect(trigger)
-        }
-        return result
+        events.forEach { collect($0.trigger) }
+        comparisonCount = sides.count
+        comparisons = sides.isEmpty ? nil : try compile(sides, nil)
     }
 }
 
@@ -143,76 +171,93 @@ extension ModelWorkspace {
         var watch = EventWatch(count: events.initialValues.count, initialValues: events.initialValues) { [unowned self] t, y, truth in
             self.evaluateTriggers(events, t: t, y: y, into: truth)
         }
+        if let program = events.comparisons {
+            watch.signCount = events.comparisonCount
+            watch.signs = { [unowned self] t, y, out in self.evaluateComparisons(program, t: t, y: y, into: out) }
+        }
         if events.delays != nil {
             watch.nextScheduled = { [unowned self] in self.pendingEvents.lazy.map(\.time).min() ?? .infinity }
-            watch.hasDue = { [unowned self] t in self.pendingEvents.contains { $0.time <= t } }
-            let persistent = model.definition.events.map(\.persistent)
-            watch.settled = { [unowned self] truth in
-                // A non-persistent event is cancelled when its trigger turns false before it executes.
-                if self.pendingEvents.contains(where: { !persistent[$0.event] && !truth[$0.event] }) {
-                    self.pendingEvents.removeAll { !persistent[$0.event] && !truth[$0.event] }
-                }
-            }
+        }
+        // Events execute one per round of the solve loop's cascade, so that each choice of the next one
+        // sees the triggers and priorities as the previous execution left them.
+        watch.hasDue = { [unowned self] t in !self.dueEvents.isEmpty || self.pendingEvents.contains { $0.time <= t } }
+        let persistent = model.definition.events.map(\.persistent)
+        watch.settled = { [unowned self] truth in
+            // A non-persistent event is cancelled when its trigger turns false before it executes.
+            func cancelled(_ p: PendingEvent) -> Bool { !persistent[p.event] && !truth[p.event] }
+            if self.pendingEvents.contains(where: cancelled) { self.pendingEvents.removeAll(where: cancelled) }
+            if self.dueEvents.contains(where: cancelled) { self.dueEvents.removeAll(where: cancelled) }
         }
         return watch
     }
 
-    /// Executes the events in `fired` (indices, document order) at time t on `state`, with SBML's rules
-    /// for simultaneous events: values of events that use trigger-time values are all computed before
-    /// any executes; a non-persistent event whose trigger an earlier one turned false is dropped.
-    /// Forgets delayed events still waiting: a new run starts with none.
+    /// Forgets events still waiting and restarts the tie-break: a new run starts with none, and the same
+    /// run gives the same result.
     public func resetEvents() {
         pendingEvents.removeAll()
+        dueEvents.removeAll()
         pendingCount = 0
+        tieBreak = EventTieBreak()
     }
 
+    /// Called by the solve loop at time t with the events whose triggers just rose (`fired`, document
+    /// order; maybe none), and again while events are due: the fired events join the delayed queue or
+    /// the due events, then one due event executes. The solve loop re-evaluates the triggers between
+    /// calls, so that events an execution triggers join the due ones and a non-persistent event whose
+    /// trigger an execution turned false is dropped (`EventWatch.settled`). The next event is the due
+    /// one of highest priority, equal priorities in a seeded random order, events without a priority
+    /// after those with one, in the order they became due: those fired, then delayed ones coming due.
+    /// Values of events that use trigger-time values are computed when they trigger.
     public func fireEvents(_ fired: [Int], at t: Double, state: UnsafeMutableBufferPointer<Double>) {
         guard let events = model.events, let y = state.baseAddress else { return }
         let definitions = model.definition.events
-        // Conditions past the triggers are relations watched only to stop the solve (CompiledEvents.watchedRelations).
-        let fired = fired.filter { $0 < definitions.count }
-        var precomputed: [Int: [Double]] = [:]
-        for k in fired where definitions[k].useValuesFromTriggerTime {
-            precomputed[k] = evaluate(events.values[k], t: t, y: y, count: definitions[k].assignments.count)
+        var delays: [Double]?
+        if let program = events.delays, fired.contains(where: { definitions[$0].delay != nil }) {
+            delays = evaluate(program, t: t, y: y, count: definitions.count)
         }
-        // Delayed events join the queue with their execution time (and trigger-time values); the solve
-        // loop stops at that time, and the queue survives every restart of the stepper.
-        var now: [(event: Int, values: [Double]?, delayed: Bool)] = []
-        let delays = events.delays.map { evaluate($0, t: t, y: y, count: definitions.count) }
         for k in fired {
+            let values = definitions[k].useValuesFromTriggerTime ? evaluate(events.values[k], t: t, y: y, count: definitions[k].assignments.count) : nil
             if definitions[k].delay != nil, let d = delays?[k] {
-                pendingEvents.append(PendingEvent(event: k, time: t + max(0, d), values: precomputed[k], order: pendingCount))
+                // The solve loop stops at the execution time; the queue survives every restart of the stepper.
+                pendingEvents.append(PendingEvent(event: k, time: t + max(0, d), values: values, order: pendingCount))
                 pendingCount += 1
             } else {
-                now.append((k, precomputed[k], false))
+                dueEvents.append(PendingEvent(event: k, time: t, values: values, order: 0))
             }
         }
-        // Due delayed events execute after those fired now, in the order they were triggered.
         if pendingEvents.contains(where: { $0.time <= t }) {
-            let due = pendingEvents.filter { $0.time <= t }.sorted { ($0.time, $0.order) < ($1.time, $1.order) }
+            dueEvents += pendingEvents.filter { $0.time <= t }.sorted { ($0.time, $0.order) < ($1.time, $1.order) }
             pendingEvents.removeAll { $0.time <= t }
-            for p in due { now.append((p.event, p.values, true)) }
         }
-        var first = true
-        for item in now {
-            let k = item.event
-            let event = definitions[k]
-            // A non-persistent event whose trigger is no longer true does not execute (after an earlier
-            // event at the same time, or when it was delayed).
-            if (!first || item.delayed) && !event.persistent {
-                var truth = [Bool](repeating: false, count: definitions.count)
-                truth.withUnsafeMutableBufferPointer { evaluateTriggers(events, t: t, y: y, into: $0) }
-                if !truth[k] { continue }
-            }
-            first = false
-            let count = event.assignments.count
-            let values = item.values ?? evaluate(events.values[k], t: t, y: y, count: count)
-            // A concentration becomes an amount with the compartment size at the moment of firing, before
-            // this event resizes it (the SBML Test Suite's reading of simultaneous assignments, cases 1506, 1779).
-            let scales = events.scales[k].map { evaluate($0, t: t, y: y, count: count) }
-            for j in 0..<count {
-                y[events.targets[k][j]] = values[j] * (scales?[j] ?? 1)
+        guard !dueEvents.isEmpty else { return }
+        let item = dueEvents.remove(at: nextDue(events, t: t, y: y))
+        let k = item.event
+        let count = definitions[k].assignments.count
+        let values = item.values ?? evaluate(events.values[k], t: t, y: y, count: count)
+        // A concentration becomes an amount with the compartment size at the moment of firing, before
+        // this event resizes it (the SBML Test Suite's reading of simultaneous assignments, cases 1506, 1779).
+        let scales = events.scales[k].map { evaluate($0, t: t, y: y, count: count) }
+        for j in 0..<count {
+            y[events.targets[k][j]] = values[j] * (scales?[j] ?? 1)
+        }
+    }
+
+    /// The index in `dueEvents` (not empty) of the event to execute next.
+    private func nextDue(_ events: CompiledEvents, t: Double, y: UnsafePointer<Double>) -> Int {
+        guard dueEvents.count > 1, let program = events.priorities else { return 0 }
+        let priority = evaluate(program, t: t, y: y, count: events.hasPriority.count)
+        var top = -Double.infinity
+        var best: [Int] = []
+        for (i, p) in dueEvents.enumerated() where events.hasPriority[p.event] {
+            let v = priority[p.event].isNaN ? -.infinity : priority[p.event]
+            if best.isEmpty || v > top {
+                top = v
+                best = [i]
+            } else if v == top {
+                best.append(i)
             }
         }
+        if best.isEmpty { return 0 }
+        return best.count == 1 ? best[0] : best[tieBreak.next(below: best.count)]
     }
 }

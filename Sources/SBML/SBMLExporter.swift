@@ -273,7 +273,10 @@ private struct ExportWriter {
                 out += "      <event id=\"\(fresh(e.id ?? "event\(k + 1)"))\" useValuesFromTriggerTime=\"\(e.useValuesFromTriggerTime)\">\n"
                 out += "        <trigger initialValue=\"\(e.initialValue)\" persistent=\"\(e.persistent)\">\n"
                 out += MathMLWriter.math(e.trigger, indent: 10, asCondition: true)
-                out += "        </trigger>\n        <listOfEventAssignments>\n"
+                out += "        </trigger>\n"
+                if let p = e.priority { out += "        <priority>\n" + MathMLWriter.math(p, indent: 10) + "        </priority>\n" }
+                if let d = e.delay { out += "        <delay>\n" + MathMLWriter.math(d, indent: 10) + "        </delay>\n" }
+                out += "        <listOfEventAssignments>\n"
                 for a in e.assignments {
                     let value = a.scale.map { Expr.binary(.multiply, a.value, $0) } ?? a.value
                     out += "          <eventAssignment variable=\"\(a.state)\">\n" + MathMLWriter.math(value, indent: 12) + "          </eventAssignment>\n"

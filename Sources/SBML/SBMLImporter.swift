@@ -54,7 +54,7 @@ private struct Rule { var variable: String; var math: MathNode; var line: Int }
 private struct EventAssignment { var variable: String; var math: MathNode; var line: Int }
 private struct Event {
     var id: String?; var trigger: MathNode; var initialValue: Bool; var persistent: Bool
-    var useValuesFromTriggerTime: Bool; var assignments: [EventAssignment]; var delay: MathNode?; var line: Int
+    var useValuesFromTriggerTime: Bool; var assignments: [EventAssignment]; var delay: MathNode?; var priority: MathNode?; var line: Int
 }
 
 private struct DocumentReader {
@@ -283,7 +283,6 @@ private struct DocumentReader {
 
         var events: [Event] = []
         for e in model.list("listOfEvents", "event") {
-            if e.child("priority") != nil { throw error(.unsupported, e, "event priorities") }
             // Level 3 Version 2 makes the trigger optional; an event without one never fires.
             let trigger = e.child("trigger")
             let triggerMath: MathNode = if let trigger { try optionalMath(trigger, id: e.id) ?? .number(0) } else { .number(0) }
@@ -299,6 +298,7 @@ private struct DocumentReader {
                 persistent: try trigger.map { (t) throws(SBMLError) in try bool(t, "persistent", default: true) } ?? true,
                 useValuesFromTriggerTime: try bool(e, "useValuesFromTriggerTime", default: true),
                 assignments: assignments, delay: try e.child("delay").flatMap { (d) throws(SBMLError) in try optionalMath(d, id: e.id) },
+                priority: try e.child("priority").flatMap { (p) throws(SBMLError) in try optionalMath(p, id: e.id) },
                 line: e.line))
         }
 
@@ -780,6 +780,7 @@ private struct ModelBuilder {
         for e in events {
             all.formUnion(rates(e.trigger))
             if let d = e.delay { all.formUnion(rates(d)) }
+            if let p = e.priority { all.formUnion(rates(p)) }
             for a in e.assignments { all.formUnion(rates(a.value)) }
         }
         if all.isEmpty { return }
@@ -812,6 +813,7 @@ private struct ModelBuilder {
         for k in events.indices {
             events[k].trigger = try expand(events[k].trigger)
             events[k].delay = try events[k].delay.map { (d) throws(SBMLError) in try expand(d) }
+            events[k].priority = try events[k].priority.map { (p) throws(SBMLError) in try expand(p) }
             for j in events[k].assignments.indices { events[k].assignments[j].value = try expand(events[k].assignments[j].value) }
         }
     }
@@ -828,10 +830,6 @@ private struct ModelBuilder {
                 if let s = speciesByID[a.variable] {
                     if s.constant { throw fail(.invalid, line: a.line, element: "eventAssignment", id: a.variable, "an event assigns constant species `\(a.variable)`") }
                     if heldAsAmount(s) {
-                        // Not yet checked against the Test Suite (case 1511 disagrees): refused rather than risked.
-                        if e.delay != nil {
-                            throw fail(.unsupported, line: a.line, element: "eventAssignment", id: a.variable, "a delayed event that assigns species `\(a.variable)` in compartment `\(s.compartment)`, whose size changes")
-                        }
                         assignments.append(ModelEvent.Assignment(state: amountNames[s.id] ?? s.id, value: value, scale: .symbol(name(s.compartment))))
                         continue
                     }
@@ -843,9 +841,10 @@ private struct ModelBuilder {
                 assignments.append(ModelEvent.Assignment(state: name(a.variable), value: value, scale: nil))
             }
             let delay = try e.delay.map { (d) throws(SBMLError) in try translate(d, line: e.line, element: "delay", id: e.id) }
+            let priority = try e.priority.map { (p) throws(SBMLError) in try translate(p, line: e.line, element: "priority", id: e.id) }
             result.append(ModelEvent(id: e.id, trigger: trigger, initialValue: e.initialValue, persistent: e.persistent,
                                      useValuesFromTriggerTime: e.useValuesFromTriggerTime, assignments: assignments, delay: delay,
-                                     location: SourceLocation(file: file, line: e.line, column: 1)))
+                                     priority: priority, location: SourceLocation(file: file, line: e.line, column: 1)))
         }
         return result
     }
