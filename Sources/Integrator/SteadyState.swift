@@ -49,6 +49,8 @@ public struct SteadyStateSolver: Sendable {
         var t = time
         var horizon = 10.0
         var elapsed = 0.0
+        var previous = Double.infinity
+        var stalled = 0
         while elapsed < maxHorizon {
             let run = integrator.solve(from: t, initial: y, outputTimes: [t + horizon])
             if let error = run.failure {
@@ -61,8 +63,19 @@ public struct SteadyStateSolver: Sendable {
             y = Array(run.state(at: run.count - 1))
             t += horizon
             elapsed += horizon
-            if residual(system, y).value <= residualTolerance { return y }
+            let (value, index) = residual(system, y)
+            if value <= residualTolerance { return y }
             if method == .rootFinding, let root = newton(system, from: y), acceptable(root, guess: y), isStable(system, at: root) { return root }
+            // Approaching an equilibrium, the derivatives shrink with every horizon (each is 4 times
+            // the last: by e^-0.4 even for a time constant of 10^5 over a horizon of 4 x 10^4). On an
+            // oscillation they do not, and integrating on to 10^7 costs up to 10^6 steps for nothing:
+            // two long horizons in a row that shrink them by less than 10% end the search.
+            stalled = elapsed >= 1e4 && value > 0.9 * previous ? stalled + 1 : 0
+            if stalled >= 2 {
+                throw .noSteadyState(reason: "the derivatives stopped shrinking after \(format(elapsed)) time units of integration; "
+                    + "the model may oscillate there instead of settling", residual: value, worst: system.name(of: index))
+            }
+            previous = value
             horizon *= 4
         }
         let (value, index) = residual(system, y)

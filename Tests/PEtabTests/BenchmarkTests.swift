@@ -7,10 +7,11 @@ import Testing
 /// and the problems ketasim cannot import are refused naming the feature.
 @Suite(.enabled(if: TestPaths.benchmarkAvailable, "the PEtab benchmark problems are not at ../shared/petab-benchmark"))
 struct PEtabBenchmarkTests {
-    /// Problems refused on purpose, with the feature the refusal must name.
-    static let refused = ["Armistead_CellDeathDis2024": "SBML package"]
+    /// Problems refused on purpose, with the feature the refusal must name. None since hierarchical
+    /// models are flattened: Armistead_CellDeathDis2024 (a `comp` model) matches AMICI's nllh.
+    static let refused: [String: String] = [:]
     /// Problems evaluated within tolerance; raise it when one more passes.
-    static let matchFloor = 18
+    static let matchFloor = 19
 
     /// `reference.tsv`: problem -> nllh_nominal.
     static func references() -> [(problem: String, nllh: Double)] {
