@@ -69,13 +69,15 @@ public struct SteadyStateSolver: Sendable {
             // Approaching an equilibrium, the derivatives shrink with every horizon (each is 4 times
             // the last: by e^-0.4 even for a time constant of 10^5 over a horizon of 4 x 10^4). On an
             // oscillation they do not, and integrating on to 10^7 costs up to 10^6 steps for nothing:
-            // two long horizons in a row that shrink them by less than 10% end the search.
+            // two long horizons in a row that do not bring them 10% below their smallest value so far
+            // end the search (the smallest, not the last: sampled at a random phase of an oscillation
+            // the last value may happen to fall).
             stalled = elapsed >= 1e4 && value > 0.9 * previous ? stalled + 1 : 0
             if stalled >= 2 {
                 throw .noSteadyState(reason: "the derivatives stopped shrinking after \(format(elapsed)) time units of integration; "
                     + "the model may oscillate there instead of settling", residual: value, worst: system.name(of: index))
             }
-            previous = value
+            previous = min(previous, value)
             horizon *= 4
         }
         let (value, index) = residual(system, y)
