@@ -201,6 +201,27 @@ struct SteadyStateTests {
         #expect(isClose(root[1], 0.5, relative: 1e-10))
     }
 
+    @Test func aLimitCycleEndsTheSearchOnceTheDerivativesStopShrinking() throws {
+        // Van der Pol (mu = 1): the only equilibrium, (0, 0), is unstable and every orbit joins a limit
+        // cycle of period 6.66. Integrating to the 10^7 horizon would take millions of steps; the search
+        // must stop after two long horizons that do not improve on the smallest derivative seen.
+        let system = ClosureSystem(
+            names: ["x", "v"], f: { _, y, d in d[0] = y[1]; d[1] = (1 - y[0] * y[0]) * y[1] - y[0] },
+            j: { _, y, J, dt in
+                J[0] = 0; J[1] = 1; J[2] = -2 * y[0] * y[1] - 1; J[3] = 1 - y[0] * y[0]; dt[0] = 0; dt[1] = 0
+            })
+        do {
+            _ = try SteadyStateSolver().solve(system, guess: [0.5, 0])
+            Issue.record("expected no steady state on a limit cycle")
+        } catch {
+            guard case .noSteadyState = error else { Issue.record("wrong error \(error)"); return }
+            #expect(error.description.contains("may oscillate"), "\(error.description)")
+            // Stopped within a few horizons past 10^4 time units, far from the 10^7 horizon.
+            let elapsed = error.description.split(separator: " ").drop { $0 != "after" }.dropFirst().first.flatMap { Double($0) }
+            #expect((elapsed ?? .infinity) < 1e6, "\(error.description)")
+        }
+    }
+
     @Test func oscillationHasNoAttractingSteadyStateFromFarAway() throws {
         // y' = 1 has no root: both stages fail and the error says so.
         let system = ClosureSystem(names: ["y"], f: { _, _, d in d[0] = 1 }, j: { _, _, J, dt in J[0] = 0; dt[0] = 0 })
