@@ -32,15 +32,17 @@ VENV = os.path.join(REPO, ".venv-race")
 RTOL, ATOL = 1e-6, 1e-9
 
 
-def ensure_venv():
+def ensure_venv(modules=("roadrunner", "scipy", "yaml"), packages=("libroadrunner",), who="race"):
+    """The python of .venv-race (the system's numpy and scipy visible), with `packages` installed when one
+    of `modules` does not import; exits 3 when the package index cannot supply them."""
     python = os.path.join(VENV, "bin", "python")
     if not os.path.exists(python):
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", VENV], check=True)
-    probe = subprocess.run([python, "-c", "import roadrunner, scipy, yaml"], capture_output=True)
+    probe = subprocess.run([python, "-c", "import " + ", ".join(modules)], capture_output=True)
     if probe.returncode != 0:
-        pip = subprocess.run([python, "-m", "pip", "install", "-q", "libroadrunner"], capture_output=True, text=True)
+        pip = subprocess.run([python, "-m", "pip", "install", "-q", *packages], capture_output=True, text=True)
         if pip.returncode != 0:
-            sys.stderr.write("race: cannot install libroadrunner from the package index:\n" + pip.stderr[-2000:])
+            sys.stderr.write(f"{who}: cannot install {' and '.join(packages)} from the package index:\n" + pip.stderr[-2000:])
             sys.exit(3)
     return python
 

@@ -32,8 +32,9 @@ import sys
 import tempfile
 import time
 
+from race import VENV, ensure_venv
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV = os.path.join(REPO, ".venv-race")
 RTOL, ATOL = 1e-6, 1e-9
 SCENARIO = "human_ketamine_infusion"
 METRIC_OUTPUT, METRIC = "madrs_change", "madrs_change.at_24h"
@@ -44,19 +45,6 @@ PARAMETERS = ["IC50_ket", "sel_int", "n_akt", "n_int_block", "K_anaes", "w_pyr",
               "K_prot", "tau_trkb", "K_trkb", "K_akt", "K_mtor", "n_mtor", "K_eef2", "tau_prot", "f_labile",
               "tau_labile", "madrs_per_synapse"]
 STEADY_INPUTS = {"stress": 1.0, "trial": 0.0, "treatment_session": 0.0}
-
-
-def ensure_venv():
-    python = os.path.join(VENV, "bin", "python")
-    if not os.path.exists(python):
-        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", VENV], check=True)
-    probe = subprocess.run([python, "-c", "import roadrunner, SALib, numpy"], capture_output=True)
-    if probe.returncode != 0:
-        pip = subprocess.run([python, "-m", "pip", "install", "-q", "libroadrunner", "SALib", "numpy"], capture_output=True, text=True)
-        if pip.returncode != 0:
-            sys.stderr.write("sobol_race: cannot install libroadrunner and SALib from the package index:\n" + pip.stderr[-2000:])
-            sys.exit(3)
-    return python
 
 
 def run_ketasim(ketasim, n, jobs, out):
@@ -143,7 +131,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=2, help="workers for both tools")
     parser.add_argument("--json", help="also write the figures as JSON")
     args = parser.parse_args()
-    python = ensure_venv()
+    python = ensure_venv(modules=("roadrunner", "SALib", "numpy"), packages=("libroadrunner", "SALib", "numpy"), who="sobol_race")
     # The venv's python is a symlink to the system one: compare prefixes, not resolved paths.
     if os.path.realpath(sys.prefix) != os.path.realpath(VENV) and not os.environ.get("SOBOL_RACE_IN_VENV"):
         os.environ["SOBOL_RACE_IN_VENV"] = "1"

@@ -54,18 +54,26 @@ public struct SweepRow: Sendable {
     var skipped = false
 }
 
-/// Counts the runs whose metric cells are empty for a reason the metrics know (a relative change
-/// against a zero baseline), so a command says why once per column instead of leaving empty cells
+/// What a command reports about the rows of a sweep once they are written: how many runs failed and
+/// the first failure's reason, and, per metric column, how many cells are empty for a reason the metrics
+/// know (a relative change against a zero baseline), so that is said once per column instead of left
 /// for a user to puzzle over row by row.
-public struct EmptyMetricTally: Sendable {
-    private var runs: [String: Int] = [:]
+public struct RunTally: Sendable {
+    public private(set) var failed = 0
+    /// The first failed run's message, after the caller's label for that run.
+    public private(set) var firstFailure: String?
+    private var emptyRuns: [String: Int] = [:]
     private var reasons: [String: String] = [:]
 
     public init() {}
 
-    public mutating func add(_ row: SweepRow) {
+    public mutating func add(_ row: SweepRow, label: @autoclosure () -> String = "") {
+        if !row.succeeded {
+            failed += 1
+            if firstFailure == nil { firstFailure = "\(label()): \(row.message)" }
+        }
         for (column, reason) in row.metricReasons {
-            runs[column, default: 0] += 1
+            emptyRuns[column, default: 0] += 1
             if reasons[column] == nil { reasons[column] = reason }
         }
     }
@@ -73,7 +81,7 @@ public struct EmptyMetricTally: Sendable {
     /// One line per column, in column order: "`x.change_24h` is empty in 12 of 400 runs: <reason>".
     public func notes(columns: [String], of total: Int) -> [String] {
         columns.compactMap { c in
-            guard let n = runs[c], let why = reasons[c] else { return nil }
+            guard let n = emptyRuns[c], let why = reasons[c] else { return nil }
             return "`\(c)` is empty in \(n) of \(total) runs: \(why)" + (n > 1 ? " (the reason of the first such run)" : "")
         }
     }

@@ -152,13 +152,9 @@ private struct SolveLoop {
         var crossings: [Double] = []
         for i in 0..<watch.signCount where Self.sign(signsStart[i]) != Self.sign(signsEnd[i]) {
             let start = Self.sign(signsStart[i])
-            var lo = ta, hi = tb
-            for _ in 0..<200 {
-                let mid = lo + (hi - lo) / 2
-                if mid <= lo || mid >= hi { break }
-                hermiteInterpolate(count: n, t0: ta, t1: tb, at: mid, y0: ig.y0, f0: ig.f0, y1: y1, f1: ig.f1, into: ig.yInterpolated)
-                Self.signs(watch, mid, ig.yInterpolated, into: &signsProbe)
-                if Self.sign(signsProbe[i]) == start { lo = mid } else { hi = mid }
+            let hi = Self.bisect(ig, count: n, from: ta, to: tb, stepEnd: tb, y1: y1) { t, y in
+                Self.signs(watch, t, y, into: &signsProbe)
+                return Self.sign(signsProbe[i]) != start
             }
             if hi < tb { crossings.append(hi) }
         }
@@ -223,14 +219,22 @@ private struct SolveLoop {
     /// after the crossing.
     private mutating func locate(from ta: Double, to tb: Double, stepEnd: Double, y1: UnsafePointer<Double>) -> Double {
         guard let watch = events else { return tb }
-        let ig = integrator
+        return Self.bisect(integrator, count: n, from: ta, to: tb, stepEnd: stepEnd, y1: y1) { t, y in
+            Self.truth(watch, t, y, into: &probe)
+            return anyRising(probe)
+        }
+    }
+
+    /// The earliest time in (ta, tb], to within a few ulps, at which `isPast` holds on the cubic Hermite
+    /// interpolant of the step ta -> stepEnd, given that it does not at ta and does at tb.
+    private static func bisect(_ ig: ODEIntegrator, count n: Int, from ta: Double, to tb: Double, stepEnd: Double,
+                               y1: UnsafePointer<Double>, isPast: (Double, UnsafePointer<Double>) -> Bool) -> Double {
         var lo = ta, hi = tb
         for _ in 0..<200 {
             let mid = lo + (hi - lo) / 2
             if mid <= lo || mid >= hi { break }
             hermiteInterpolate(count: n, t0: ta, t1: stepEnd, at: mid, y0: ig.y0, f0: ig.f0, y1: y1, f1: ig.f1, into: ig.yInterpolated)
-            Self.truth(watch, mid, ig.yInterpolated, into: &probe)
-            if anyRising(probe) { hi = mid } else { lo = mid }
+            if isPast(mid, ig.yInterpolated) { hi = mid } else { lo = mid }
         }
         return hi
     }

@@ -254,9 +254,7 @@ struct Population: ParsableCommand {
         runIDs.done = subjects.finished
         let interrupted = InterruptFlag()
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
-        var failed = 0
-        var firstFailure: String?
-        var empty = EmptyMetricTally()
+        var tally = RunTally()
         let emptyTrace = String(repeating: ",", count: tracesHeader.count - 1)
         let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: names, metrics: spec,
                                  jobs: spread.threads(), runIDs: runIDs, keepSeries: true)
@@ -276,23 +274,19 @@ struct Population: ParsableCommand {
                 try subjects.append(fields.joined(separator: ",") + "\n")
                 try traces.append(trace + "\n")
             } catch let error as OutputFileError { throw fileError(error) }
-            if !row.succeeded {
-                failed += 1
-                if firstFailure == nil { firstFailure = "run \(row.runID) (subject \(subject)): \(row.message)" }
-            }
-            empty.add(row)
-            progress.step(failed: failed)
+            tally.add(row, label: "run \(row.runID) (subject \(subject))")
+            progress.step(failed: tally.failed)
         }
         progress.finish()
-        for line in empty.notes(columns: metricColumns, of: runIDs.count) { printError("note: " + line) }
+        for line in tally.notes(columns: metricColumns, of: runIDs.count) { printError("note: " + line) }
         if interrupted.isSet {
             printError("interrupted: the runs finished so far are in \(subjectsPath); run the same command with --resume to finish them, the bands and the responders")
             throw ExitCode(130)
         }
         if let (i, count) = shard {
-            if failed > 0 { printError("\(failed) of \(runIDs.count) runs of shard \(i + 1)/\(count) failed (first, \(firstFailure ?? "no reason given"))") }
+            if tally.failed > 0 { printError("\(tally.failed) of \(runIDs.count) runs of shard \(i + 1)/\(count) failed (first, \(tally.firstFailure ?? "no reason given"))") }
             printStandardError("shard \(i + 1)/\(count): runs in \(subjectsPath) and \(tracesPath); the bands and responders are computed once every shard is merged")
-            if failed > 0 { throw ExitCode(3) }
+            if tally.failed > 0 { throw ExitCode(3) }
             return
         }
 
@@ -327,7 +321,7 @@ struct Population: ParsableCommand {
         }
         let failedTotal = failedIn.reduce(0, +)
         if failedTotal > 0 {
-            let reason = firstFailure.map { "first, \($0)" } ?? "see the status and message columns of \(subjectsPath)"
+            let reason = tally.firstFailure.map { "first, \($0)" } ?? "see the status and message columns of \(subjectsPath)"
             printError("\(failedTotal) of \(design.count) runs failed (\(reason)); they are left out of the bands and counted apart in responders.csv")
         }
         let points = (0..<groups).map { g in axes.isEmpty ? [] : SweepDesign(grid: axes).point(g) }

@@ -248,32 +248,26 @@ struct Sensitivity: ParsableCommand {
         runIDs.done = runsFile.finished
         let interrupted = InterruptFlag()
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
-        var failed = 0
-        var firstFailure: String?
-        var empty = EmptyMetricTally()
+        var tally = RunTally()
         let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: outputs, metrics: spec,
                                  jobs: spread.threads(), runIDs: runIDs, keepSeries: false)
         try runner.run(shouldStop: { interrupted.isSet }) { row in
             var fields = [String(row.runID), row.succeeded ? "ok" : "failed"]
             for k in picks { fields.append(row.succeeded && k < row.metrics.count ? csvNumber(row.metrics[k]) : "") }
             do { try runsFile.append(fields.joined(separator: ",") + "\n") } catch let error as OutputFileError { throw fileError(error) }
-            if !row.succeeded {
-                failed += 1
-                if firstFailure == nil { firstFailure = "sample \(row.runID): \(row.message)" }
-            }
-            empty.add(row)
-            progress.step(failed: failed)
+            tally.add(row, label: "sample \(row.runID)")
+            progress.step(failed: tally.failed)
         }
         progress.finish()
-        for line in empty.notes(columns: wanted, of: runIDs.count) { printError("note: " + line) }
+        for line in tally.notes(columns: wanted, of: runIDs.count) { printError("note: " + line) }
         if interrupted.isSet {
             printError("interrupted: the runs finished so far are in \(paths[1]); run the same command with --resume to finish them and the analysis")
             throw ExitCode(130)
         }
         if let (i, n) = shard {
-            if failed > 0 { printError("\(failed) of \(runIDs.count) runs of shard \(i + 1)/\(n) failed (first, \(firstFailure ?? "no reason given"))") }
+            if tally.failed > 0 { printError("\(tally.failed) of \(runIDs.count) runs of shard \(i + 1)/\(n) failed (first, \(tally.firstFailure ?? "no reason given"))") }
             printStandardError("shard \(i + 1)/\(n): runs in \(paths[1]); the analysis runs once every shard is merged")
-            if failed > 0 { throw ExitCode(3) }
+            if tally.failed > 0 { throw ExitCode(3) }
             return
         }
         // The analysis reads every run from the file, so a resumed or merged design gives the indices
@@ -281,7 +275,7 @@ struct Sensitivity: ParsableCommand {
         let (y, failedInFile) = try metricValues(in: paths[1], metrics: wanted.count, runs: design.count)
         // runs.csv keeps the issue's columns (no message), so the first reason is said here when known.
         if failedInFile > 0 {
-            let reason = firstFailure.map { "first, \($0)" } ?? "see the status column of \(paths[1])"
+            let reason = tally.firstFailure.map { "first, \($0)" } ?? "see the status column of \(paths[1])"
             printError("\(failedInFile) of \(design.count) runs failed (\(reason)); the analysis leaves them out")
         }
 

@@ -166,8 +166,7 @@ struct Sweep: ParsableCommand {
 
         let interrupted = InterruptFlag()
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
-        var failed = 0
-        var empty = EmptyMetricTally()
+        var tally = RunTally()
         var heat: [Int: Double] = [:]
         // Metrics start after run_id, the axes, status and message. Only a heat map keeps a value per
         // run; without --plot nothing grows with the number of runs.
@@ -183,17 +182,16 @@ struct Sweep: ParsableCommand {
             } catch let error as OutputFileError {
                 throw fileError(error)
             }
-            if !row.succeeded { failed += 1 }
-            empty.add(row)
+            tally.add(row)
             if let c = plotColumn, row.succeeded, c >= 0, c < row.metrics.count { heat[row.runID] = row.metrics[c] }
-            progress.step(failed: failed)
+            progress.step(failed: tally.failed)
         }
         progress.finish()
         if interrupted.isSet {
             printError("interrupted: \(emitted) runs written to \(output); run the same command with --resume to finish the other \(runIDs.count - emitted)")
             throw ExitCode(130)
         }
-        for line in empty.notes(columns: header, of: emitted) { printError("note: " + line) }
+        for line in tally.notes(columns: header, of: emitted) { printError("note: " + line) }
         if let p = plot {
             let xs = axes[1].values, ys = axes[0].values
             let z = ys.indices.map { iy in xs.indices.map { ix in heat[iy * xs.count + ix + 1] ?? .nan } }
@@ -201,8 +199,8 @@ struct Sweep: ParsableCommand {
                                       yLabel: axisLabel(axes[0], base, definition), xs: xs, ys: ys, z: z, zLabel: metricLabel(plotMetric, definition))
             try write(svg, to: p, force: true)
         }
-        if failed > 0 {
-            printError("\(failed) of \(emitted) runs failed; see the status and message columns of \(output)")
+        if tally.failed > 0 {
+            printError("\(tally.failed) of \(emitted) runs failed; see the status and message columns of \(output)")
             throw ExitCode(3)
         }
     }

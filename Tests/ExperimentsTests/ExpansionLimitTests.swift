@@ -120,7 +120,7 @@ struct SweepFuzzFindingTests {
 }
 
 @Suite("Empty metric cells are explained once per column")
-struct EmptyMetricTallyTests {
+struct RunTallyTests {
     private func row(_ id: Int, _ reasons: [String: String]) -> SweepRow {
         var r = SweepRow(runID: id, point: [], succeeded: true, message: "", metrics: [], result: nil)
         r.metricReasons = reasons
@@ -128,7 +128,7 @@ struct EmptyMetricTallyTests {
     }
 
     @Test func eachColumnIsCountedWithTheFirstReasonInColumnOrder() {
-        var tally = EmptyMetricTally()
+        var tally = RunTally()
         tally.add(row(1, ["b.change_2h": "the baseline `pre` is 0, so a relative change is undefined"]))
         tally.add(row(2, [:]))
         tally.add(row(3, ["b.change_2h": "the baseline `pre` (1e-30) is 0 up to rounding", "a.duration": "the baseline `pre` is 0"]))
@@ -136,6 +136,6 @@ struct EmptyMetricTallyTests {
             "`a.duration` is empty in 1 of 3 runs: the baseline `pre` is 0",
             "`b.change_2h` is empty in 2 of 3 runs: the baseline `pre` is 0, so a relative change is undefined (the reason of the first such run)",
         ])
-        #expect(EmptyMetricTally().notes(columns: ["a.max"], of: 5).isEmpty)
+        #expect(RunTally().notes(columns: ["a.max"], of: 5).isEmpty)
     }
 }
