@@ -121,22 +121,47 @@ extension SweepDesign {
 
 // MARK: - Designs
 
-/// Central differences in ln(parameter): row 0 is the base point, rows 2k+1 and 2k+2 move factor k to
+/// Differences in ln(parameter): row 0 is the base point, rows 2k+1 and 2k+2 move factor k to
 /// value·e^(−h) and value·e^(+h). A step symmetric in ln p makes the estimate exact for power laws
 /// (f = c·p^a gives a whatever h), which pharmacokinetic metrics often are (AUC = F·Dose/CL).
+/// A factor whose e^(±h) point would leave its bounds (a Hill coefficient at its cap, a share at 1) is
+/// stepped to one side instead, to e^(−2h) and e^(−h) or e^(+h) and e^(+2h): leaving such a factor out
+/// would hide exactly the parameters a model was pushed against.
 public struct LocalDesign: Sendable {
+    /// Where the two moved rows of a factor sit, in steps of h.
+    public enum Side: String, Sendable {
+        case central, below, above
+
+        var offsets: (Double, Double) {
+            switch self {
+            case .central: (-1, 1)
+            case .below: (-2, -1)
+            case .above: (1, 2)
+            }
+        }
+    }
+
     public let factors: [SensitivityFactor]
     public let baseValues: [Double]
     /// h, the step in ln(parameter).
     public let step: Double
+    public let sides: [Side]
 
     /// h = 0.01 by default: the truncation error O(h²) is near 1e-5 relative, while the solver's noise
-    /// (relative tolerance 1e-6) divided by 2h stays near 1e-4.
-    public init(factors: [SensitivityFactor], baseValues: [Double], step: Double = 0.01) {
+    /// (relative tolerance 1e-6) divided by 2h stays near 1e-4. `bounds` (nil: none) decide the sides.
+    public init(factors: [SensitivityFactor], baseValues: [Double], step: Double = 0.01,
+                bounds: [ClosedRange<Double>?]? = nil) {
         precondition(factors.count == baseValues.count && step > 0)
+        precondition(bounds == nil || bounds?.count == factors.count)
         self.factors = factors
         self.baseValues = baseValues
         self.step = step
+        sides = baseValues.enumerated().map { k, v in
+            guard let b = bounds?[k] else { return .central }
+            if v * exp(step) > b.upperBound && v * exp(-2 * step) >= b.lowerBound { return .below }
+            if v * exp(-step) < b.lowerBound && v * exp(2 * step) <= b.upperBound { return .above }
+            return .central
+        }
     }
 
     public var count: Int { 1 + 2 * factors.count }
@@ -145,8 +170,9 @@ public struct LocalDesign: Sendable {
     public var columns: [[Double]] {
         baseValues.enumerated().map { k, v in
             var c = [Double](repeating: v, count: count)
-            c[2 * k + 1] = v * exp(-step)
-            c[2 * k + 2] = v * exp(step)
+            let (a, b) = sides[k].offsets
+            c[2 * k + 1] = v * exp(a * step)
+            c[2 * k + 2] = v * exp(b * step)
             return c
         }
     }
@@ -156,22 +182,27 @@ public struct LocalDesign: Sendable {
 
 public enum LocalSensitivity {
     /// Normalised sensitivity d ln f / d ln p of every factor from the values `y` of a `LocalDesign`'s
-    /// rows, by central differences in ln p:
+    /// rows. With g = ln|f| when f₀ and both moved values share a sign (else g = f / f₀, as f crosses
+    /// zero nearby):
     ///
-    ///     (ln f₊ − ln f₋) / 2h            when f₀, f₋, f₊ share a sign
-    ///     (f₊ − f₋) / (2h f₀)             otherwise (f crosses zero nearby)
+    ///     (g₊ − g₋) / 2h                  central
+    ///     (3g₀ − 4g₋₁ + g₋₂) / 2h         below (second order, one-sided)
+    ///     (−3g₀ + 4g₊₁ − g₊₂) / 2h        above
     ///
     /// NaN where f₀ = 0 or a run failed (its value NaN).
-    public static func elasticities(_ y: [Double], step h: Double) -> [Double] {
+    public static func elasticities(_ y: [Double], step h: Double, sides: [LocalDesign.Side]? = nil) -> [Double] {
         precondition(y.count % 2 == 1)
         let f0 = y[0]
         return (0..<(y.count / 2)).map { k in
-            let fm = y[2 * k + 1], fp = y[2 * k + 2]
-            guard f0.isFinite, fm.isFinite, fp.isFinite, f0 != 0 else { return .nan }
-            if (f0 > 0 && fm > 0 && fp > 0) || (f0 < 0 && fm < 0 && fp < 0) {
-                return (log(abs(fp)) - log(abs(fm))) / (2 * h)
+            let f1 = y[2 * k + 1], f2 = y[2 * k + 2]
+            guard f0.isFinite, f1.isFinite, f2.isFinite, f0 != 0 else { return .nan }
+            let logs = (f0 > 0 && f1 > 0 && f2 > 0) || (f0 < 0 && f1 < 0 && f2 < 0)
+            let g: (Double) -> Double = logs ? { log(abs($0)) } : { $0 / f0 }
+            switch sides?[k] ?? .central {
+            case .central: return (g(f2) - g(f1)) / (2 * h)
+            case .below: return (3 * g(f0) - 4 * g(f2) + g(f1)) / (2 * h)
+            case .above: return (-3 * g(f0) + 4 * g(f1) - g(f2)) / (2 * h)
             }
-            return (fp - fm) / (2 * h * f0)
         }
     }
 }

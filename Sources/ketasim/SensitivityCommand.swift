@@ -159,7 +159,11 @@ struct Sensitivity: ParsableCommand {
         var method: String
         var local: LocalDesign?, morrisDesign: MorrisDesign?, saltelli: SaltelliDesign?
         if self.local {
-            let d = LocalDesign(factors: factors, baseValues: values, step: step)
+            let bounds: [ClosedRange<Double>?] = factors.map {
+                if case .parameter(let p) = $0.target { return definition.parameter(named: p)?.bounds }
+                return nil
+            }
+            let d = LocalDesign(factors: factors, baseValues: values, step: step, bounds: bounds)
             local = d
             design = d.sweepDesign
             method = "local"
@@ -228,7 +232,7 @@ struct Sensitivity: ParsableCommand {
         meta.extra["factors"] = names.joined(separator: ",")
         if let d = morrisDesign { meta.extra["morris"] = "trajectories \(d.trajectories), levels \(d.levels)" }
         if let d = saltelli { meta.extra["saltelli"] = "N \(d.baseSamples), first-order and total, Latin hypercube base; rows A, AB_1..AB_D, B per block" }
-        if let d = local { meta.extra["step"] = "h = \(d.step) in ln(parameter); rows: base, then value*e^-h, value*e^h per factor" }
+        if let d = local { meta.extra["step"] = "h = \(d.step) in ln(parameter); rows: base, then value*e^-h, value*e^h per factor (value*e^-2h, value*e^-h at an upper bound; value*e^h, value*e^2h at a lower bound: the column `difference` of local.csv)" }
         if let (i, n) = shard { meta.extra["shard"] = "\(i + 1)/\(n)" }
         let runsFile: ResumableCSV
         do {
@@ -285,16 +289,17 @@ struct Sensitivity: ParsableCommand {
         var bars: [SVGPlot.BarPanel] = [], scatter: [SVGPlot.ScatterPanel] = []
         let subtitle = "\(definition.name): \(base.scenarioName)"
         if let d = local {
-            csv = (["parameter", "value"] + wanted).map(csvField).joined(separator: ",") + "\n"
-            let e = y.map { LocalSensitivity.elasticities($0, step: d.step) }
+            csv = (["parameter", "value", "difference"] + wanted).map(csvField).joined(separator: ",") + "\n"
+            let e = y.map { LocalSensitivity.elasticities($0, step: d.step, sides: d.sides) }
             for (k, name) in names.enumerated() {
-                csv += ([csvField(name), csvNumber(values[k])] + e.map { csvNumber($0[k]) }).joined(separator: ",") + "\n"
+                csv += ([csvField(name), csvNumber(values[k]), d.sides[k].rawValue] + e.map { csvNumber($0[k]) }).joined(separator: ",") + "\n"
             }
             for (m, metric) in wanted.enumerated() {
                 table.append("\(metric): d ln(metric) / d ln(parameter)")
                 let order = names.indices.sorted(by: { rank(e[m][$0]) > rank(e[m][$1]) })
                 for k in order {
-                    table.append("  " + pad(names[k]) + String(format: "%+10.4f", e[m][k]))
+                    let side = d.sides[k] == .central ? "" : "  (one-sided, \(d.sides[k] == .below ? "at its upper bound" : "at its lower bound"))"
+                    table.append("  " + pad(names[k]) + String(format: "%+10.4f", e[m][k]) + side)
                 }
                 // A tornado: the largest effects on top, red raising the metric, blue lowering it.
                 let shown = Array(order.prefix(30))

@@ -155,4 +155,21 @@ struct SensitivityTests {
         #expect(abs(e - p / (p - 1)) / (p / (p - 1)) < 1e-3)
         #expect(LocalSensitivity.elasticities([0, 1, 2], step: h)[0].isNaN)
     }
+
+    @Test func aFactorAtItsBoundIsSteppedToOneSide() throws {
+        // f = p³ + p: d ln f / d ln p = (3p³ + p) / (p³ + p). At p = 4 with bounds [0.5, 4] the design
+        // steps below (e^−2h, e^−h); at p = 0.5 it steps above; the one-sided estimate is second order.
+        let h = 0.01
+        let f: (Double) -> Double = { $0 * $0 * $0 + $0 }
+        let exact: (Double) -> Double = { (3 * $0 * $0 * $0 + $0) / ($0 * $0 * $0 + $0) }
+        for (p, side) in [(4.0, LocalDesign.Side.below), (0.5, .above), (2.0, .central)] {
+            let design = LocalDesign(factors: [SensitivityFactor(name: "p", target: .parameter("p"))], baseValues: [p], step: h,
+                                     bounds: [0.5...4])
+            #expect(design.sides == [side])
+            let points = design.columns[0]
+            #expect(points.allSatisfy { (0.5...4).contains($0) }, "\(points)")
+            let e = LocalSensitivity.elasticities(points.map(f), step: h, sides: design.sides)[0]
+            #expect(abs(e - exact(p)) < 1e-3, "p = \(p): \(e) against \(exact(p))")
+        }
+    }
 }
