@@ -463,6 +463,33 @@ struct ModelDocsTests {
     }
 }
 
+@Suite("model robustness")
+struct ModelRobustnessTests {
+    /// Issue 14's robustness criterion: no parameter has an elasticity above 2 on the 24-h effect. The model
+    /// does not meet it yet (docs/MODEL.md, "Robustness is not reached, and the structure is why"), so the
+    /// check runs as a known issue: it reports the parameters over the limit on every run, and turns into a
+    /// failure to remove this wrapper once the model meets it.
+    @Test func noParameterHasAnElasticityAboveTwoOnThe24hEffect() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try ketasim(["sensitivity", "--scenario", "stress_continuing_ketamine", "--metrics", "synapse_density.change_24h",
+                             "--local", "--all-parameters", "--at", "24h", "--jobs", "2", "-o", dir.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try String(contentsOf: dir.appendingPathComponent("local.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: ",").map(String.init) }
+        let elasticities = rows.compactMap { row -> (String, Double)? in
+            guard row.count == 4, let e = Double(row[3]) else { return nil }
+            return (row[0], e)
+        }
+        // Every parameter has a finite elasticity: none is left out (one-sided differences at bounds).
+        #expect(elasticities.count == rows.count && elasticities.allSatisfy { $0.1.isFinite }, "\(rows.filter { $0.count != 4 || Double($0[3]) == nil })")
+        let over = elasticities.filter { abs($0.1) > 2 }.sorted { abs($0.1) > abs($1.1) }
+        withKnownIssue("issue 14: elasticities above 2 on the 24-h effect") {
+            #expect(over.isEmpty, "\(over.map { "\($0.0) \(String(format: "%+.2f", $0.1))" }.joined(separator: ", "))")
+        }
+    }
+}
+
 @Suite("compare notes")
 struct CompareNoteCLITests {
     /// An empty cell says why: the depot of the oral example is 0 before the dose, so its relative change
