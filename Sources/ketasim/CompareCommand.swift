@@ -62,7 +62,7 @@ struct Compare: ParsableCommand {
     func run() throws {
         let loaded = try loadModel(model)
         let definition = loaded.definition
-        let settings = try solver.settings(timeUnit: definition.timeUnit)
+        let settings = try solver.settings(timeUnit: definition.timeUnit, states: definition.states.count)
         let names = scenarios.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if names.isEmpty { throw ValidationError("--scenarios needs at least one scenario") }
         if let twice = firstDuplicate(names) { throw ValidationError("--scenarios names `\(twice)` twice") }

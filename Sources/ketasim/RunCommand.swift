@@ -67,7 +67,7 @@ struct Run: ParsableCommand {
         let (path, definition) = (loaded.path, loaded.definition)
         let locks = try lockOutputs([output, plot], inputs: [path, scenario.changes.doseTable])
         defer { withExtendedLifetime(locks) {} }
-        let settings = try solver.settings(timeUnit: definition.timeUnit)
+        let settings = try solver.settings(timeUnit: definition.timeUnit, states: definition.states.count)
         var plan = try scenario.plan(definition)
         // Without --every the grid is refined after each dose, so a 10-minute peak is in the file.
         plan.doseWindows = scenario.changes.every == nil

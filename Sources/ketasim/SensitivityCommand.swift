@@ -105,7 +105,7 @@ struct Sensitivity: ParsableCommand {
     func run() throws {
         let loaded = try loadModel(scenario.model)
         let definition = loaded.definition
-        let settings = try solver.settings(timeUnit: definition.timeUnit)
+        let settings = try solver.settings(timeUnit: definition.timeUnit, states: definition.states.count)
         let base = try scenario.plan(definition)
         let compiled = try compile(loaded)
         let spec = try times.spec(definition.timeUnit)

@@ -99,7 +99,7 @@ struct Sweep: ParsableCommand {
         // A cluster sweep's output is written by its merge job, which takes the lock itself.
         let locks = try lockOutputs(cluster.slurm ? [] : [output, series, plot], inputs: [path, scenario.changes.doseTable])
         defer { withExtendedLifetime(locks) {} }
-        let settings = try solver.settings(timeUnit: definition.timeUnit)
+        let settings = try solver.settings(timeUnit: definition.timeUnit, states: definition.states.count)
         let base = try scenario.plan(definition)
         let compiled = try compile(loaded)
         var axes: [SweepAxis] = []

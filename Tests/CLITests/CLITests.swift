@@ -450,6 +450,29 @@ struct ModelWarningCLITests {
     }
 }
 
+@Suite("large models")
+struct LargeModelCLITests {
+    /// An implicit stepper on thousands of states factorizes a dense Jacobian (memory quadratic, time cubic
+    /// in the states): ketasim says so before it starts, and stays quiet with an explicit stepper. The run
+    /// stops at the --max-step check right after the note, so the test does not pay for the factorization.
+    @Test func anImplicitStepperOnThousandsOfStatesIsNamedBeforeTheRun() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let n = 2_000
+        let species = (0..<n).map { "<species id=\"S\($0)\" compartment=\"c\" initialConcentration=\"\($0 == 0 ? 1 : 0)\" hasOnlySubstanceUnits=\"false\" boundaryCondition=\"false\" constant=\"false\"/>" }.joined()
+        let reactions = (0..<(n - 1)).map { i in
+            "<reaction id=\"R\(i)\" reversible=\"false\"><listOfReactants><speciesReference species=\"S\(i)\" stoichiometry=\"1\" constant=\"true\"/></listOfReactants><listOfProducts><speciesReference species=\"S\(i + 1)\" stoichiometry=\"1\" constant=\"true\"/></listOfProducts><kineticLaw><math xmlns=\"http://www.w3.org/1998/Math/MathML\"><apply><times/><ci>k</ci><ci>S\(i)</ci></apply></math></kineticLaw></reaction>"
+        }.joined()
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><sbml xmlns=\"http://www.sbml.org/sbml/level3/version2/core\" level=\"3\" version=\"2\"><model id=\"chain\"><listOfCompartments><compartment id=\"c\" size=\"1\" constant=\"true\"/></listOfCompartments><listOfSpecies>\(species)</listOfSpecies><listOfParameters><parameter id=\"k\" value=\"1\" constant=\"true\"/></listOfParameters><listOfReactions>\(reactions)</listOfReactions></model></sbml>"
+        let file = dir.appendingPathComponent("chain.xml").path
+        try xml.write(toFile: file, atomically: true, encoding: .utf8)
+        let implicit = try ketasim(["run", file, "--t-end", "0.01", "--max-step", "0h"])
+        #expect(implicit.stderr.contains("note: 2000 states: the msbdf stepper factorizes a dense 2000 x 2000 Jacobian (32 MB a copy"), "\(implicit.stderr)")
+        let explicit = try ketasim(["run", file, "--t-end", "0.01", "--max-step", "0h", "--stepper", "rkf45"])
+        #expect(explicit.status != 0 && !explicit.stderr.contains("dense"), "\(explicit.stderr)")
+    }
+}
+
 @Suite("model docs")
 struct ModelDocsTests {
     /// docs/MODEL.md's parameter tables are the model's own values (scripts/model-docs writes them from
