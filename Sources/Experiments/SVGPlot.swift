@@ -240,24 +240,20 @@ public enum SVGPlot {
         let width = 560.0, height = 340.0 + legendHeight
         let plotW = width - m.left - m.right, plotH = height - legendHeight - m.top - m.bottom
         var svg = header(width: width, height: height)
-        svg += text(x: width / 2, y: 22, title, size: 15, anchor: "middle", bold: true)
         let xs = series.flatMap(\.xs).filter(\.isFinite)
         var xlo = xs.min() ?? 0, xhi = xs.max() ?? 1
+        // Doses and other amounts start the axis at zero, as the band plots do, so a dose-response reads
+        // from no treatment; the ticks extend the axis to round values instead of an arbitrary padding.
+        if xlo >= 0 { xlo = 0 }
         if xhi - xlo < 1e-12 * max(1, abs(xhi)) { xlo -= 0.5; xhi += 0.5 }
-        let pad = 0.05 * (xhi - xlo)
-        xlo -= pad; xhi += pad
-        let xTicks = niceTicks(xlo, xhi).filter { $0 >= xlo && $0 <= xhi }
-        func px(_ x: Double) -> Double { m.left + (x - xlo) / (xhi - xlo) * plotW }
+        let xTicks = niceTicks(xlo, xhi)
+        xlo = min(xlo, xTicks.first ?? xlo); xhi = max(xhi, xTicks.last ?? xhi)
+        // A bar's caps and the side-by-side shift need room inside the box at both ends.
+        let inset = 10.0
+        func px(_ x: Double) -> Double { m.left + inset + (x - xlo) / (xhi - xlo) * (plotW - 2 * inset) }
         func py(_ y: Double) -> Double { m.top + (1 - y) * plotH }
-        svg += "<rect x=\"\(f(m.left))\" y=\"\(f(m.top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"#999\"/>"
-        for (v, tl) in zip(stride(from: 0.0, through: 1.0, by: 0.2), tickLabels(Array(stride(from: 0.0, through: 1.0, by: 0.2)))) {
-            svg += "<line x1=\"\(f(m.left - 4))\" y1=\"\(f(py(v)))\" x2=\"\(f(m.left + plotW))\" y2=\"\(f(py(v)))\" stroke=\"#eee\"/>"
-            svg += text(x: m.left - 6, y: py(v) + 4, tl, size: 10, anchor: "end")
-        }
-        for (x, tl) in zip(xTicks, tickLabels(xTicks)) {
-            svg += "<line x1=\"\(f(px(x)))\" y1=\"\(f(m.top + plotH))\" x2=\"\(f(px(x)))\" y2=\"\(f(m.top + plotH + 4))\" stroke=\"#999\"/>"
-            svg += text(x: px(x), y: m.top + plotH + 15, tl, size: 10, anchor: "middle")
-        }
+        svg += frame(title: title, titleSize: 15, titleY: 22, left: m.left, top: m.top, width: plotW, height: plotH,
+                     xTicks: xTicks, yTicks: Array(stride(from: 0.0, through: 1.0, by: 0.2)), px: px, py: py)
         svg += text(x: m.left + plotW / 2, y: m.top + plotH + 34, xLabel, size: 11, anchor: "middle")
         svg += "<text x=\"16\" y=\"\(f(m.top + plotH / 2))\" font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(f(m.top + plotH / 2)))\">\(escape(yLabel))</text>"
         for (k, s) in series.enumerated() {
