@@ -186,3 +186,19 @@ struct ModelWarningTests {
         #expect(SourceExcerpt.render(line: "a\tb", column: 3) == "a\tb\n \t^")
     }
 }
+
+@Suite("Event expressions are depth-checked")
+struct EventDepthTests {
+    @Test func anEventAssignmentDeeperThanTheLimitIsRefusedAtTheEvent() throws {
+        var definition = try ModelLoader.parse(model(loss: "k * bdnf"), file: "m.yaml")
+        let location = SourceLocation(file: "m.xml", line: 42, column: 3)
+        let deep = (0..<600).reduce(Expr.symbol("bdnf")) { e, _ in .unary(.negate, e) }
+        definition.events = [ModelEvent(id: "boost", trigger: .binary(.greater, .symbol("t"), .constant(1)),
+                                        assignments: [.init(state: "bdnf", value: deep)], location: location)]
+        let error = #expect(throws: ModelError.self) { _ = try CompiledModel(definition) }
+        #expect(error?.problems.first?.description == "m.xml:42:3: error: the event `boost`'s assignment to `bdnf` is 601 levels deep, more than ketasim's limit of 500; split it into assignments, or long sums into balanced parts, e.g. (a + b) + (c + d)")
+        // Within the limit, it compiles.
+        definition.events[0].assignments[0].value = (0..<499).reduce(Expr.symbol("bdnf")) { e, _ in .unary(.negate, e) }
+        #expect(throws: Never.self) { _ = try CompiledModel(definition) }
+    }
+}
