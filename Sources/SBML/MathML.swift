@@ -488,8 +488,8 @@ enum MathML {
 /// tree per link. Depth is counted as the reader counts it (an n-ary operator with k arguments k - 1
 /// levels, a piecewise one level per piece).
 struct FunctionDefinitions {
-    /// Nodes of one inlined expression: far beyond any written model (the largest bodies in the SBML
-    /// Test Suite have tens), small enough that building and translating it takes well under a second.
+    /// Nodes of one inlined expression: far beyond any written model (the bodies in the SBML Test Suite
+    /// have tens), small enough that the largest accepted tree is built in about 3 s in a debug build.
     static let maximumSize = 500_000.0
 
     struct Definition {
