@@ -148,16 +148,19 @@ public struct CompiledProgram: Sendable {
     /// Output i is written to `out[destinations[i]]` (default `0..<outputs.count`).
     /// `varyingVariables`: only the first that many variables change between calls of `runPrepared`
     /// (for an ODE: t and the states); nil when any may.
-    /// Throws `.unknownSymbol` (location `<compiled>:0:0`) for names not in `variables`.
-    public init(variables: [String], outputs: [Expr], destinations: [Int]? = nil, varyingVariables: Int? = nil) throws(ExpressionError) {
+    /// Outputs may use the names of `graph`; each name an output needs is computed once, before its
+    /// first use, into its own register.
+    /// Throws `.unknownSymbol` (location `<compiled>:0:0`) for symbols that are neither in `variables` nor names.
+    public init(variables: [String], graph: ExpressionGraph = ExpressionGraph(), outputs: [Expr], destinations: [Int]? = nil,
+                varyingVariables: Int? = nil) throws(ExpressionError) {
         let destinations = destinations ?? Array(outputs.indices)
         precondition(destinations.count == outputs.count, "CompiledProgram: one destination per output is required")
         precondition(destinations.allSatisfy { $0 >= 0 && $0 <= Int(Int32.max) }, "CompiledProgram: destinations must be non-negative")
 
-        var builder = ProgramBuilder(variables: variables)
+        var builder = ProgramBuilder(variables: variables, graph: graph)
         var stores: [(destination: Int32, register: Int32)] = []
         for (output, destination) in zip(outputs, destinations) {
-            stores.append((Int32(destination), try builder.lower(output.simplified())))
+            stores.append((Int32(destination), try builder.lower(graph.resolved(output))))
         }
         let layout = builder.finish(stores: stores)
         // Partition in program order: an instruction is invariant when every operand is a constant,
@@ -294,12 +297,16 @@ private struct ProgramBuilder {
 
     let variableIndex: [String: Int32]
     let variableCount: Int32
+    let graph: ExpressionGraph
+    /// The register of each name of `graph` lowered so far.
+    var named: [String: Int32] = [:]
     var constants: [Double] = []
     var constantRegisters: [UInt64: Int32] = [:]
     var instructions: [Instruction] = []
     var existing: [Key: Int32] = [:]
 
-    init(variables: [String]) {
+    init(variables: [String], graph: ExpressionGraph) {
+        self.graph = graph
         var index: [String: Int32] = [:]
         // First occurrence wins so duplicate names cannot silently shadow a slot the caller fills.
         for (slot, name) in variables.enumerated() where index[name] == nil { index[name] = Int32(slot) }
@@ -368,6 +375,8 @@ private struct ProgramBuilder {
             case visit(Expr)
             /// Every operand of the node is on `results`, last operand on top.
             case emit(Expr)
+            /// The name's value is on top of `results`.
+            case name(String)
         }
         var tasks: [Task] = [.visit(root)]
         var results: [Int32] = []
@@ -378,7 +387,18 @@ private struct ProgramBuilder {
                 case .constant(let value):
                     results.append(constant(value))
                 case .symbol(let name):
-                    results.append(try variable(name))
+                    if let slot = variableIndex[name] {
+                        results.append(slot)
+                    } else if let register = named[name] {
+                        results.append(register)
+                    } else if let value = graph.value(of: name) {
+                        // Lowered where first used; later uses read its register. A name's value uses
+                        // only earlier names, so this cannot come back to the same name.
+                        tasks.append(.name(name))
+                        tasks.append(.visit(value))
+                    } else {
+                        results.append(try variable(name))
+                    }
                 case .unary(_, let a):
                     tasks.append(.emit(e))
                     tasks.append(.visit(a))
@@ -399,6 +419,8 @@ private struct ProgramBuilder {
                     tasks.append(.visit(a))
                     tasks.append(.visit(c))
                 }
+            case .name(let name):
+                if let register = results.last { named[name] = register }
             case .emit(let e):
                 switch e {
                 case .unary(let op, _):

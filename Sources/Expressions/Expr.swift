@@ -148,7 +148,7 @@ public indirect enum Expr: Sendable, Hashable {
         }
     }
 
-    /// The deepest tree any reader builds or `CompiledModel` accepts after substituting assignments.
+    /// The deepest tree any reader builds or `CompiledModel` accepts (assignments are not substituted).
     /// simplify, derivative, printing and evaluation recurse once per level: at this depth the
     /// slowest of them (derivative, about 1.7 KB of stack per level in a debug build) needs under
     /// 1 MB of the 8 MB main-thread stack, and compiling (iterative) followed by its `simplified()`
@@ -182,43 +182,6 @@ public indirect enum Expr: Sendable, Hashable {
             }
         }
         return deepest
-    }
-
-    /// The most nodes an expression may have once assignments are substituted, counting a repeated
-    /// subtree every time it occurs. Simplify, derivative and compile walk the substituted tree as a
-    /// tree, so a chain of assignments that each use the previous one twice doubles their work per
-    /// link: measured in a release build, 200,000 nodes compile in about 1 s and 800,000 in 5 s and
-    /// 700 MB, while the whole bundled model stays under 20,000.
-    public static let maximumExpandedSize = 500_000
-
-    /// Nodes the tree would have once the symbols found in `symbolSizes` are replaced by trees of
-    /// those sizes, computed without building it (so a size of 4^40 costs nothing). Saturates at
-    /// `Double.greatestFiniteMagnitude` rather than overflowing.
-    public func expandedSize(symbolSizes: [String: Double] = [:]) -> Double {
-        var total = 0.0
-        var pending: [Expr] = [self]
-        while let e = pending.popLast() {
-            switch e {
-            case .constant:
-                total += 1
-            case .symbol(let name):
-                total += symbolSizes[name] ?? 1
-            case .unary(_, let a):
-                total += 1
-                pending.append(a)
-            case .binary(_, let a, let b):
-                total += 1
-                pending.append(a)
-                pending.append(b)
-            case .call(_, let args):
-                total += 1
-                pending.append(contentsOf: args)
-            case .conditional(let c, let a, let b):
-                total += 1
-                pending.append(contentsOf: [c, a, b])
-            }
-        }
-        return total.isFinite ? total : .greatestFiniteMagnitude
     }
 
     /// Number of nodes in the tree, counting repeated subtrees every time they occur.

@@ -26,12 +26,16 @@ public final class CompiledModel: Sendable {
     public var infusionOffset: Int { inputOffset + definition.inputs.count }
     public var observableNames: [String] { definition.observableNames }
 
-    /// The right-hand side with assignments substituted in (what the programs compute).
-    public let expandedODEs: [Expr]
-    /// Every observable (states, then assignments) as an expression of the variables.
-    let observableExprs: [Expr]
-    /// Each assignment as an expression of the variables alone.
-    let expansion: [String: Expr]
+    /// The right-hand side over the variables and the assignments (named in `graph`), infusions added.
+    public let odes: [Expr]
+    /// The assignments, each compiled once per program that needs it, and the derivatives of those
+    /// the Jacobian goes through.
+    public let graph: ExpressionGraph
+
+    /// The right-hand side with assignments substituted in: trees that can be exponentially larger
+    /// than the model (an assignment used twice by the next one doubles the tree per link). For tests
+    /// and tools comparing against a plain tree walk; the programs never build them.
+    public var expandedODEs: [Expr] { odes.map(graph.expanded) }
 
     public init(_ model: ModelDefinition) throws(ModelError) {
         definition = model
@@ -42,100 +46,86 @@ public final class CompiledModel: Sendable {
         let infusionNames = infusionTargets.map { "__infusion_" + model.states[$0].name }
         variableNames = ["t"] + model.states.map(\.name) + model.parameters.map(\.name) + model.inputs.map(\.name) + infusionNames
 
-        try Self.checkSize(model, infusionTargets: Set(infusionTargets))
-        // Substitute assignments (already in dependency order) so each program sees only variables;
-        // the compiler's common-subexpression pass computes a shared assignment once.
-        var expansion: [String: Expr] = [:]
-        var assignmentExprs: [Expr] = []
-        for a in model.assignments {
-            let e = a.expression.substituting(expansion)
-            expansion[a.name] = e
-            assignmentExprs.append(e)
-        }
-        var odes = model.odes.map { $0.substituting(expansion) }
+        try Self.checkDepth(model, infusionTargets: Set(infusionTargets))
+        // Assignments are named, not substituted (they are in dependency order): each program computes
+        // one once, however often it is used, and the Jacobian differentiates through it by the chain rule.
+        var graph = ExpressionGraph(model.assignments.map { ($0.name, $0.expression) })
+        var odes = model.odes.map(graph.resolved)
         for (slot, state) in infusionTargets.enumerated() {
             odes[state] = .binary(.add, odes[state], .symbol(infusionNames[slot]))
         }
-        expandedODEs = odes
-        self.expansion = expansion
 
         var entries: [Expr] = []
         var destinations: [Int] = []
         var dt: [Expr] = []
         var dtDestinations: [Int] = []
-        // Each ODE's own symbols pick its Jacobian row's candidates: scanning every state for every ODE
-        // would make compiling quadratic in the number of states.
+        // Each ODE's own dependencies pick its Jacobian row's candidates: scanning every state for every
+        // ODE would make compiling quadratic in the number of states.
         let stateIndex = Dictionary(model.states.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (i, f) in odes.enumerated() {
-            let symbols = f.symbols
-            for j in symbols.compactMap({ stateIndex[$0] }).sorted() {
-                let d = f.derivative(withRespectTo: model.states[j].name)
+            let dependencies = graph.dependencies(of: f)
+            for j in dependencies.compactMap({ stateIndex[$0] }).sorted() {
+                let d = graph.derivative(of: f, withRespectTo: model.states[j].name)
                 if case .constant(0) = d { continue }
                 entries.append(d)
                 destinations.append(i * n + j)
             }
-            if symbols.contains("t") {
-                let d = f.derivative(withRespectTo: "t")
+            if dependencies.contains("t") {
+                let d = graph.derivative(of: f, withRespectTo: "t")
                 if case .constant(0) = d { continue }
                 dt.append(d)
                 dtDestinations.append(i)
             }
         }
+        self.odes = odes
+        self.graph = graph
         do {
             // Only t and the states vary between calls inside the integrator: what depends on
             // parameters, inputs and infusion rates alone is hoisted into each program's prelude.
-            rhs = try CompiledProgram(variables: variableNames, outputs: odes, varyingVariables: 1 + n)
-            jacobian = try CompiledProgram(variables: variableNames, outputs: entries, destinations: destinations, varyingVariables: 1 + n)
-            timeDerivative = try CompiledProgram(variables: variableNames, outputs: dt, destinations: dtDestinations, varyingVariables: 1 + n)
-            observableExprs = model.states.map { .symbol($0.name) } + assignmentExprs
-            observables = try CompiledProgram(variables: variableNames, outputs: observableExprs)
+            rhs = try CompiledProgram(variables: variableNames, graph: graph, outputs: odes, varyingVariables: 1 + n)
+            jacobian = try CompiledProgram(variables: variableNames, graph: graph, outputs: entries, destinations: destinations, varyingVariables: 1 + n)
+            timeDerivative = try CompiledProgram(variables: variableNames, graph: graph, outputs: dt, destinations: dtDestinations, varyingVariables: 1 + n)
+            let observableExprs = (model.states.map(\.name) + model.assignments.map(\.name)).map { Expr.symbol($0) }
+            observables = try CompiledProgram(variables: variableNames, graph: graph, outputs: observableExprs)
         } catch {
             // Names were checked when the file was read; reaching this is a bug in the loader.
             throw .invalid([ModelProblem(location: SourceLocation(file: model.file, line: 1, column: 1), message: "internal: could not compile the model: \(error.message)")])
         }
-        events = model.events.isEmpty ? nil : try CompiledEvents(model.events, model: model, variables: variableNames, expansion: expansion)
+        events = model.events.isEmpty ? nil : try CompiledEvents(model.events, model: model, variables: variableNames, graph: graph)
         registerCount = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount, observables.registerCount, events?.registerCount ?? 0)
     }
 
-    /// Refuses a model whose ODEs or assignments, once assignments are substituted, are deeper than
-    /// `Expr.maximumDepth` or larger than `Expr.maximumExpandedSize`: each file expression is within
-    /// both, but a chain of assignments adds up, and the derivative and compile passes below recurse
-    /// once per level and walk every repeated subtree again. Measured on the unsubstituted trees, so a
-    /// chain of assignments that doubles the tree at each step costs nothing here.
-    static func checkSize(_ model: ModelDefinition, infusionTargets: Set<Int>) throws(ModelError) {
-        func tooDeep(_ name: String, _ depth: Int, at location: SourceLocation) -> ModelError {
-            .invalid([ModelProblem(location: location, message: "`\(name)` is \(depth) levels deep once the assignments it uses are substituted, "
-                + "more than ketasim's limit of \(Expr.maximumDepth); split long sums into balanced parts, e.g. (a + b) + (c + d)")])
+    /// Refuses a model with an ODE, assignment or event expression deeper than `Expr.maximumDepth`:
+    /// simplify and derivative recurse once per level. The readers refuse deeper file expressions,
+    /// but the SBML importer builds some (rateOf, algebraic rules, function definitions) from parts.
+    /// Assignments are not substituted, so a chain of them adds nothing up.
+    static func checkDepth(_ model: ModelDefinition, infusionTargets: Set<Int>) throws(ModelError) {
+        func check(_ e: Expr, _ what: String, extra: Int = 0, at location: SourceLocation) throws(ModelError) {
+            let depth = e.depth() + extra
+            guard depth > Expr.maximumDepth else { return }
+            throw .invalid([ModelProblem(location: location, message: "\(what) is \(depth) levels deep, more than ketasim's limit of \(Expr.maximumDepth); "
+                + "split it into assignments, or long sums into balanced parts, e.g. (a + b) + (c + d)")])
         }
-        func tooLarge(_ name: String, _ size: Double, at location: SourceLocation) -> ModelError {
-            let count = size < 1e15 ? String(Int(size)) : "about 10^\(Int(size.exponent) * 301 / 1000)"
-            return .invalid([ModelProblem(location: location, message: "`\(name)` has \(count) terms once the assignments it uses are substituted, "
-                + "more than ketasim's limit of \(Expr.maximumExpandedSize): ketasim compiles each expression as a tree, "
-                + "so an assignment used several times by the next one multiplies the size at every link; use it once per expression "
-                + "(e.g. x * x as x^2) or make the intermediate a state")])
-        }
-        var depths: [String: Int] = [:]
-        var sizes: [String: Double] = [:]
-        for a in model.assignments {
-            let depth = a.expression.depth(symbolDepths: depths)
-            if depth > Expr.maximumDepth { throw tooDeep(a.name, depth, at: a.location) }
-            depths[a.name] = depth
-            let size = a.expression.expandedSize(symbolSizes: sizes)
-            if size > Double(Expr.maximumExpandedSize) { throw tooLarge(a.name, size, at: a.location) }
-            sizes[a.name] = size
-        }
+        for a in model.assignments { try check(a.expression, "`\(a.name)`", at: a.location) }
         for (i, ode) in model.odes.enumerated() {
             // An infusion adds one `+ rate` above the file's expression.
-            let depth = ode.depth(symbolDepths: depths) + (infusionTargets.contains(i) ? 1 : 0)
-            if depth > Expr.maximumDepth { throw tooDeep("d\(model.states[i].name)/dt", depth, at: model.states[i].location) }
-            let size = ode.expandedSize(symbolSizes: sizes)
-            if size > Double(Expr.maximumExpandedSize) { throw tooLarge("d\(model.states[i].name)/dt", size, at: model.states[i].location) }
+            try check(ode, "`d\(model.states[i].name)/dt`", extra: infusionTargets.contains(i) ? 1 : 0, at: model.states[i].location)
+        }
+        for event in model.events {
+            let what = "the event" + (event.id.map { " `\($0)`" } ?? "")
+            try check(event.trigger, what + "'s trigger", at: event.location)
+            if let d = event.delay { try check(d, what + "'s delay", at: event.location) }
+            if let p = event.priority { try check(p, what + "'s priority", at: event.location) }
+            for a in event.assignments {
+                try check(a.value, what + "'s assignment to `\(a.state)`", at: event.location)
+                if let scale = a.scale { try check(scale, what + "'s assignment to `\(a.state)`", at: event.location) }
+            }
         }
     }
 
     /// A program computing any expressions of the model (assignments may be named), over its variables.
     public func program(computing exprs: [Expr]) throws(ExpressionError) -> CompiledProgram {
-        try CompiledProgram(variables: variableNames, outputs: exprs.map { $0.substituting(expansion) })
+        try CompiledProgram(variables: variableNames, graph: graph, outputs: exprs)
     }
 
     public func parameterIndex(_ name: String) -> Int? { definition.parameters.firstIndex { $0.name == name } }

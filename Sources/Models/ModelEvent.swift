@@ -104,11 +104,11 @@ struct CompiledEvents: Sendable {
             + [comparisons?.registerCount ?? 0] + scales.compactMap { $0?.registerCount }).max() ?? 0
     }
 
-    init(_ events: [ModelEvent], model: ModelDefinition, variables: [String], expansion: [String: Expr]) throws(ModelError) {
+    init(_ events: [ModelEvent], model: ModelDefinition, variables: [String], graph: ExpressionGraph) throws(ModelError) {
         let stateIndex = Dictionary(model.states.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         func compile(_ exprs: [Expr], _ event: ModelEvent?) throws(ModelError) -> CompiledProgram {
             do {
-                return try CompiledProgram(variables: variables, outputs: exprs.map { $0.substituting(expansion) })
+                return try CompiledProgram(variables: variables, graph: graph, outputs: exprs)
             } catch {
                 let location = event?.location ?? SourceLocation(file: model.file, line: 1, column: 1)
                 let name = event.flatMap(\.id).map { " `\($0)`" } ?? ""

@@ -24,8 +24,9 @@ public enum SensitivityError: Error, Sendable, Equatable, CustomStringConvertibl
 /// with S = dx/dθ (states x directions) and M = ∂q/∂θ (parameters x directions), the directions θ
 /// being whatever the caller differentiates by (an estimated parameter that sets several model
 /// parameters, or one parameter in a preequilibration and another after it). f, the structural
-/// non-zeros of J = ∂f/∂x and of ∂f/∂q, and ∂f/∂t are one register program, derived symbolically from
-/// the substituted ODEs, so their common subexpressions are computed once per call.
+/// non-zeros of J = ∂f/∂x and of ∂f/∂q, and ∂f/∂t are one register program, derived symbolically
+/// through the model's assignments (the chain rule, as for the Jacobian), so their common
+/// subexpressions are computed once per call.
 /// Immutable and shareable; each thread integrates through its own `SensitivityWorkspace`.
 public final class CompiledSensitivities: Sendable {
     public let model: CompiledModel
@@ -47,33 +48,34 @@ public final class CompiledSensitivities: Sendable {
         let def = model.definition
         for name in parameters where def.parameter(named: name) == nil { throw .unknownParameter(name) }
         let n = model.stateCount
-        let odes = model.expandedODEs
+        let odes = model.odes
+        var graph = model.graph
         var outputs = odes
         var jr: [Int] = [], jc: [Int] = [], qr: [Int] = [], qs: [Int] = [], tr: [Int] = []
         var jacobian: [Expr] = [], dfdq: [Expr] = [], dfdt: [Expr] = []
         let stateIndex = Dictionary(def.states.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         let slot = Dictionary(parameters.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         for (i, f) in odes.enumerated() {
-            // An ODE's own symbols pick its candidates, as for the model's Jacobian.
-            let symbols = f.symbols
+            // An ODE's own dependencies pick its candidates, as for the model's Jacobian.
+            let symbols = graph.dependencies(of: f)
             for j in symbols.compactMap({ stateIndex[$0] }).sorted() {
-                let d = f.derivative(withRespectTo: def.states[j].name)
+                let d = graph.derivative(of: f, withRespectTo: def.states[j].name)
                 if case .constant(0) = d { continue }
                 jacobian.append(d); jr.append(i); jc.append(j)
             }
             for s in symbols.compactMap({ slot[$0] }).sorted() {
-                let d = f.derivative(withRespectTo: parameters[s])
+                let d = graph.derivative(of: f, withRespectTo: parameters[s])
                 if case .constant(0) = d { continue }
                 dfdq.append(d); qr.append(i); qs.append(s)
             }
             if symbols.contains("t") {
-                let d = f.derivative(withRespectTo: "t")
+                let d = graph.derivative(of: f, withRespectTo: "t")
                 if case .constant(0) = d {} else { dfdt.append(d); tr.append(i) }
             }
         }
         outputs += jacobian + dfdq + dfdt
         do {
-            program = try CompiledProgram(variables: model.variableNames, outputs: outputs, varyingVariables: 1 + n)
+            program = try CompiledProgram(variables: model.variableNames, graph: graph, outputs: outputs, varyingVariables: 1 + n)
         } catch {
             throw .compile(error.message)
         }
@@ -90,22 +92,22 @@ public final class CompiledSensitivities: Sendable {
         let slot = Dictionary(parameters.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         var outputs: [Expr] = []
         var entries: [OutputGradient.Entry] = []
-        for (c, e) in exprs.enumerated() {
-            let h = e.substituting(model.expansion)
-            let symbols = h.symbols
+        var graph = model.graph
+        for (c, h) in exprs.enumerated() {
+            let symbols = graph.dependencies(of: h)
             for i in symbols.compactMap({ stateIndex[$0] }).sorted() {
-                let d = h.derivative(withRespectTo: def.states[i].name)
+                let d = graph.derivative(of: h, withRespectTo: def.states[i].name)
                 if case .constant(0) = d { continue }
                 outputs.append(d); entries.append(.init(column: c, state: i, slot: -1))
             }
             for s in symbols.compactMap({ slot[$0] }).sorted() {
-                let d = h.derivative(withRespectTo: parameters[s])
+                let d = graph.derivative(of: h, withRespectTo: parameters[s])
                 if case .constant(0) = d { continue }
                 outputs.append(d); entries.append(.init(column: c, state: -1, slot: s))
             }
         }
         do {
-            return OutputGradient(program: try CompiledProgram(variables: model.variableNames, outputs: outputs), entries: entries, columns: exprs.count)
+            return OutputGradient(program: try CompiledProgram(variables: model.variableNames, graph: graph, outputs: outputs), entries: entries, columns: exprs.count)
         } catch {
             throw .compile(error.message)
         }

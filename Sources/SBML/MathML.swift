@@ -274,38 +274,6 @@ enum MathML {
         }
     }
 
-    /// Replaces calls of function definitions by their bodies. `definitions` maps id -> (parameters, body).
-    static func inline(_ node: MathNode, definitions: [String: (parameters: [String], body: MathNode)],
-                       context: MathContext, depth: Int = 0) throws(SBMLError) -> MathNode {
-        if depth > 64 { throw context.error(.invalid, "function definitions call each other recursively") }
-        switch node {
-        case .number, .name, .time: return node
-        case .apply(let op, let args):
-            var out: [MathNode] = []
-            for a in args { out.append(try inline(a, definitions: definitions, context: context, depth: depth)) }
-            return .apply(op, out)
-        case .call(let f, let args):
-            guard let definition = definitions[f] else { throw context.error(.invalid, "unknown function `\(f)`") }
-            guard definition.parameters.count == args.count else {
-                throw context.error(.invalid, "function `\(f)` takes \(definition.parameters.count) arguments, got \(args.count)")
-            }
-            var map: [String: MathNode] = [:]
-            for (p, a) in zip(definition.parameters, args) {
-                map[p] = try inline(a, definitions: definitions, context: context, depth: depth)
-            }
-            let body = try inline(definition.body, definitions: definitions, context: context, depth: depth + 1)
-            return body.substituting(map)
-        case .piecewise(let pieces, let otherwise):
-            var out: [MathNode.Piece] = []
-            for p in pieces {
-                out.append(.init(value: try inline(p.value, definitions: definitions, context: context, depth: depth),
-                                 condition: try inline(p.condition, definitions: definitions, context: context, depth: depth)))
-            }
-            let o: MathNode? = if let otherwise { try inline(otherwise, definitions: definitions, context: context, depth: depth) } else { nil }
-            return .piecewise(out, otherwise: o)
-        }
-    }
-
     // MARK: evaluation (initial values)
 
     /// Full MathML semantics for initial values, computed before the model is translated to `Expr`.
@@ -510,5 +478,186 @@ enum MathML {
                 return .call(function, args)
             }
         }
+    }
+}
+
+/// Function definitions with their calls of each other inlined, and what lets a call be refused before
+/// its inlined tree is built: inlining composes bodies, so a chain of definitions each within
+/// `MathML.maximumDepth` can compose a tree thousands of levels deep (which the recursive passes over
+/// it would overflow the stack on), and one that calls the previous definition twice doubles the
+/// tree per link. Depth is counted as the reader counts it (an n-ary operator with k arguments k - 1
+/// levels, a piecewise one level per piece).
+struct FunctionDefinitions {
+    /// Nodes of one inlined expression: far beyond any written model (the bodies in the SBML Test Suite
+    /// have tens), small enough that the largest accepted tree is built in about 3 s in a debug build.
+    static let maximumSize = 500_000.0
+
+    struct Definition {
+        var parameters: [String]
+        /// Calls of other definitions inlined.
+        var body: MathNode
+        /// The deepest level of a leaf that is not a parameter (0 when every leaf is one).
+        var depth: Int
+        /// Per parameter, the levels above its deepest occurrence (nil when it does not occur): an
+        /// argument of depth d makes the inlined body offset + d deep there.
+        var offsets: [Int?]
+        /// Nodes that are not parameters, and occurrences of each parameter.
+        var size: Double
+        var occurrences: [Double]
+    }
+
+    private(set) var definitions: [String: Definition] = [:]
+
+    init() {}
+
+    /// `raw` in document order; a definition may call any other but none may call itself, directly or not.
+    init(_ raw: [(id: String, parameters: [String], body: MathNode, context: MathContext)]) throws(SBMLError) {
+        let index = Dictionary(raw.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // Depth-first over the calls with an explicit stack (a chain can be thousands of definitions
+        // long): a definition is inlined once every definition it calls is.
+        enum Mark { case visiting, done }
+        var marks: [String: Mark] = [:]
+        for root in raw.indices where marks[raw[root].id] == nil {
+            var stack: [(index: Int, callees: [String])] = [(root, raw[root].body.callees)]
+            marks[raw[root].id] = .visiting
+            while let top = stack.last {
+                if let callee = top.callees.last {
+                    stack[stack.count - 1].callees.removeLast()
+                    guard let k = index[callee] else { continue }
+                    switch marks[callee] {
+                    case .done: continue
+                    case .visiting:
+                        let path = stack.map { "`\(raw[$0.index].id)`" }.joined(separator: " calls ")
+                        throw raw[top.index].context.error(.invalid, "function definitions call each other recursively: \(path) calls `\(callee)`")
+                    case nil:
+                        marks[callee] = .visiting
+                        stack.append((k, raw[k].body.callees))
+                    }
+                } else {
+                    stack.removeLast()
+                    let f = raw[top.index]
+                    let body = try inlined(f.body, context: f.context)
+                    guard body.depth <= MathML.maximumDepth else {
+                        throw f.context.error(.unsupported, "function `\(f.id)` is \(body.depth) levels deep once the functions it calls are inlined, "
+                                              + "more than ketasim's limit of \(MathML.maximumDepth); define parts of it as assignment rules or parameters")
+                    }
+                    definitions[f.id] = Self.measure(f.parameters, body.node)
+                    marks[f.id] = .done
+                }
+            }
+        }
+    }
+
+    /// Replaces every call by the called body with the arguments in place of its parameters.
+    func inline(_ node: MathNode, context: MathContext) throws(SBMLError) -> MathNode {
+        try inlined(node, context: context).node
+    }
+
+    /// The inlined node with its depth and size, both known before anything is substituted. Recurses
+    /// over `node` as read (within the reader's depth), never over an inlined body.
+    private func inlined(_ node: MathNode, context: MathContext) throws(SBMLError) -> (node: MathNode, depth: Int, size: Double) {
+        switch node {
+        case .number, .name, .time:
+            return (node, 1, 1)
+        case .apply(let op, let args):
+            var out: [MathNode] = [], depth = 0, size = 1.0
+            for a in args {
+                let r = try inlined(a, context: context)
+                out.append(r.node); depth = max(depth, r.depth); size += r.size
+            }
+            return (.apply(op, out), depth + MathNode.levels(op, argumentCount: args.count), size)
+        case .piecewise(let pieces, let otherwise):
+            var out: [MathNode.Piece] = [], depth = 1, size = 1.0
+            for (i, p) in pieces.enumerated() {
+                let value = try inlined(p.value, context: context), condition = try inlined(p.condition, context: context)
+                out.append(.init(value: value.node, condition: condition.node))
+                depth = max(depth, i + 1 + max(value.depth, condition.depth)); size += value.size + condition.size
+            }
+            var o: MathNode?
+            if let otherwise {
+                let r = try inlined(otherwise, context: context)
+                o = r.node; depth = max(depth, pieces.count + r.depth); size += r.size
+            }
+            return (.piecewise(out, otherwise: o), depth, size)
+        case .call(let f, let args):
+            guard let definition = definitions[f] else { throw context.error(.invalid, "unknown function `\(f)`") }
+            guard definition.parameters.count == args.count else {
+                throw context.error(.invalid, "function `\(f)` takes \(definition.parameters.count) arguments, got \(args.count)")
+            }
+            var map: [String: MathNode] = [:]
+            var depth = definition.depth, size = definition.size
+            for (i, (p, a)) in zip(definition.parameters, args).enumerated() {
+                let r = try inlined(a, context: context)
+                map[p] = r.node
+                if let offset = definition.offsets[i] { depth = max(depth, offset + r.depth) }
+                size += definition.occurrences[i] * r.size
+            }
+            if depth > MathML.maximumDepth {
+                throw context.error(.unsupported, "the call of `\(f)` is \(depth) levels deep once function definitions are inlined, "
+                                    + "more than ketasim's limit of \(MathML.maximumDepth); define parts of it as assignment rules or parameters")
+            }
+            if size > Self.maximumSize {
+                let count = size < 1e15 ? String(Int(size)) : "about 10^\(Int(size.exponent) * 301 / 1000)"
+                throw context.error(.unsupported, "the call of `\(f)` has \(count) terms once function definitions are inlined, "
+                                    + "more than ketasim's limit of \(Int(Self.maximumSize)): a function that uses its argument or calls another several times "
+                                    + "multiplies the size at every level; define the repeated parts as assignment rules")
+            }
+            return (definition.body.substituting(map), depth, size)
+        }
+    }
+
+    /// Depth and size of a body with its parameters left open, in one walk with an explicit stack.
+    private static func measure(_ parameters: [String], _ body: MathNode) -> Definition {
+        let slot = Dictionary(parameters.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        var result = Definition(parameters: parameters, body: body, depth: 0, offsets: Array(repeating: nil, count: parameters.count),
+                                size: 0, occurrences: Array(repeating: 0, count: parameters.count))
+        var pending: [(MathNode, Int)] = [(body, 0)]
+        while let (node, offset) = pending.popLast() {
+            switch node {
+            case .name(let n) where slot[n] != nil:
+                guard let i = slot[n] else { continue }
+                result.offsets[i] = max(result.offsets[i] ?? 0, offset)
+                result.occurrences[i] += 1
+                continue
+            case .number, .name, .time:
+                result.depth = max(result.depth, offset + 1)
+            case .apply(let op, let args), .call(let op, let args):
+                let below = offset + MathNode.levels(op, argumentCount: args.count)
+                for a in args { pending.append((a, below)) }
+            case .piecewise(let pieces, let otherwise):
+                for (i, p) in pieces.enumerated() { pending.append((p.value, offset + i + 1)); pending.append((p.condition, offset + i + 1)) }
+                if let otherwise { pending.append((otherwise, offset + pieces.count)) }
+            }
+            result.size += 1
+        }
+        return result
+    }
+}
+
+extension MathNode {
+    /// Levels an operator adds above its deepest argument, as `MathML.readNode` counts them: one, an
+    /// n-ary operator's extra arguments, and the operators rewritten into several (log, root, sec...).
+    static func levels(_ op: String, argumentCount: Int) -> Int {
+        let extra = MathML.chained.contains(op) ? max(0, argumentCount - 1) : 0
+        return 1 + extra + (MathML.rewrites.contains(op) || op == "log" || op == "root" ? 3 : 0)
+    }
+
+    /// Ids of the function definitions the expression calls.
+    var callees: [String] {
+        var result: [String] = []
+        var pending = [self]
+        while let node = pending.popLast() {
+            switch node {
+            case .number, .name, .time: break
+            case .apply(_, let args): pending += args
+            case .call(let f, let args):
+                result.append(f)
+                pending += args
+            case .piecewise(let pieces, let otherwise):
+                for p in pieces { pending += [p.value, p.condition] }
+                if let otherwise { pending.append(otherwise) }
+            }
+        }
+        return result
     }
 }

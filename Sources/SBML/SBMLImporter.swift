@@ -60,7 +60,7 @@ private struct Event {
 private struct DocumentReader {
     let file: String
     var level = 3
-    var functions: [String: (parameters: [String], body: MathNode)] = [:]
+    var functions = FunctionDefinitions()
     var notes: [String] = []
 
     init(file: String) { self.file = file }
@@ -104,8 +104,8 @@ private struct DocumentReader {
     func math(_ node: XMLNode, id: String? = nil) throws(SBMLError) -> MathNode {
         guard let m = node.child("math") else { throw error(.malformed, node, "missing <math>", id: id) }
         let ctx = context(node, id: id)
-        let raw = try MathML.read(math: m, context: ctx, functions: Set(functions.keys))
-        return try MathML.inline(raw, definitions: functions, context: ctx)
+        let raw = try MathML.read(math: m, context: ctx, functions: Set(functions.definitions.keys))
+        return try functions.inline(raw, context: ctx)
     }
 
     /// The `<math>` child when there is one: Level 3 Version 2 lets initial assignments, rules, event
@@ -161,9 +161,9 @@ private struct DocumentReader {
             notes.append("constraints (\(constraints.children.count)) are not checked during simulation")
         }
 
-        // Function definitions: read in document order, each may call the ones before it (and, as
-        // Level 3 allows, later ones: unresolved calls are inlined on a second pass).
-        var rawFunctions: [(id: String, parameters: [String], body: MathNode, node: XMLNode)] = []
+        // Function definitions: each may call any other (Level 3 allows calls of later ones); they are
+        // inlined into each other in call order.
+        var rawFunctions: [(id: String, parameters: [String], body: MathNode, context: MathContext)] = []
         let functionIDs = Set(model.list("listOfFunctionDefinitions", "functionDefinition").compactMap(\.id))
         for f in model.list("listOfFunctionDefinitions", "functionDefinition") {
             let id = try required(f, "id")
@@ -182,13 +182,9 @@ private struct DocumentReader {
                 throw error(.malformed, f, "function definition without a body")
             }
             let body = try MathML.read(bodyNode, context: context(f), functions: functionIDs)
-            rawFunctions.append((id, parameters, body, f))
+            rawFunctions.append((id, parameters, body, context(f)))
         }
-        for f in rawFunctions { functions[f.id] = (f.parameters, f.body) }
-        for f in rawFunctions {
-            let body = try MathML.inline(f.body, definitions: functions, context: context(f.node))
-            functions[f.id] = (f.parameters, body)
-        }
+        functions = try FunctionDefinitions(rawFunctions)
 
         // Components
         var compartments: [Compartment] = []

@@ -25,7 +25,8 @@ func printStandardError(_ message: String) {
 /// Warnings (an unknown unit, a parameter without a source) are printed too, so a run never hides them.
 func loadModel(_ path: String?) throws -> ModelFile {
     do {
-        let model = try ModelFile.load(path)
+        let label = "reading " + (path ?? "the default model")
+        let model = try reportingIfSlow(label) { () throws(ModelFile.LoadError) in try ModelFile.load(path) }
         for warning in model.definition.warnings { printStandardError(warning.description) }
         return model
     } catch {
@@ -38,7 +39,9 @@ func loadModel(_ path: String?) throws -> ModelFile {
 }
 
 func compile(_ model: ModelFile) throws -> CompiledModel {
-    do { return try model.compiled() } catch {
+    do {
+        return try reportingIfSlow("compiling \(model.definition.name)") { () throws(ModelFile.LoadError) in try model.compiled() }
+    } catch {
         printStandardError(error.description)
         throw Exit.badModel
     }

@@ -247,16 +247,54 @@ final class Progress {
         let rate = Double(done) / max(elapsed, 1e-9)
         let left = Double(total - done) / max(rate, 1e-9)
         let failures = failed > 0 ? " (\(failed) failed)" : ""
-        FileHandle.standardError.write(Data(String(format: "\rsweep: %d/%d runs%@, %.1f runs/s, %@ left   ", done, total, failures, rate, clock(left)).utf8))
+        FileHandle.standardError.write(Data(String(format: "\rsweep: %d/%d runs%@, %.1f runs/s, %@ left   ", done, total, failures, rate, Self.clock(left)).utf8))
     }
 
     func finish() {
         if enabled && done > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 
-    private func clock(_ seconds: Double) -> String {
+    static func clock(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
         return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
+    }
+}
+
+/// Runs `work`, and once it has taken a second says on standard error, as `Progress` does (and only
+/// on a terminal), that it is still running: importing or compiling a large model has no counts of
+/// its own, and a silent prompt looks like a hang.
+func reportingIfSlow<T, E: Error>(_ label: String, _ work: () throws(E) -> T) throws(E) -> T {
+    guard isatty(STDERR_FILENO) == 1 else { return try work() }
+    let notice = SlowStepNotice(label: label)
+    defer { notice.stop() }
+    return try work()
+}
+
+/// The timer behind `reportingIfSlow`. Its state is touched only on its own serial queue, where the
+/// timer fires and `stop` cancels it, so no line is written after the last one.
+private final class SlowStepNotice: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "ketasim.slow-step")
+    private let timer: DispatchSourceTimer
+    private let start = Date()
+    private var printed = false
+
+    init(label: String) {
+        timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.schedule(deadline: .now() + 1, repeating: 0.25)
+        timer.setEventHandler { [self] in
+            printed = true
+            FileHandle.standardError.write(Data("\r\(label): \(Progress.clock(Date().timeIntervalSince(start)))   ".utf8))
+        }
+        timer.setCancelHandler { [self] in
+            if printed {
+                FileHandle.standardError.write(Data(String(format: "\r%@: done in %.1f s   \n", label, Date().timeIntervalSince(start)).utf8))
+            }
+        }
+        timer.resume()
+    }
+
+    func stop() {
+        queue.sync { timer.cancel() }
     }
 }
 
