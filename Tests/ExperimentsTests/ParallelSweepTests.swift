@@ -16,7 +16,7 @@ struct ParallelSweepTests {
             base: SimulationPlan(model: definition, tEnd: 12, outputEvery: 1), design: SweepDesign(grid: [axis]),
             outputs: ["x", "felt"], metrics: MetricSpec(offsets: [("2h", 2)]), jobs: jobs, runIDs: .all(axis.values.count), keepSeries: false)
         var rows: [SweepRow] = []
-        try runner.run { rows.append($0) }
+        runner.run { rows.append($0) }
         return rows
     }
 

@@ -3,6 +3,7 @@ import Experiments
 import Foundation
 import Integrator
 import Models
+import SBML
 
 // One suite per stage of the pipeline: model load and compile, right-hand side and Jacobian alone,
 // whole runs per stepper and output mode, and a 1,000-run sweep on one core and on all.
@@ -15,6 +16,29 @@ private func loadModel() -> CompiledModel {
     do { return try CompiledModel(try ModelLoader.load(path: modelPath)) } catch {
         fatalError("benchmarks need the default model at \(modelPath): \(error)")
     }
+}
+
+/// An SBML comp document with `n` instances of one submodel (a parameter with a rate rule and an
+/// assignment), each replacing a parameter of the top model: flattening and import should grow linearly.
+private func compInstances(_ n: Int) -> String {
+    let math = "xmlns=\"http://www.w3.org/1998/Math/MathML\""
+    var parameters = "", submodels = ""
+    for i in 0..<n {
+        parameters += "<parameter id=\"x\(i)\" value=\"1\" constant=\"false\"><comp:listOfReplacedElements><comp:replacedElement comp:portRef=\"x_port\" comp:submodelRef=\"s\(i)\"/></comp:listOfReplacedElements></parameter>"
+        submodels += "<comp:submodel comp:id=\"s\(i)\" comp:modelRef=\"sub\"/>"
+    }
+    return """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" xmlns:comp="http://www.sbml.org/sbml/level3/version1/comp/version1" level="3" version="2" comp:required="true">
+        <model id="top"><listOfParameters>\(parameters)</listOfParameters><comp:listOfSubmodels>\(submodels)</comp:listOfSubmodels></model>
+        <comp:listOfModelDefinitions><comp:modelDefinition id="sub">
+        <listOfParameters><parameter id="x" value="1" constant="false"/><parameter id="k" value="2" constant="true"/><parameter id="y" constant="false"/></listOfParameters>
+        <listOfRules><rateRule variable="x"><math \(math)><ci> k </ci></math></rateRule>
+        <assignmentRule variable="y"><math \(math)><apply><times/><cn> 3 </cn><ci> x </ci></apply></math></assignmentRule></listOfRules>
+        <comp:listOfPorts><comp:port comp:id="x_port" comp:idRef="x"/></comp:listOfPorts>
+        </comp:modelDefinition></comp:listOfModelDefinitions>
+        </sbml>
+        """
 }
 
 private func plan(_ model: CompiledModel, _ name: String, every: Double = 1.0 / 6) -> SimulationPlan {
@@ -35,6 +59,18 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(5),
         maxIterations: 100
     )
+
+    // Twice the submodels should take about twice the time (a quadratic step would take four times).
+    for n in [2_000, 4_000] {
+        let xml = compInstances(n)
+        Benchmark("comp flattening and import, \(n) submodels", configuration: .init(maxIterations: 5)) { benchmark in
+            for _ in benchmark.scaledIterations {
+                do { blackHole(try SBMLImporter.importModel(xml: xml, file: "many.xml")) } catch {
+                    fatalError("the generated comp document does not import: \(error)")
+                }
+            }
+        }
+    }
 
     Benchmark("model load and compile", configuration: .init(maxIterations: 20)) { benchmark in
         for _ in benchmark.scaledIterations {
