@@ -58,13 +58,13 @@ struct Fit: ParsableCommand {
     @Option(help: "Write the PEtab simulation table (the measurement table with `simulation` values) to this file.")
     var simulations: String?
 
-    @Option(help: "Number of starts.")
+    @Option(parsing: .unconditional, help: "Number of starts.")
     var starts = 10
 
-    @Option(help: "Seed of the Latin hypercube of starts.")
+    @Option(parsing: .unconditional, help: "Seed of the Latin hypercube of starts.")
     var seed: UInt64 = 1
 
-    @Option(help: "Iterations per start.")
+    @Option(parsing: .unconditional, help: "Iterations per start.")
     var maxIterations = 200
 
     @Option(help: "Trust-region subproblem: \(LeastSquaresOptions.Method.allCases.map(\.rawValue).joined(separator: ", ")).")

@@ -12,16 +12,16 @@ struct SolverOptions: ParsableArguments {
     @Option(help: "GSL stepper. msbdf (the default) is the fastest on these stiff, multi-timescale models; bsimp stalls on the ketamine model once stress is on (ever smaller steps; bound it with --max-steps).")
     var stepper: Stepper = .msbdf
 
-    @Option(help: "Relative tolerance.")
+    @Option(parsing: .unconditional, help: "Relative tolerance.")
     var rtol: Double = 1e-6
 
-    @Option(help: "Absolute tolerance.")
+    @Option(parsing: .unconditional, help: "Absolute tolerance.")
     var atol: Double = 1e-9
 
     @Option(help: "Largest step, as a duration (e.g. 1h); none by default.")
     var maxStep: String?
 
-    @Option(help: "Most steps the solver may take between two output times (or breakpoints).")
+    @Option(parsing: .unconditional, help: "Most steps the solver may take between two output times (or breakpoints).")
     var maxSteps: Int = 1_000_000
 
     @Option(help: "How output times are produced: driver stops at each; interpolate steps freely and interpolates; automatic interpolates for msbdf and msadams only.")

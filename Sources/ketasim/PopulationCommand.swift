@@ -40,7 +40,7 @@ struct Population: ParsableCommand {
 
     @OptionGroup var scenario: ScenarioOptions
 
-    @Option(help: "Number of subjects.")
+    @Option(parsing: .unconditional, help: "Number of subjects.")
     var n: Int
 
     @Option(help: "NAME=CV%: log-normal variability of a parameter (repeatable), e.g. cl_ket=30%.")
@@ -52,7 +52,7 @@ struct Population: ParsableCommand {
     @Option(help: "Folder of a `ketasim fit`: draw its parameters from estimates.csv's estimates and covariance.")
     var fromFit: String?
 
-    @Option(help: "Seed of the population.")
+    @Option(parsing: .unconditional, help: "Seed of the population.")
     var seed: UInt64 = 1
 
     @Option(help: "Comma-separated outputs for metrics and bands; those of --responder, else the model's first output, by default.")

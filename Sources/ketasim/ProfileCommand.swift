@@ -35,13 +35,13 @@ struct Profile: ParsableCommand {
     @Option(help: "Comma-separated parameters to profile; every estimated parameter by default.")
     var parameters: String?
 
-    @Option(help: "Most re-fits on each side of the estimate.")
+    @Option(parsing: .unconditional, help: "Most re-fits on each side of the estimate.")
     var maxPoints = 30
 
-    @Option(help: "Iterations per re-fit.")
+    @Option(parsing: .unconditional, help: "Iterations per re-fit.")
     var maxIterations = 100
 
-    @Option(help: "Parameters profiled at once, each on its own thread with its own integrator.")
+    @Option(parsing: .unconditional, help: "Parameters profiled at once, each on its own thread with its own integrator.")
     var jobs = 1
 
     @Option(name: .shortAndLong, help: "Output folder (default: FIT/profiles).")

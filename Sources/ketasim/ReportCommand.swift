@@ -22,7 +22,7 @@ struct Report: ParsableCommand {
     @Option(name: .shortAndLong, help: "HTML file to write; DIR/report.html by default.")
     var output: String?
 
-    @Option(help: "Rows shown per table.")
+    @Option(parsing: .unconditional, help: "Rows shown per table.")
     var maxRows = 200
 
     @Flag(help: "Overwrite an existing page.")

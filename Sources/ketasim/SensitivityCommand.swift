@@ -42,10 +42,10 @@ struct Sensitivity: ParsableCommand {
     @Flag(help: "Local normalised sensitivities at the scenario's values.")
     var local = false
 
-    @Option(help: "Morris screening with R trajectories.")
+    @Option(parsing: .unconditional, help: "Morris screening with R trajectories.")
     var morris: Int?
 
-    @Option(help: "Sobol indices from N base samples (N (D + 2) runs).")
+    @Option(parsing: .unconditional, help: "Sobol indices from N base samples (N (D + 2) runs).")
     var sobol: Int?
 
     @Option(help: "Comma-separated parameters (dose and stress allowed).")
@@ -57,21 +57,21 @@ struct Sensitivity: ParsableCommand {
     @Option(help: "NAME=LO:HI or NAME=log:LO:HI (repeatable).")
     var range: [String] = []
 
-    @Option(help: "Log-uniform range value/F to value*F for each parameter without a --range.")
+    @Option(parsing: .unconditional, help: "Log-uniform range value/F to value*F for each parameter without a --range.")
     var fold: Double?
 
-    @Option(help: "Step h in ln(parameter) for --local.")
+    @Option(parsing: .unconditional, help: "Step h in ln(parameter) for --local.")
     var step: Double = 0.01
 
-    @Option(help: "Levels of the Morris grid (even).")
+    @Option(parsing: .unconditional, help: "Levels of the Morris grid (even).")
     var levels: Int = 4
 
-    @Option(help: "Bootstrap resamples for the intervals.")
+    @Option(parsing: .unconditional, help: "Bootstrap resamples for the intervals.")
     var resamples: Int = 100
 
     @OptionGroup var times: MetricTimes
 
-    @Option(help: "Seed of the design and of the bootstrap.")
+    @Option(parsing: .unconditional, help: "Seed of the design and of the bootstrap.")
     var seed: UInt64 = 1
 
     @OptionGroup var spread: ShardOptions

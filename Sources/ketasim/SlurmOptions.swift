@@ -8,10 +8,10 @@ struct SlurmOptions: ParsableArguments {
     @Flag(help: "Submit to Slurm as a job array of shards plus a merge job, instead of running here.")
     var slurm = false
 
-    @Option(help: "Shards (array tasks); one per 250 runs by default, at most 1000.")
+    @Option(parsing: .unconditional, help: "Shards (array tasks); one per 250 runs by default, at most 1000.")
     var shards: Int?
 
-    @Option(help: "Run at most M shards at once (the %M of sbatch --array).")
+    @Option(parsing: .unconditional, help: "Run at most M shards at once (the %M of sbatch --array).")
     var maxParallel: Int?
 
     @Option(help: "Slurm partition.")
@@ -20,7 +20,7 @@ struct SlurmOptions: ParsableArguments {
     @Option(help: "Time limit of each shard, as sbatch takes it (e.g. 2:00:00 or 1-00:00:00).")
     var time: String?
 
-    @Option(help: "Cores of each shard, and so its --jobs; 1 by default.")
+    @Option(parsing: .unconditional, help: "Cores of each shard, and so its --jobs; 1 by default.")
     var cpusPerTask: Int?
 
     @Option(help: "Memory of each shard, as sbatch takes it (e.g. 2G).")
@@ -105,7 +105,7 @@ extension Exit {
 /// threads here, one shard of a job array, and resuming what a stopped run left. Sweep, sensitivity and
 /// fit share it, so shard I/N means the same runs (every N-th from I, as `RunSet.shard`) everywhere.
 struct ShardOptions: ParsableArguments {
-    @Option(help: "Worker threads; all cores by default (1 for fit).")
+    @Option(parsing: .unconditional, help: "Worker threads; all cores by default (1 for fit).")
     var jobs: Int?
 
     @Option(help: "Run shard I of N (1-based), e.g. 2/8: every N-th run from run I.")

@@ -48,10 +48,10 @@ struct Sweep: ParsableCommand {
     @Option(name: .customLong("vary"), help: "NAME=VALUES to vary (repeatable).")
     var vary: [String] = []
 
-    @Option(help: "Draw N Latin hypercube samples instead of the full grid.")
+    @Option(parsing: .unconditional, help: "Draw N Latin hypercube samples instead of the full grid.")
     var samples: Int?
 
-    @Option(help: "Seed of the Latin hypercube.")
+    @Option(parsing: .unconditional, help: "Seed of the Latin hypercube.")
     var seed: UInt64 = 1
 
     @OptionGroup var spread: ShardOptions

@@ -430,6 +430,18 @@ struct FileSafetyTests {
         #expect(r.status == 64)
         #expect(r.stderr.contains("--t-end must be positive"), "\(r.stderr)")
     }
+
+    /// Any negative number given to a numeric option is read as its value and refused for what it is,
+    /// not taken for an unknown option ("Missing value").
+    @Test(arguments: [(["run", "--rtol", "-1"], "relative tolerance must be a finite number >= 0"),
+                      (["population", "--n", "-5", "-o", "p"], "--n must be at least 1"),
+                      (["sweep", "--samples", "-3", "--vary", "dose=1:2", "-o", "s.csv"], "--samples must be at least 1"),
+                      (["sweep", "--jobs", "-2", "--vary", "dose=1", "-o", "s.csv"], "--jobs must be at least 1"),
+                      (["run", "--max-steps", "-5"], "maximum number of steps must be at least 1")])
+    func negativeNumbersGetTheRealReason(arguments: [String], reason: String) throws {
+        let r = try ketasim(arguments)
+        #expect(r.status == 64 && r.stderr.contains(reason) && !r.stderr.contains("Missing value"), "\(r.status): \(r.stderr)")
+    }
 }
 
 @Suite("model warnings")
