@@ -220,7 +220,7 @@ extension Simulator {
         do { g = try compiled.outputGradient(columns.map(\.expression)) } catch {
             throw .sensitivitiesUnavailable(error.description)
         }
-        if outputGradients.count > 32 { outputGradients.removeAll() }
+        if outputGradients.count >= 512 { outputGradients.removeAll() }
         outputGradients[key] = g
         return g
     }
