@@ -179,7 +179,9 @@ public final class Simulator {
         if let p = programs[columns] { return p }
         do {
             let p = try model.program(computing: columns.map(\.expression))
-            if programs.count < 32 { programs[columns] = p }
+            // A PEtab problem asks for one set of columns per condition, for every evaluation of a fit.
+            if programs.count >= 512 { programs.removeAll() }
+            programs[columns] = p
             return p
         } catch {
             let name = columns.first { c in c.expression.symbols.contains { model.variableNames.firstIndex(of: $0) == nil && model.observableIndex($0) == nil } }?.name ?? "?"

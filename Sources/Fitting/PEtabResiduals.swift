@@ -20,7 +20,9 @@ import PEtab
 public final class PEtabResiduals: FitProblem {
     public let problem: PEtabProblem
     public let estimated: [PEtabParameter]
-    let simulator: Simulator
+    /// This thread's simulator, and what evaluations of the problem share (formulas, their programs,
+    /// the symbolic sensitivities), built by the first evaluation.
+    let evaluator: PEtabEvaluator
     public let parameterNames: [String]
     public let lowerBounds: [Double]
     public let upperBounds: [Double]
@@ -38,7 +40,7 @@ public final class PEtabResiduals: FitProblem {
     public init(_ problem: PEtabProblem, settings: SolverSettings = PEtabProblem.solverSettings) throws(PEtabError) {
         self.problem = problem
         estimated = problem.parameters.filter(\.estimate)
-        simulator = try problem.makeSimulator(settings: settings)
+        evaluator = PEtabEvaluator(problem, simulator: try problem.makeSimulator(settings: settings))
         parameterNames = estimated.map(\.id)
         lowerBounds = estimated.map { $0.scale.apply($0.lowerBound) }
         upperBounds = estimated.map { $0.scale.apply($0.upperBound) }
@@ -72,7 +74,7 @@ public final class PEtabResiduals: FitProblem {
     public var nominalPoint: [Double] { point([:]) }
 
     public func evaluate(at x: [Double]) throws(PEtabError) -> PEtabEvaluation {
-        try problem.evaluate(values: values(at: x), using: simulator)
+        try evaluator.evaluate(values: values(at: x))
     }
 
     public func residuals(at x: [Double], into r: inout [Double]) -> Bool {
@@ -118,7 +120,7 @@ public final class PEtabResiduals: FitProblem {
     }
 
     /// The residuals and their Jacobian on the estimation scale from forward sensitivities
-    /// (`PEtabProblem.evaluateWithSensitivities`); nil, with `sensitivityRefusal` set, for a problem that
+    /// (`PEtabEvaluator.evaluateWithSensitivities`); nil, with `sensitivityRefusal` set, for a problem that
     /// has none. Per measurement, with T the observable's transformation, s the simulation and z as above:
     /// ```
     /// dz = (-T'(s) ds - z dsigma) / sigma       data residual: dz (normal), dz / sqrt(2|z|) (laplace)
@@ -128,7 +130,7 @@ public final class PEtabResiduals: FitProblem {
     public func residualsAndJacobian(at x: [Double], residuals r: inout [Double], jacobian: inout [Double]) -> Bool? {
         if sensitivityRefusal != nil { return nil }
         let result: (evaluation: PEtabEvaluation, gradient: PEtabGradient)
-        do { result = try problem.evaluateWithSensitivities(values: values(at: x), by: parameterNames, using: simulator) } catch {
+        do { result = try evaluator.evaluateWithSensitivities(values: values(at: x), by: parameterNames) } catch {
             if error.kind == .unsupported {
                 sensitivityRefusal = error.description
                 return nil

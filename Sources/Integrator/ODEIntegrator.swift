@@ -85,7 +85,20 @@ public final class ODEIntegrator {
     let yInterpolated: UnsafeMutablePointer<Double>
     var statistics = SolverStatistics()
 
-    public init(system odeSystem: any ODESystem, settings: SolverSettings = SolverSettings()) throws(IntegrationError) {
+    /// Other tolerances for the state variables from index `from` on (a sensitivity system's S: see
+    /// `Simulator.sensitivitySystem`).
+    public struct ToleranceSplit: Sendable, Equatable {
+        public var from: Int
+        public var relative: Double
+        public var absolute: Double
+        public init(from: Int, relative: Double, absolute: Double) {
+            self.from = from
+            self.relative = relative
+            self.absolute = absolute
+        }
+    }
+
+    public init(system odeSystem: any ODESystem, settings: SolverSettings = SolverSettings(), split: ToleranceSplit? = nil) throws(IntegrationError) {
         if let problem = settings.problem() { throw .invalidSettings(problem) }
         let n = odeSystem.dimension
         guard n > 0 else { throw .invalidProblem("the system has no state variables") }
@@ -103,6 +116,12 @@ public final class ODEIntegrator {
         else {
             system.deallocate()
             throw .invalidSettings("GSL could not allocate the \(settings.stepper.rawValue) driver for \(n) states")
+        }
+        if let split, ketasim_driver_split_control(d, settings.absoluteTolerance, settings.relativeTolerance, split.from,
+                                                    split.absolute, split.relative) == 0 {
+            gsl_odeiv2_driver_free(d)
+            system.deallocate()
+            throw .invalidSettings("GSL could not allocate the step-size control for \(n) states")
         }
         driver = d
         if let hmax = settings.maxStep { gsl_odeiv2_driver_set_hmax(d, hmax) }

@@ -132,11 +132,39 @@ extension PEtabProblem {
         try evaluate(values: overrides, using: makeSimulator(settings: settings))
     }
 
+    /// Names of the model parameters that stand for parameter-table ids in observable and noise formulas
+    /// (placeholders, condition cells and formulas naming an id): an id's value is then a parameter of
+    /// the compiled program, not a number baked into it, so the formulas and their compiled programs do
+    /// not change from one evaluation to the next, and a derivative by the id is one by a parameter.
+    var formulaParameters: [(id: String, name: String)] {
+        let def = model.definition
+        var taken = Set(def.states.map(\.name) + def.parameters.map(\.name) + def.inputs.map(\.name) + def.assignments.map(\.name))
+        taken.insert("t")
+        return parameters.map { p in
+            var name = "__petab_" + p.id
+            while taken.contains(name) { name += "_" }
+            taken.insert(name)
+            return (p.id, name)
+        }
+    }
+
+    /// The model as it is simulated: the SBML model plus one unused parameter per parameter-table id
+    /// (`formulaParameters`), which only observable and noise formulas read.
+    var simulationDefinition: ModelDefinition {
+        var def = model.definition
+        for (id, name) in formulaParameters {
+            def.parameters.append(Models.Parameter(name: name, value: .nan, unit: "unspecified", description: "PEtab parameter `\(id)` as formulas read it",
+                                                   provenance: .unstated, location: SourceLocation(file: file, line: 0, column: 0)))
+        }
+        return def
+    }
+
     /// The model compiled once with its integrator, for callers that evaluate many times (a fit): one
-    /// per thread, as any `Simulator`.
+    /// per thread, as any `Simulator`. A `PEtabEvaluator` over it also keeps what does not change
+    /// between evaluations.
     public func makeSimulator(settings: SolverSettings = PEtabProblem.solverSettings) throws(PEtabError) -> Simulator {
         let compiled: CompiledModel
-        do { compiled = try CompiledModel(model.definition) } catch {
+        do { compiled = try CompiledModel(simulationDefinition) } catch {
             throw PEtabError(.simulation, file: model.file, "the model cannot be compiled: \(error.description)")
         }
         do { return try Simulator(model: compiled, settings: settings) } catch {
@@ -146,65 +174,189 @@ extension PEtabProblem {
 
     /// As `evaluate(values:settings:)`, with a simulator of this problem's model from `makeSimulator`.
     public func evaluate(values overrides: [String: Double] = [:], using simulator: Simulator) throws(PEtabError) -> PEtabEvaluation {
-        try evaluate(values: overrides, using: simulator, by: nil).evaluation
+        try PEtabEvaluator(self, simulator: simulator).evaluate(values: overrides)
     }
 
     /// The objective as `evaluate(values:using:)`, and the derivatives of every simulation and sigma by
-    /// the parameter-table ids `ids` (on the linear scale) from forward sensitivities: the model's
+    /// the parameter-table ids `ids` (see `PEtabEvaluator.evaluateWithSensitivities`).
+    public func evaluateWithSensitivities(values overrides: [String: Double] = [:], by ids: [String], using simulator: Simulator) throws(PEtabError) -> (evaluation: PEtabEvaluation, gradient: PEtabGradient) {
+        try PEtabEvaluator(self, simulator: simulator).evaluateWithSensitivities(values: overrides, by: ids)
+    }
+}
+
+/// Evaluates one problem many times (a fit) on one thread: the simulator, and what does not depend on the
+/// parameter values, built by the first evaluation and reused by the others: which measurements share a
+/// simulation, the observable and noise formulas of each as output columns (which the simulator's
+/// compiled programs and the sensitivities' output derivatives are cached by), and the symbolic part of
+/// the sensitivities (initial values differentiated by the parameters). Not thread-safe.
+public final class PEtabEvaluator {
+    public let problem: PEtabProblem
+    public let simulator: Simulator
+    private var layout: Layout?
+    private var setups: [SetupKey: SensitivitySetup] = [:]
+
+    /// One simulation per (preequilibration, simulation condition, steady or not), with its measurements.
+    struct Key: Hashable { var pre: String?; var sim: String; var steady: Bool }
+    struct Group {
+        var key: Key
+        var rows: [Int]
+        var columns: [OutputColumn]
+        /// Per measurement, the columns of its observable and its noise.
+        var wanted: [(row: Int, observable: Int, noise: Int)]
+        var times: [Double]
+    }
+    struct Layout {
+        var groups: [Group]
+        var formulaParameters: [(id: String, name: String)]
+    }
+    struct SetupKey: Hashable { var ids: [String]; var baseSources: [String: String] }
+
+    /// `simulator` must come from the problem's `makeSimulator` (its model holds the formulas' parameters).
+    public init(_ problem: PEtabProblem, simulator: Simulator) {
+        self.problem = problem
+        self.simulator = simulator
+    }
+
+    /// Simulates every measurement at the nominal parameter values (`values` overrides them, by id on the
+    /// linear scale) and computes llh and chi2.
+    public func evaluate(values overrides: [String: Double] = [:]) throws(PEtabError) -> PEtabEvaluation {
+        try evaluate(values: overrides, by: nil).evaluation
+    }
+
+    /// The objective as `evaluate(values:)`, and the derivatives of every simulation and sigma by the
+    /// parameter-table ids `ids` (on the linear scale) from forward sensitivities: the model's
     /// parameters, initial values (initial assignments, condition-table cells) and preequilibration
     /// follow the ids; observable and noise formulas are differentiated symbolically. Throws
     /// `.unsupported` where sensitivities cannot be had (a model with events); the caller then
     /// differentiates by finite differences.
-    public func evaluateWithSensitivities(values overrides: [String: Double] = [:], by ids: [String], using simulator: Simulator) throws(PEtabError) -> (evaluation: PEtabEvaluation, gradient: PEtabGradient) {
-        let (evaluation, gradient) = try evaluate(values: overrides, using: simulator, by: ids)
-        guard let gradient else { throw PEtabError(.simulation, file: file, "internal: no gradient was computed") }
+    public func evaluateWithSensitivities(values overrides: [String: Double] = [:], by ids: [String]) throws(PEtabError) -> (evaluation: PEtabEvaluation, gradient: PEtabGradient) {
+        let (evaluation, gradient) = try evaluate(values: overrides, by: ids)
+        guard let gradient else { throw PEtabError(.simulation, file: problem.file, "internal: no gradient was computed") }
         return (evaluation, gradient)
     }
 
-    func evaluate(values overrides: [String: Double], using simulator: Simulator, by ids: [String]?) throws(PEtabError) -> (evaluation: PEtabEvaluation, gradient: PEtabGradient?) {
-        let values = nominalValues.merging(overrides) { _, b in b }
-        let def = model.definition
+    private func makeLayout() throws(PEtabError) -> Layout {
+        if let layout { return layout }
+        let p = problem, model = p.model
+        let formulaParameters = p.formulaParameters
+        let def = simulator.model.definition
+        for (_, name) in formulaParameters where def.parameter(named: name) == nil {
+            throw PEtabError(.simulation, file: p.file, "internal: the simulator is not of this problem's model (make it with makeSimulator)")
+        }
+        let symbolOf = Dictionary(formulaParameters.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let nominal = p.nominalValues
+        var base: [String: Double] = [:]
+        for q in p.parameters {
+            if let name = model.symbols[q.id], model.definition.parameter(named: name) != nil { base[name] = q.nominalValue }
+        }
+        var groups: [Group] = []
+        var index: [Key: Int] = [:]
+        for (i, m) in p.measurements.enumerated() {
+            let key = Key(pre: m.preequilibrationConditionId, sim: m.simulationConditionId, steady: m.time.isInfinite)
+            if let k = index[key] { groups[k].rows.append(i); continue }
+            index[key] = groups.count
+            groups.append(Group(key: key, rows: [i], columns: [], wanted: [], times: []))
+        }
+        for g in groups.indices {
+            let key = groups[g].key, rows = groups[g].rows
+            // Which cells are numbers and which name an id does not depend on the values: the numbers
+            // are the formulas' constants, an id is its parameter.
+            let simEffect = try p.effect(of: key.sim, values: nominal, modelParameters: base)
+            var columns: [OutputColumn] = []
+            var columnOf: [Expr: Int] = [:]
+            var wanted: [(row: Int, observable: Int, noise: Int)] = []
+            func column(_ e: Expr) -> Int {
+                if let k = columnOf[e] { return k }
+                columns.append(OutputColumn(name: "c\(columns.count)", expression: e))
+                columnOf[e] = columns.count - 1
+                return columns.count - 1
+            }
+            for i in rows {
+                let m = p.measurements[i]
+                guard let o = p.observables[m.observableId] else { continue }
+                var local = simEffect.formulaValues
+                var symbolic: [String: String] = [:]
+                for (name, id) in simEffect.formulaSources { if let s = symbolOf[id] { symbolic[name] = s } }
+                for (n, v) in m.observableParameters.enumerated() {
+                    let name = "observableParameter\(n + 1)_\(o.id)"
+                    if case .parameter(let id) = v, let s = symbolOf[id] { symbolic[name] = s; continue }
+                    local[name] = try p.value(v, values: nominal, file: m.file, row: m.row, column: "observableParameters")
+                }
+                for (n, v) in m.noiseParameters.enumerated() {
+                    let name = "noiseParameter\(n + 1)_\(o.id)"
+                    if case .parameter(let id) = v, let s = symbolOf[id] { symbolic[name] = s; continue }
+                    local[name] = try p.value(v, values: nominal, file: m.file, row: m.row, column: "noiseParameters")
+                }
+                let h = try p.modelExpression(o.formula, local: local, file: o.file, row: o.row, column: "observableFormula",
+                                              symbolic: symbolic, formulaParameters: symbolOf)
+                // The noise formula may read the observable itself (PEtab allows its id there).
+                local.removeValue(forKey: o.id)
+                symbolic.removeValue(forKey: o.id)
+                let noise = try p.modelExpression(o.noiseFormula, local: local, file: o.file, row: o.row, column: "noiseFormula",
+                                                  observable: o.id, symbolic: symbolic, formulaParameters: symbolOf).substituting([o.id: h])
+                wanted.append((i, column(h), column(noise)))
+            }
+            groups[g].columns = columns
+            groups[g].wanted = wanted
+            groups[g].times = key.steady ? [0.0] : Array(Set(rows.map { p.measurements[$0].time })).sorted()
+        }
+        let result = Layout(groups: groups, formulaParameters: formulaParameters)
+        layout = result
+        return result
+    }
+
+    private func sensitivitySetup(ids: [String], baseSources: [String: String]) -> SensitivitySetup {
+        let key = SetupKey(ids: ids, baseSources: baseSources)
+        if let s = setups[key] { return s }
+        let s = SensitivitySetup(problem: problem, definition: simulator.model.definition, ids: ids, baseSources: baseSources)
+        if setups.count > 8 { setups.removeAll() }
+        setups[key] = s
+        return s
+    }
+
+    func evaluate(values overrides: [String: Double], by ids: [String]?) throws(PEtabError) -> (evaluation: PEtabEvaluation, gradient: PEtabGradient?) {
+        let problem = self.problem, model = problem.model, measurements = problem.measurements
+        let layout = try makeLayout()
+        let values = problem.nominalValues.merging(overrides) { _, b in b }
+        let def = simulator.model.definition
         // Model parameters the parameter table sets, and the id each follows.
         var base: [String: Double] = [:]
         var baseSources: [String: String] = [:]
-        for p in parameters {
-            if let name = model.symbols[p.id], def.parameter(named: name) != nil { base[name] = p.nominalValue; baseSources[name] = p.id }
+        for p in problem.parameters {
+            if let name = model.symbols[p.id], model.definition.parameter(named: name) != nil { base[name] = p.nominalValue; baseSources[name] = p.id }
         }
         for (id, v) in overrides {
-            if let name = model.symbols[id], def.parameter(named: name) != nil { base[name] = v; baseSources[name] = id }
+            if let name = model.symbols[id], model.definition.parameter(named: name) != nil { base[name] = v; baseSources[name] = id }
         }
-        let setup = ids.map { SensitivitySetup(problem: self, ids: $0, baseSources: baseSources) }
+        for (id, name) in layout.formulaParameters {
+            base[name] = values[id] ?? .nan
+            baseSources[name] = id
+        }
+        let setup = ids.map { sensitivitySetup(ids: $0, baseSources: baseSources) }
         let d = ids?.count ?? 0
 
         var simulations = [Double](repeating: .nan, count: measurements.count)
         var sigmas = [Double](repeating: .nan, count: measurements.count)
         var simulationGradients = [Double](repeating: 0, count: setup == nil ? 0 : measurements.count * d)
         var sigmaGradients = simulationGradients
-        // One simulation per (preequilibration, simulation condition, steady or not).
-        struct Key: Hashable { var pre: String?; var sim: String; var steady: Bool }
-        var groups: [Key: [Int]] = [:]
-        var order: [Key] = []
-        for (i, m) in measurements.enumerated() {
-            let key = Key(pre: m.preequilibrationConditionId, sim: m.simulationConditionId, steady: m.time.isInfinite)
-            if groups[key] == nil { order.append(key) }
-            groups[key, default: []].append(i)
-        }
-        for key in order {
-            guard let rows = groups[key], let first = rows.first else { continue }
+        for group in layout.groups {
+            let key = group.key
+            guard let first = group.rows.first else { continue }
             let m0 = measurements[first]
-            let simEffect = try effect(of: key.sim, values: values, modelParameters: base)
+            let simEffect = try problem.effect(of: key.sim, values: values, modelParameters: base)
             let simParameters = base.merging(simEffect.parameters) { _, b in b }
             var plan = SimulationPlan(model: def, tEnd: 1)
             plan.parameters = simParameters
-            var sensitivityPlan = setup.map { s in
-                SensitivityPlan(parameters: s.parameters, directionCount: d, directions: s.directions(s.sources(simEffect)),
-                                initial: s.initialSensitivities(parameters: simParameters, directions: s.directions(s.sources(simEffect)), effect: simEffect))
+            var sensitivityPlan = setup.map { (s: SensitivitySetup) -> SensitivityPlan in
+                let m = s.directions(s.sources(simEffect))
+                return SensitivityPlan(parameters: s.parameters, directionCount: d, directions: m,
+                                       initial: s.initialSensitivities(parameters: simParameters, directions: m, effect: simEffect))
             }
             if let pre = key.pre {
                 if key.steady {
                     throw PEtabError(.unsupported, file: m0.file, row: m0.row, column: "time", "a measurement at steady state after a preequilibration")
                 }
-                let preEffect = try effect(of: pre, values: values, modelParameters: base)
+                let preEffect = try problem.effect(of: pre, values: values, modelParameters: base)
                 let preParameters = base.merging(preEffect.parameters) { _, b in b }
                 plan.start = .steadyState
                 plan.equilibriumMethod = .simulation
@@ -225,64 +377,11 @@ extension PEtabProblem {
             } else {
                 plan.initialStates = model.initialStates(parameters: simParameters).merging(simEffect.states) { _, b in b }
             }
-            let times = key.steady ? [0.0] : Array(Set(rows.map { measurements[$0].time })).sorted()
+            let times = group.times
             plan.outputTimes = times
             plan.tEnd = max(times.last ?? 0, 0) > 0 ? times.last ?? 1 : 1
 
-            // Observable and noise formulas, per measurement, as expressions over the model; identical
-            // ones share a column. With sensitivities, an estimated id that enters a formula other than
-            // through a model parameter (a placeholder, an id outside the model) is a symbol `__theta_j`
-            // there: its partial derivative is one more column.
-            var columns: [OutputColumn] = []
-            var columnOf: [Expr: Int] = [:]
-            var wanted: [(row: Int, observable: Int, noise: Int)] = []
-            var direct: [(row: Int, noise: Bool, direction: Int, column: Int)] = []
-            func column(_ e: Expr) -> Int {
-                if let k = columnOf[e] { return k }
-                columns.append(OutputColumn(name: "c\(columns.count)", expression: e))
-                columnOf[e] = columns.count - 1
-                return columns.count - 1
-            }
-            for i in rows {
-                let m = measurements[i]
-                guard let o = observables[m.observableId] else { continue }
-                var local = simEffect.formulaValues
-                var symbolic = setup?.outsideSymbols ?? [:]
-                for (name, id) in simEffect.formulaSources { if let s = setup?.symbol(id) { symbolic[name] = s } }
-                for name in local.keys where simEffect.formulaSources[name] == nil { symbolic.removeValue(forKey: name) }
-                for (n, v) in m.observableParameters.enumerated() {
-                    let name = "observableParameter\(n + 1)_\(o.id)"
-                    local[name] = try value(v, values: values, file: m.file, row: m.row, column: "observableParameters")
-                    if case .parameter(let id) = v, let s = setup?.symbol(id) { symbolic[name] = s } else { symbolic.removeValue(forKey: name) }
-                }
-                for (n, v) in m.noiseParameters.enumerated() {
-                    let name = "noiseParameter\(n + 1)_\(o.id)"
-                    local[name] = try value(v, values: values, file: m.file, row: m.row, column: "noiseParameters")
-                    if case .parameter(let id) = v, let s = setup?.symbol(id) { symbolic[name] = s } else { symbolic.removeValue(forKey: name) }
-                }
-                let hSymbolic = try modelExpression(o.formula, local: local, values: values, file: o.file, row: o.row, column: "observableFormula", symbolic: symbolic)
-                let constants = setup?.constants(values) ?? [:]
-                let h = constants.isEmpty ? hSymbolic : hSymbolic.substituting(constants)
-                let hk = column(h)
-                // The noise formula may read the observable itself (PEtab allows its id there).
-                local.removeValue(forKey: o.id)
-                symbolic.removeValue(forKey: o.id)
-                var noiseSymbolic = try modelExpression(o.noiseFormula, local: local, values: values, file: o.file, row: o.row, column: "noiseFormula",
-                                                        observable: (o.id, h), symbolic: symbolic)
-                noiseSymbolic = noiseSymbolic.substituting([o.id: hSymbolic])
-                let noise = constants.isEmpty ? noiseSymbolic : noiseSymbolic.substituting(constants)
-                wanted.append((i, hk, column(noise)))
-                if let s = setup {
-                    for (isNoise, e) in [(false, hSymbolic), (true, noiseSymbolic)] {
-                        for name in e.symbols {
-                            guard let j = s.direction(ofSymbol: name) else { continue }
-                            let partial = e.derivative(withRespectTo: name).substituting(constants)
-                            if case .constant(0) = partial { continue }
-                            direct.append((i, isNoise, j, column(partial)))
-                        }
-                    }
-                }
-            }
+            let columns = group.columns
             let result: SimulationResult
             var sensitivity: SensitivityResult?
             do {
@@ -303,11 +402,9 @@ extension PEtabProblem {
                 throw PEtabError(.simulation, file: m0.file, row: m0.row, "condition `\(key.sim)`: the integration failed: \(failure.description)")
             }
             let count = columns.count
-            var timeIndex: [Int: Int] = [:]
-            for w in wanted {
+            for w in group.wanted {
                 let t = key.steady ? 0 : measurements[w.row].time
                 guard let k = result.times.firstIndex(of: t) else { continue }
-                timeIndex[w.row] = k
                 simulations[w.row] = result.values[k * count + w.observable]
                 sigmas[w.row] = result.values[k * count + w.noise]
                 if let sensitivity {
@@ -317,40 +414,37 @@ extension PEtabProblem {
                     }
                 }
             }
-            for x in direct {
-                guard let k = timeIndex[x.row] else { continue }
-                let v = result.values[k * count + x.column]
-                if x.noise { sigmaGradients[x.row * d + x.direction] += v } else { simulationGradients[x.row * d + x.direction] += v }
-            }
         }
         var llh = 0.0, chi2 = 0.0
         for (i, m) in measurements.enumerated() {
-            guard let o = observables[m.observableId] else { continue }
+            guard let o = problem.observables[m.observableId] else { continue }
             llh += petabLogLikelihood(measurement: m.measurement, simulation: simulations[i], sigma: sigmas[i], scale: o.transformation, distribution: o.distribution)
             let r = petabResidual(measurement: m.measurement, simulation: simulations[i], sigma: sigmas[i], scale: o.transformation)
             chi2 += r * r
         }
         var logPrior = 0.0
-        for p in parameters where p.estimate {
+        for p in problem.parameters where p.estimate {
             if let prior = p.prior { logPrior += prior.logDensity(values[p.id] ?? p.nominalValue, scale: p.scale) }
         }
         let evaluation = PEtabEvaluation(simulations: simulations, sigmas: sigmas, llh: llh, chi2: chi2, logPrior: logPrior)
         guard let ids else { return (evaluation, nil) }
         return (evaluation, PEtabGradient(parameters: ids, simulations: simulationGradients, sigmas: sigmaGradients))
     }
+}
 
-    /// A PEtab formula as an expression over the model in ketasim names: placeholders and per-condition
-    /// values become numbers, SBML ids become the model's symbols, parameter-table ids outside the model
-    /// their values.
-    func modelExpression(_ e: Expr, local: [String: Double], values: [String: Double], file: String, row: Int, column: String,
-                         observable: (id: String, expression: Expr)? = nil, symbolic: [String: String] = [:]) throws(PEtabError) -> Expr {
+extension PEtabProblem {
+    /// A PEtab formula as an expression over the model in ketasim names: numeric placeholders and
+    /// per-condition values become numbers, SBML ids the model's symbols, other parameter-table ids
+    /// their `formulaParameters`; `symbolic` names the parameter a placeholder or condition cell reads.
+    func modelExpression(_ e: Expr, local: [String: Double], file: String, row: Int, column: String,
+                         observable: String? = nil, symbolic: [String: String] = [:], formulaParameters: [String: String]) throws(PEtabError) -> Expr {
         var map: [String: Expr] = [:]
         for s in e.symbols {
             if let name = symbolic[s] { map[s] = .symbol(name) }
             else if let x = local[s] { map[s] = .constant(x) }
-            else if let observable, s == observable.id { continue }
+            else if let observable, s == observable { continue }
             else if let x = model.expression(for: s, as: .value) { map[s] = x }
-            else if let x = values[s] { map[s] = .constant(x) }
+            else if let name = formulaParameters[s] { map[s] = .symbol(name) }
             else if s == "t" || s == "time" { map[s] = .symbol("t") }
             else if s.hasPrefix("observableParameter") || s.hasPrefix("noiseParameter") {
                 throw PEtabError(.invalid, file: file, row: row, column: column, "placeholder `\(s)` has no value: the measurement row gives too few overrides")

@@ -1,5 +1,6 @@
 import Experiments
 import Expressions
+import Models
 import SBML
 
 /// Derivatives of a PEtab evaluation by parameter-table ids, on the linear scale.
@@ -12,8 +13,10 @@ public struct PEtabGradient: Sendable {
 }
 
 /// How the ids being differentiated reach one problem's model: the model parameters they set (in the
-/// parameter table or a condition's cells), the states they start (initial assignments, condition
-/// cells), and the symbols standing for them in observable and noise formulas.
+/// parameter table or a condition's cells, and the parameters that stand for them in observable and
+/// noise formulas, `PEtabProblem.formulaParameters`) and the states they start (initial assignments,
+/// condition cells). Depends on the ids and which model parameter follows which id, not on the values:
+/// `PEtabEvaluator` builds it once.
 struct SensitivitySetup {
     let ids: [String]
     let slot: [String: Int]
@@ -22,17 +25,15 @@ struct SensitivitySetup {
     let parameters: [String]
     /// ∂x0_i/∂q_k of each state's initial value (nil where it is zero).
     let initialDerivatives: [[Expr?]]
-    /// Ids outside the model (read by formulas as numbers) and their symbols.
-    let outsideSymbols: [String: String]
     let stateNames: [String]
     let modelParameters: [(name: String, value: Double)]
 
-    init(problem: PEtabProblem, ids: [String], baseSources: [String: String]) {
+    /// `definition` is the simulated model (`PEtabProblem.simulationDefinition`).
+    init(problem: PEtabProblem, definition def: ModelDefinition, ids: [String], baseSources: [String: String]) {
         self.ids = ids
         slot = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         self.baseSources = baseSources
         let model = problem.model
-        let def = model.definition
         let parameterNames = Set(def.parameters.map(\.name))
         var q = Set<String>()
         for (name, id) in baseSources where slot[id] != nil { q.insert(name) }
@@ -43,9 +44,6 @@ struct SensitivitySetup {
             }
         }
         parameters = q.sorted()
-        var outside: [String: String] = [:]
-        for (j, id) in ids.enumerated() where model.expression(for: id) == nil { outside[id] = "__theta_\(j)" }
-        outsideSymbols = outside
         stateNames = def.states.map(\.name)
         modelParameters = def.parameters.map { ($0.name, $0.value) }
 
@@ -76,19 +74,6 @@ struct SensitivitySetup {
                 return d
             }
         }
-    }
-
-    func symbol(_ id: String) -> String? { slot[id].map { "__theta_\($0)" } }
-
-    func direction(ofSymbol name: String) -> Int? {
-        name.hasPrefix("__theta_") ? Int(name.dropFirst("__theta_".count)) : nil
-    }
-
-    /// The values of the symbols, which make a symbolic formula the numeric one.
-    func constants(_ values: [String: Double]) -> [String: Expr] {
-        var map: [String: Expr] = [:]
-        for (j, id) in ids.enumerated() { map["__theta_\(j)"] = .constant(values[id] ?? .nan) }
-        return map
     }
 
     /// The id each model parameter follows under a condition (a numeric cell follows none).

@@ -1,12 +1,15 @@
 import Benchmark
 import Experiments
+import Fitting
 import Foundation
 import Integrator
 import Models
+import PEtab
 import SBML
 
 // One suite per stage of the pipeline: model load and compile, right-hand side and Jacobian alone,
-// whole runs per stepper and output mode, and a 1,000-run sweep on one core and on all.
+// whole runs per stepper and output mode, a 1,000-run sweep on one core and on all, and a fit's
+// objective with its residual Jacobian on PEtab benchmark problems.
 
 private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
@@ -46,6 +49,17 @@ private func plan(_ model: CompiledModel, _ name: String, every: Double = 1.0 / 
     var p = SimulationPlan(scenario: s)
     p.outputEvery = every
     return p
+}
+
+private let petabBenchmark = root.deletingLastPathComponent().appendingPathComponent("shared/petab-benchmark").path
+
+/// A PEtab benchmark problem as a fit sees it; nil (and the benchmark skipped) without `../shared`.
+private func petabResiduals(_ name: String) -> PEtabResiduals? {
+    let path = "\(petabBenchmark)/\(name)/\(name).yaml"
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    do { return try PEtabResiduals(try PEtabProblem.load(path)) } catch {
+        fatalError("\(name): \(error)")
+    }
 }
 
 let benchmarks: @Sendable () -> Void = {
@@ -163,5 +177,35 @@ let benchmarks: @Sendable () -> Void = {
             for _ in benchmark.scaledIterations { blackHole(runner.run { row in blackHole(row) }) }
             benchmark.stopMeasurement()
         } setup: { loadModel() }
+    }
+
+    // What one iteration of `fit` costs: residuals and their Jacobian at the nominal point, from
+    // forward sensitivities or from p + 1 objectives (forward differences, as GSL's default). The first
+    // evaluation, outside the measurement, is where anything cached per problem is built.
+    for name in ["Boehm_JProteomeRes2014", "Bruno_JExpBot2016", "Fiedler_BMCSystBiol2016"] {
+        for gradient in ["sensitivities", "differences"] {
+            Benchmark("objective+gradient \(name), \(gradient)", configuration: .init(maxDuration: .seconds(10), maxIterations: 20)) { benchmark in
+                guard let residuals = petabResiduals(name) else { return }
+                let x = residuals.nominalPoint, p = x.count
+                var r = [Double](repeating: 0, count: residuals.residualCount)
+                var jacobian = [Double](repeating: 0, count: residuals.residualCount * p)
+                func once() {
+                    if gradient == "sensitivities" {
+                        blackHole(residuals.residualsAndJacobian(at: x, residuals: &r, jacobian: &jacobian))
+                    } else {
+                        blackHole(residuals.residuals(at: x, into: &r))
+                        for j in 0..<p {
+                            var a = x
+                            a[j] += 1e-6 * max(1, abs(x[j]))
+                            blackHole(residuals.residuals(at: a, into: &r))
+                        }
+                    }
+                }
+                once()
+                benchmark.startMeasurement()
+                for _ in benchmark.scaledIterations { once() }
+                benchmark.stopMeasurement()
+            }
+        }
     }
 }
