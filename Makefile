@@ -55,7 +55,7 @@ tsan: deps
 	$(SWIFT) test --sanitize=thread --build-path .build-tsan --filter 'ParallelSweepTests|sweepOverAParameterOfAnEventModel'
 
 bench: deps
-	cd Benchmarks && $(SWIFT) package benchmark
+	cd Benchmarks && $(SWIFT) package benchmark --format markdown
 
 clean:
 	rm -rf .build .build-asan .build-tsan Fuzz/.build Fuzz/.work $(OUT)
