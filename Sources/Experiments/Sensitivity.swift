@@ -156,11 +156,15 @@ public struct LocalDesign: Sendable {
         self.factors = factors
         self.baseValues = baseValues
         self.step = step
+        // The first side whose two points lie within the bounds, checked on the points themselves (a
+        // negative value moves the other way under e^h); central when none fits (bounds narrower than
+        // e^(3h)): its point outside the bounds then fails as a run, and the elasticity is NaN.
         sides = baseValues.enumerated().map { k, v in
             guard let b = bounds?[k] else { return .central }
-            if v * exp(step) > b.upperBound && v * exp(-2 * step) >= b.lowerBound { return .below }
-            if v * exp(-step) < b.lowerBound && v * exp(2 * step) <= b.upperBound { return .above }
-            return .central
+            return [Side.central, .below, .above].first { side in
+                let (x, y) = side.offsets
+                return b.contains(v * exp(x * step)) && b.contains(v * exp(y * step))
+            } ?? .central
         }
     }
 

@@ -235,18 +235,27 @@ public struct GSLLeastSquares: Sendable {
         // problems many starts "converged" a few iterations in at objectives of 1e7 and more. A stop on
         // the step is therefore restarted from where it stopped with a fresh trust region, as long as the
         // previous run lowered the objective; at a real minimum the restart ends at once.
-        var restarts = 0, iterations = 0
-        var previous = problem.objective(at: start)
+        // At a real minimum this costs one more start of the trust region (one residual evaluation, one
+        // Jacobian and at least one iteration), since the run that found it did lower the objective.
+        var restarts = 0, iterations = 0, stillImproving = false
+        var previous = Double.infinity
+        if options.maxRestarts > 0 {
+            previous = problem.objective(at: start)
+            context.evaluations += 1
+        }
         while true {
             status = withExtendedLifetime(context) {
                 gsl_multifit_nlinear_driver(options.maxIterations - iterations, options.xtol, options.gtol, options.ftol, nil, nil, &info, workspace)
             }
             iterations += Int(gsl_multifit_nlinear_niter(workspace))
-            guard status == fitSuccess, info == 1, restarts < options.maxRestarts, iterations < options.maxIterations,
-                  let x = gsl_multifit_nlinear_position(workspace) else { break }
+            stillImproving = false
+            guard status == fitSuccess, info == 1, options.maxRestarts > 0, let x = gsl_multifit_nlinear_position(workspace) else { break }
             let here = problem.objective(at: transform.toBox((0..<p).map { gsl_vector_get(x, $0) }))
             context.evaluations += 1
             guard here.isFinite, !(previous.isFinite && previous - here <= 1e-6 * max(1, abs(here))) else { break }
+            // The last run lowered the objective, but the budget of restarts or iterations is spent.
+            stillImproving = true
+            guard restarts < options.maxRestarts, iterations < options.maxIterations else { break }
             previous = here
             gsl_vector_memcpy(x0, x)
             guard withExtendedLifetime(context, { gsl_multifit_nlinear_init(x0, &fdf, workspace) }) == fitSuccess else { break }
@@ -269,7 +278,8 @@ public struct GSLLeastSquares: Sendable {
         }
         switch status {
         case fitSuccess:
-            let after = restarts == 0 ? "" : " after \(restarts) restart\(restarts == 1 ? "" : "s")"
+            var after = restarts == 0 ? "" : " after \(restarts) restart\(restarts == 1 ? "" : "s")"
+            if stillImproving { after += "; the objective was still falling when the restarts or iterations ran out" }
             return finish(.converged, (info == 1 ? "small step" : "small gradient") + after)
         case fitMaxIterations: return finish(.maxIterations, "\(options.maxIterations) iterations")
         case fitNoProgress: return finish(.noProgress, "no step lowers the objective")

@@ -160,8 +160,11 @@ struct Sensitivity: ParsableCommand {
         var local: LocalDesign?, morrisDesign: MorrisDesign?, saltelli: SaltelliDesign?
         if self.local {
             let bounds: [ClosedRange<Double>?] = factors.map {
-                if case .parameter(let p) = $0.target { return definition.parameter(named: p)?.bounds }
-                return nil
+                switch $0.target {
+                case .parameter(let p): return definition.parameter(named: p)?.bounds
+                case .stress: return 0...1
+                default: return nil
+                }
             }
             let d = LocalDesign(factors: factors, baseValues: values, step: step, bounds: bounds)
             local = d

@@ -171,5 +171,13 @@ struct SensitivityTests {
             let e = LocalSensitivity.elasticities(points.map(f), step: h, sides: design.sides)[0]
             #expect(abs(e - exact(p)) < 1e-3, "p = \(p): \(e) against \(exact(p))")
         }
+        // A negative value moves the other way under e^h: at the lower bound −4 the design steps towards zero.
+        let negative = LocalDesign(factors: [SensitivityFactor(name: "p", target: .parameter("p"))], baseValues: [-4], step: h,
+                                   bounds: [-4 ... -0.5])
+        #expect(negative.sides == [.below] && negative.columns[0].allSatisfy { (-4 ... -0.5).contains($0) }, "\(negative.columns[0])")
+        // Bounds narrower than e^(3h) leave no side: central, whose outside point then fails as a run.
+        let narrow = LocalDesign(factors: [SensitivityFactor(name: "p", target: .parameter("p"))], baseValues: [1], step: h,
+                                 bounds: [0.995 ... 1.015])
+        #expect(narrow.sides == [.central])
     }
 }
