@@ -18,7 +18,7 @@ struct SolverOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Absolute tolerance.")
     var atol: Double = 1e-9
 
-    @Option(help: "Largest step, as a duration (e.g. 1h); none by default.")
+    @Option(parsing: .unconditional, help: "Largest step, as a duration (e.g. 1h); none by default.")
     var maxStep: String?
 
     @Option(parsing: .unconditional, help: "Most steps the solver may take between two output times (or breakpoints).")

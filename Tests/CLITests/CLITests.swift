@@ -437,7 +437,8 @@ struct FileSafetyTests {
                       (["population", "--n", "-5", "-o", "p"], "--n must be at least 1"),
                       (["sweep", "--samples", "-3", "--vary", "dose=1:2", "-o", "s.csv"], "--samples must be at least 1"),
                       (["sweep", "--jobs", "-2", "--vary", "dose=1", "-o", "s.csv"], "--jobs must be at least 1"),
-                      (["run", "--max-steps", "-5"], "maximum number of steps must be at least 1")])
+                      (["run", "--max-steps", "-5"], "maximum number of steps must be at least 1"),
+                      (["run", "--max-step", "-1h"], "--max-step must be positive")])
     func negativeNumbersGetTheRealReason(arguments: [String], reason: String) throws {
         let r = try ketasim(arguments)
         #expect(r.status == 64 && r.stderr.contains(reason) && !r.stderr.contains("Missing value"), "\(r.status): \(r.stderr)")
