@@ -37,6 +37,9 @@ public final class CompiledModel: Sendable {
     /// and tools comparing against a plain tree walk; the programs never build them.
     public var expandedODEs: [Expr] { odes.map(graph.expanded) }
 
+    /// The largest n whose n x n Jacobian indices fit in 32 bits.
+    public static let maximumStates = 46_340
+
     public init(_ model: ModelDefinition) throws(ModelError) {
         definition = model
         let n = model.states.count
@@ -46,6 +49,12 @@ public final class CompiledModel: Sendable {
         let infusionNames = infusionTargets.map { "__infusion_" + model.states[$0].name }
         variableNames = ["t"] + model.states.map(\.name) + model.parameters.map(\.name) + model.inputs.map(\.name) + infusionNames
 
+        // The Jacobian is dense: its n² entries are addressed with 32-bit indices, and at the limit it
+        // would take 17 GB a copy. A 250,000-state file (48 MB) stopped on a precondition here.
+        guard n <= Self.maximumStates else {
+            throw .invalid([ModelProblem(location: SourceLocation(file: model.file, line: 1, column: 1),
+                                         message: "the model has \(n) states, more than \(Self.maximumStates), ketasim's limit: its dense Jacobian of \(n) x \(n) entries would need \(Int((Double(n) * Double(n) * 8 / 1e9).rounded())) GB")])
+        }
         try Self.checkDepth(model, infusionTargets: Set(infusionTargets))
         // Assignments are named, not substituted (they are in dependency order): each program computes
         // one once, however often it is used, and the Jacobian differentiates through it by the chain rule.

@@ -33,6 +33,16 @@ outputs: [a, b, c, target]
 
 @Suite("Compiled model")
 struct CompiledModelTests {
+    /// More states than a dense Jacobian can index in 32 bits (a 250,000-state file stopped on a
+    /// precondition): refused as a problem of the model, with the count and what it would take.
+    @Test func moreStatesThanTheDenseJacobianCanHoldAreRefused() throws {
+        var def = try ModelLoader.parse(chainModel, file: "chain.yaml")
+        let extra = CompiledModel.maximumStates + 1 - def.states.count
+        def.states += (0..<extra).map { State(name: "s\($0)", initial: 0, unit: "uM", description: "filler", location: def.states[0].location) }
+        let error = #expect(throws: ModelError.self) { _ = try CompiledModel(def) }
+        #expect(error?.description.contains("the model has 46341 states, more than 46340, ketasim's limit") == true, "\(String(describing: error))")
+    }
+
     @Test func rightHandSideMatchesTheReferenceEvaluator() throws {
         let def = try ModelLoader.parse(chainModel, file: "chain.yaml")
         let model = try CompiledModel(def)
