@@ -19,6 +19,15 @@ public struct SensitivityFactor: Sendable, Equatable {
         self.target = target
     }
 
+    /// The values the factor may take: a parameter's declared bounds, 0-1 for stress, none for doses.
+    public func bounds(in model: ModelDefinition) -> ClosedRange<Double>? {
+        switch target {
+        case .parameter(let p): model.parameter(named: p)?.bounds
+        case .stress: 0...1
+        case .dose, .doseTime: nil
+        }
+    }
+
     /// `dose` (every dose of the treatment drug), `stress` or a parameter of `model`.
     public static func named(_ name: String, in model: ModelDefinition) -> Result<SensitivityFactor, SensitivityError> {
         switch name {

@@ -8,7 +8,8 @@ struct Sensitivity: ParsableCommand {
         abstract: "Which parameters drive a metric: local elasticities, Morris screening or Sobol indices.",
         discussion: """
         --local: d ln(metric) / d ln(parameter) at the scenario's values, by central differences with \
-        parameter·e^(±h) (--step h, 0.01 by default). --morris R: R Morris trajectories on --levels \
+        parameter·e^(±h) (--step h, 0.01 by default; a parameter at its bound is stepped to one side, e^(-2h) \
+        and e^(-h) or e^h and e^2h, marked in the table and in local.csv). --morris R: R Morris trajectories on --levels \
         levels (mu*, sigma). --sobol N: Saltelli's design of N (D + 2) runs (SALib's row layout, a seeded \
         Latin hypercube base), first-order and total indices (Saltelli 2010, Jansen 1999) with bootstrap \
         95% intervals.
@@ -159,14 +160,7 @@ struct Sensitivity: ParsableCommand {
         var method: String
         var local: LocalDesign?, morrisDesign: MorrisDesign?, saltelli: SaltelliDesign?
         if self.local {
-            let bounds: [ClosedRange<Double>?] = factors.map {
-                switch $0.target {
-                case .parameter(let p): return definition.parameter(named: p)?.bounds
-                case .stress: return 0...1
-                default: return nil
-                }
-            }
-            let d = LocalDesign(factors: factors, baseValues: values, step: step, bounds: bounds)
+            let d = LocalDesign(factors: factors, baseValues: values, step: step, bounds: factors.map { $0.bounds(in: definition) })
             local = d
             design = d.sweepDesign
             method = "local"
@@ -181,7 +175,7 @@ struct Sensitivity: ParsableCommand {
                 }
             }
             for (f, r) in zip(factors, list) {
-                if case .parameter(let p) = f.target, let bounds = definition.parameter(named: p)?.bounds,
+                if case .parameter(let p) = f.target, let bounds = f.bounds(in: definition),
                    !(bounds.contains(r.low) && bounds.contains(r.high)) {
                     throw ValidationError("the range of `\(p)` [\(formatNumber(r.low)), \(formatNumber(r.high))] leaves its bounds [\(formatNumber(bounds.lowerBound)), \(formatNumber(bounds.upperBound))]")
                 }
