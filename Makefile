@@ -1,7 +1,7 @@
 # Two commands set up and use ketasim on a fresh machine:
-#   make run    installs GSL if missing, builds in release mode, runs the main comparison and writes
+#   make run    installs GSL and OpenBLAS if missing, builds in release mode, runs the main comparison and writes
 #               its figure, tables and provenance into one page, $(OUT)/report.html
-#   make test   installs GSL if missing, runs the whole test suite, the libRoadRunner and SALib
+#   make test   installs GSL and OpenBLAS if missing, runs the whole test suite, the libRoadRunner and SALib
 #               cross-checks, the Slurm tests on a one-node cluster it brings up and takes down, and
 #               `ketasim report` pages loaded in headless chromium (installed when missing)
 # Calibration (docs/CALIBRATION.md), not part of `make test`:
@@ -19,9 +19,9 @@ OUT ?= out
 FUZZ_SECONDS ?= 60
 
 deps:
-	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists gsl; then \
-	  echo "ketasim: installing libgsl-dev and pkg-config with apt-get"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgsl-dev pkg-config; \
+	@if ! printf '#include <gsl/gsl_odeiv2.h>\nint main(void) { return 0; }\n' | cc -x c - -lgsl -lopenblas -o /dev/null 2>/dev/null; then \
+	  echo "ketasim: installing libgsl-dev and libopenblas-pthread-dev with apt-get"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgsl-dev libopenblas-pthread-dev; \
 	fi
 
 build: deps

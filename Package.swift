@@ -19,11 +19,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
-        .systemLibrary(
-            name: "CGSL",
-            pkgConfig: "gsl",
-            providers: [.apt(["libgsl-dev"])]
-        ),
+        // No pkgConfig: gsl.pc puts -lgslcblas before the module map's -lopenblas, and the first
+        // library to define cblas_dgemm is the one GSL calls (Sources/CGSL/shim.h).
+        .systemLibrary(name: "CGSL"),
         .target(name: "Expressions"),
         .target(name: "Models", dependencies: ["Expressions", "Integrator", .product(name: "Yams", package: "Yams")]),
         .target(name: "Integrator", dependencies: ["CGSL"]),

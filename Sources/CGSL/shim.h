@@ -3,6 +3,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_odeiv2.h>
@@ -41,9 +42,22 @@ static inline const gsl_multifit_nlinear_trs *ketasim_multifit_trs_dogleg(void) 
 static inline const gsl_multifit_nlinear_scale *ketasim_multifit_scale_more(void) { return gsl_multifit_nlinear_scale_more; }
 static inline const gsl_multifit_nlinear_solver *ketasim_multifit_solver_qr(void) { return gsl_multifit_nlinear_solver_qr; }
 
-/* GSL's default handler aborts the process; a library must report instead.
-   Idempotent, so every allocation path may call it. */
-static inline void ketasim_gsl_errors_off(void) { gsl_set_error_handler_off(); }
+/* GSL's own CBLAS is a reference implementation: msbdf's dense LU spent a
+   quarter of a run in it. ketasim links OpenBLAS instead, whose cblas_*
+   symbols come before libgslcblas's in the lookup order. Its pthread build
+   takes locks around shared buffers, so sweep workers may call it at once,
+   but it must not start threads of its own beside theirs: one thread. */
+void openblas_set_num_threads(int num_threads);
+static pthread_once_t ketasim_blas_once = PTHREAD_ONCE_INIT;
+static void ketasim_blas_single_threaded(void) { openblas_set_num_threads(1); }
+
+/* Before any GSL work: GSL's default handler aborts the process, and a
+   library must report instead; BLAS on the caller's thread only.
+   Idempotent and cheap, so every allocation path may call it. */
+static inline void ketasim_gsl_prepare(void) {
+    gsl_set_error_handler_off();
+    pthread_once(&ketasim_blas_once, ketasim_blas_single_threaded);
+}
 
 /* Raw storage of GSL vectors and matrices (stride 1, tda == size2 for the
    ones ketasim allocates), so Swift can fill them without per-element calls. */

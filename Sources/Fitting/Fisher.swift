@@ -32,7 +32,7 @@ extension LeastSquaresProblem {
             for i in 0..<n { jac[i * p + j] = (up[i] - down[i]) / (a[j] - b[j]) }
         }
         guard jac.allSatisfy(\.isFinite) else { return nil }
-        ketasim_gsl_errors_off()
+        ketasim_gsl_prepare()
         guard let f = gsl_matrix_alloc(p, p), let vectors = gsl_matrix_alloc(p, p), let values = gsl_vector_alloc(p),
               let work = gsl_eigen_symmv_alloc(p) else { return nil }
         defer { gsl_matrix_free(f); gsl_matrix_free(vectors); gsl_vector_free(values); gsl_eigen_symmv_free(work) }

@@ -180,7 +180,7 @@ public struct GSLLeastSquares: Sendable {
 
     public func minimize(_ problem: any LeastSquaresProblem, from start: [Double]) -> LocalFit {
         let began = Date()
-        ketasim_gsl_errors_off()
+        ketasim_gsl_prepare()
         let p = problem.parameterNames.count, n = problem.residualCount
         precondition(start.count == p, "one start value per parameter")
         let transform = BoundTransform(lower: problem.lowerBounds, upper: problem.upperBounds)

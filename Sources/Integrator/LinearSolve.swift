@@ -5,7 +5,7 @@ import CGSL
 /// the Jacobian of a model with a conserved total is: the caller must then find X another way.
 public func solveLinearSystem(_ a: [Double], n: Int, _ b: [Double], columns m: Int) -> [Double]? {
     guard n > 0, a.count == n * n, b.count == n * m else { return nil }
-    ketasim_gsl_errors_off()
+    ketasim_gsl_prepare()
     guard let matrix = gsl_matrix_alloc(n, n), let permutation = gsl_permutation_alloc(n), let column = gsl_vector_alloc(n) else { return nil }
     defer { gsl_matrix_free(matrix); gsl_permutation_free(permutation); gsl_vector_free(column) }
     for i in 0..<n { for j in 0..<n { gsl_matrix_set(matrix, i, j, a[i * n + j]) } }

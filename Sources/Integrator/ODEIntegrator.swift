@@ -102,7 +102,7 @@ public final class ODEIntegrator {
         if let problem = settings.problem() { throw .invalidSettings(problem) }
         let n = odeSystem.dimension
         guard n > 0 else { throw .invalidProblem("the system has no state variables") }
-        ketasim_gsl_errors_off()
+        ketasim_gsl_prepare()
         self.settings = settings
         self.dimension = n
         self.context = CallbackContext(system: odeSystem)

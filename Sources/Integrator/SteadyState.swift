@@ -41,7 +41,7 @@ public struct SteadyStateSolver: Sendable {
     public func solve(_ system: any ODESystem, guess: [Double]) throws(IntegrationError) -> [Double] {
         let n = system.dimension
         guard guess.count == n else { throw .invalidProblem("expected \(n) initial guesses, got \(guess.count)") }
-        ketasim_gsl_errors_off()
+        ketasim_gsl_prepare()
         if method == .rootFinding, let root = newton(system, from: guess), acceptable(root, guess: guess), isStable(system, at: root) { return root }
         // Fallback: relax towards the attractor by integrating, then polish.
         let integrator = try ODEIntegrator(system: system, settings: settings)
