@@ -104,6 +104,23 @@ public struct Organism: Sendable, Equatable {
     public var name: String
     public var description: String
     public var parameters: [String: Double]
+    /// How a parameter varies between individuals of this organism (body weight, say), with its
+    /// source: a virtual population may draw it instead of asking the user for a CV.
+    public var variability: [ParameterVariability] = []
+}
+
+/// A parameter that is log-normal between individuals, with median the organism's value and this
+/// coefficient of variation, as reported in `source`.
+public struct ParameterVariability: Sendable, Equatable {
+    public var parameter: String
+    /// A fraction (0.24 for 24%).
+    public var cv: Double
+    public var source: String
+    public init(parameter: String, cv: Double, source: String) {
+        self.parameter = parameter
+        self.cv = cv
+        self.source = source
+    }
 }
 
 /// A value an input takes over [from, to).

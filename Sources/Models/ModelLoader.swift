@@ -507,7 +507,7 @@ struct Reader {
         var organisms: [Organism] = []
         for e in mapping(node, "`organisms`") ?? [] {
             guard let spec = mapping(e.value, "organism `\(e.key)`") else { continue }
-            checkKeys(spec, allowed: ["description", "parameters"], in: "organism `\(e.key)`")
+            checkKeys(spec, allowed: ["description", "parameters", "variability"], in: "organism `\(e.key)`")
             var values: [String: Double] = [:]
             for p in mapping(entry(spec, "parameters"), "parameters of `\(e.key)`") ?? [] {
                 if !parameters.contains(p.key) {
@@ -516,7 +516,27 @@ struct Reader {
                     values[p.key] = v
                 }
             }
-            organisms.append(Organism(name: e.key, description: string(entry(spec, "description"), "description") ?? "", parameters: values))
+            var variability: [ParameterVariability] = []
+            for p in mapping(entry(spec, "variability"), "variability of `\(e.key)`") ?? [] {
+                let what = "variability of `\(p.key)` in organism `\(e.key)`"
+                guard let fields = mapping(p.value, what) else { continue }
+                checkKeys(fields, allowed: ["cv", "source"], in: what)
+                if !parameters.contains(p.key) {
+                    report("organism `\(e.key)` gives the variability of unknown parameter `\(p.key)`\(didYouMean(p.key, among: parameters))", at: p.keyNode)
+                    continue
+                }
+                // A population needs both: a CV without its source is exactly the unsourced number the
+                // model's provenance rule forbids.
+                guard let cv = number(entry(fields, "cv"), "`cv` (a fraction: 0.24 for 24%) of \(what)", required: true, at: p.keyNode),
+                      let source = string(entry(fields, "source"), "`source` (the citation of the CV) of \(what)", required: true, at: p.keyNode)
+                else { continue }
+                guard cv > 0, cv <= 10 else {
+                    report("\(what): `cv` must be a fraction above 0 and at most 10 (0.24 for 24%), not \(cv)", at: entry(fields, "cv"))
+                    continue
+                }
+                variability.append(ParameterVariability(parameter: p.key, cv: cv, source: source))
+            }
+            organisms.append(Organism(name: e.key, description: string(entry(spec, "description"), "description") ?? "", parameters: values, variability: variability))
         }
         return organisms
     }

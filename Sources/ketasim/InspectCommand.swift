@@ -98,6 +98,9 @@ extension Inspect {
             for o in m.organisms {
                 let pairs = o.parameters.sorted { $0.key < $1.key }.map { "`\($0.key)` \(formatNumber($0.value))" }.joined(separator: ", ")
                 lines.append("- **\(o.name)** (\(cell(o.description))): \(pairs)")
+                for v in o.variability {
+                    lines.append("  - between individuals: `\(v.parameter)` log-normal, CV \(formatNumber(v.cv * 100))% (\(cell(v.source)))")
+                }
             }
         }
         return lines.joined(separator: "\n")

@@ -11,8 +11,9 @@ struct Population: ParsableCommand {
         median the scenario's value and that coefficient of variation (sigma of ln = sqrt(ln(1 + CV^2))); \
         --correlation FILE correlates them (a CSV whose header names the parameters); --from-fit DIR \
         draws the fitted parameters from a normal on their estimation scale with the Fisher covariance \
-        of DIR/estimates.csv (calibration uncertainty). A model with a body_weight parameter takes \
-        --iiv body_weight=CV% like any other. Subject i is the same for the same --seed in every \
+        of DIR/estimates.csv (calibration uncertainty); --covariates draws what the organism declares \
+        (the bundled human: body weight, CV 24%, from a patient PK study). A body_weight parameter \
+        matters for fixed doses (mg): per-kg volumes and clearances cancel it for mg/kg doses. Subject i is the same for the same --seed in every \
         shard, resume and --vary value (common random numbers).
         --vary NAME=VALUES (as sweep) runs the same subjects at each value.
 
@@ -45,6 +46,9 @@ struct Population: ParsableCommand {
 
     @Option(help: "NAME=CV%: log-normal variability of a parameter (repeatable), e.g. cl_ket=30%.")
     var iiv: [String] = []
+
+    @Flag(help: "Also draw every parameter whose variability the organism declares in the model (its `variability:` entries, each with a CV and its source, e.g. the human body weight), unless --iiv names it.")
+    var covariates = false
 
     @Option(help: "CSV correlation matrix of --iiv parameters (header of names).")
     var correlation: String?
@@ -113,6 +117,17 @@ struct Population: ParsableCommand {
                 }
                 specs.append(s)
             case .failure(let e): throw ValidationError("--iiv " + e.description)
+            }
+        }
+        if covariates {
+            let organism = base.organism.flatMap { definition.organism(named: $0) }
+            let declared = organism?.variability ?? []
+            guard !declared.isEmpty else {
+                throw ValidationError("--covariates: organism `\(base.organism ?? "none")` declares no variability in \(definition.name); give each one with --iiv NAME=CV%")
+            }
+            for v in declared where !specs.contains(where: { $0.name == v.parameter }) {
+                specs.append(IIVSpec(name: v.parameter, cv: v.cv))
+                printStandardError("population: \(v.parameter) log-normal with CV \(String(format: "%g", v.cv * 100))% (\(organism?.name ?? ""): \(v.source))")
             }
         }
         let matrix: CorrelationMatrix?

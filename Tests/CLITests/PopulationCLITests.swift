@@ -172,6 +172,37 @@ struct PopulationCLITests {
         }
     }
 
+    /// --covariates draws what the organism declares, as if the user had typed it: the same subjects as
+    /// --iiv with the declared CV, an explicit --iiv of the parameter wins, and an organism that
+    /// declares nothing is refused rather than silently giving a population without variability.
+    @Test func covariatesDrawTheOrganismsDeclaredVariability() throws {
+        let root = folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let text = try read(URL(fileURLWithPath: example))
+        let declared = text.replacingOccurrences(of: "    parameters: {body_weight: 70}\n",
+                                                 with: "    parameters: {body_weight: 70}\n    variability:\n      V: {cv: 0.3, source: \"test fixture\"}\n")
+        #expect(declared != text)
+        let model = root.appendingPathComponent("declared.yaml").path
+        try declared.write(toFile: model, atomically: true, encoding: .utf8)
+        func subjects(_ modelPath: String, _ extra: [String], _ name: String) throws -> String {
+            let out = root.appendingPathComponent(name).path
+            let r = try ketasim(["population", "--model", modelPath, "--n", "50", "--seed", "3", "--at", "2h", "-o", out] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            return try read(URL(fileURLWithPath: out + "/subjects.csv"))
+        }
+        let covariates = try subjects(model, ["--covariates"], "covariates")
+        #expect(covariates.hasPrefix("run_id,subject_id,V,status,"))
+        #expect(covariates == (try subjects(example, ["--iiv", "V=30%"], "explicit")))
+        let overridden = try subjects(model, ["--covariates", "--iiv", "V=10%"], "overridden")
+        #expect(overridden == (try subjects(example, ["--iiv", "V=10%"], "explicit10")))
+        #expect(overridden != covariates)
+
+        let none = try ketasim(["population", "--model", example, "--n", "5", "--covariates", "-o", root.appendingPathComponent("none").path])
+        #expect(none.status == 64)
+        #expect(none.stderr.contains("--covariates: organism `human` declares no variability"), "\(none.stderr)")
+    }
+
     @Test func badInputsAreOneSentenceAndExit64() throws {
         let dir = folder()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -224,3 +224,37 @@ struct DoseSpecTests {
         #expect(e.message == message)
     }
 }
+
+@Suite("Organism variability")
+struct OrganismVariabilityTests {
+    private func model(_ variability: String) -> String {
+        valid + """
+
+        organisms:
+          adult:
+            parameters: {k: 0.2}
+            variability:
+        \(variability)
+        """
+    }
+
+    @Test func declaredVariabilityIsRead() throws {
+        let m = try ModelLoader.parse(model("      k: {cv: 0.24, source: \"Table 2 of doi:10.1000/x\"}"), file: "m.yaml")
+        #expect(m.organism(named: "adult")?.variability == [ParameterVariability(parameter: "k", cv: 0.24, source: "Table 2 of doi:10.1000/x")])
+    }
+
+    /// A CV is a number a population will draw from: without a source, or as a percentage read as a
+    /// fraction (24 for 24%), it must not load.
+    @Test(arguments: [
+        ("      k: {cv: 0.24}", 23, "missing `source` (the citation of the CV) of variability of `k` in organism `adult`"),
+        ("      k: {source: s}", 23, "missing `cv` (a fraction: 0.24 for 24%) of variability of `k` in organism `adult`"),
+        ("      k: {cv: 24, source: s}", 23, "variability of `k` in organism `adult`: `cv` must be a fraction above 0 and at most 10 (0.24 for 24%), not 24.0"),
+        ("      kk: {cv: 0.2, source: s}", 23, "organism `adult` gives the variability of unknown parameter `kk`; did you mean `k`?"),
+        ("      k: {cv: 0.2, source: s, sd: 1}", 23, "unknown key `sd` in variability of `k` in organism `adult`; allowed: cv, source"),
+    ])
+    func incompleteVariabilityIsRefused(entry: String, line: Int, message: String) {
+        let p = problems(model(entry))
+        #expect(p.map(\.message) == [message])
+        #expect(p.first?.location.line == line)
+    }
+}
