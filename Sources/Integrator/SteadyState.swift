@@ -2,10 +2,10 @@ import CGSL
 
 /// Finds y* with f(t0, y*) = 0.
 ///
-/// First GSL's `hybridsj` (Powell's hybrid method with the analytic Jacobian) from the guess; when it
-/// fails or lands on a point with negative components that the guess did not have, the system is
-/// integrated forward over growing horizons until the derivatives vanish, and the root finder polishes
-/// the result. Says clearly when neither works.
+/// First Newton's method from the guess (damped; then GSL's `hybridsj`, Powell's hybrid method, both
+/// with the analytic Jacobian); when they fail or land on a point with negative components that the
+/// guess did not have, the system is integrated forward over growing horizons until the derivatives
+/// vanish, and the root finder polishes the result. Says clearly when neither works.
 public struct SteadyStateSolver: Sendable {
     /// Convergence: max_i |f_i| <= residualTolerance * max(1, |y_i|) / timeScale.
     public var residualTolerance: Double
@@ -165,7 +165,72 @@ public struct SteadyStateSolver: Sendable {
         }
     }
 
+    /// Damped Newton first, Powell's hybrid method when it fails.
     private func newton(_ system: any ODESystem, from guess: [Double]) -> [Double]? {
+        dampedNewton(system, from: guess) ?? hybrid(system, from: guess)
+    }
+
+    /// Newton's method with the analytic Jacobian, LU-factorised, halving a step until the residual
+    /// falls. Sweeps start each run from an equilibrium of nearby parameters, where this converges in a
+    /// handful of iterations; hybridsj re-factorises by QR and updates by Givens rotations at every
+    /// step and cost a third of a Sobol analysis. Nil (and hybridsj next) on a singular Jacobian, a
+    /// residual that no halving lowers, or no convergence in 50 iterations.
+    private func dampedNewton(_ system: any ODESystem, from guess: [Double]) -> [Double]? {
+        let n = system.dimension
+        guard let jacobian = gsl_matrix_alloc(n, n), let permutation = gsl_permutation_alloc(n),
+              let rhs = gsl_vector_alloc(n), let step = gsl_vector_alloc(n) else { return nil }
+        defer { gsl_matrix_free(jacobian); gsl_permutation_free(permutation); gsl_vector_free(rhs); gsl_vector_free(step) }
+        var x = guess, trial = guess
+        var f = [Double](repeating: 0, count: n), trialF = f, dfdt = f
+        func evaluate(_ y: [Double], into out: inout [Double]) -> Double {
+            y.withUnsafeBufferPointer { yb in out.withUnsafeMutableBufferPointer { fb in system.evaluate(t: time, y: yb.baseAddress!, dydt: fb.baseAddress!) } }
+            var sum = 0.0
+            for i in 0..<n {
+                let r = out[i] / max(1, abs(y[i]))
+                sum += r * r
+            }
+            return sum.isFinite ? sum : .infinity
+        }
+        func converged(_ y: [Double], _ g: [Double]) -> Bool {
+            for i in 0..<n where !(abs(g[i]) <= residualTolerance * max(1, abs(y[i]))) { return false }
+            return true
+        }
+        var norm = evaluate(x, into: &f)
+        guard norm.isFinite else { return nil }
+        let jd = ketasim_matrix_data(jacobian)!, rd = ketasim_vector_data(rhs)!, sd = ketasim_vector_data(step)!
+        for _ in 0..<50 {
+            if converged(x, f) { return x.map { abs($0) < 1e-20 ? 0 : $0 } }
+            x.withUnsafeBufferPointer { xb in dfdt.withUnsafeMutableBufferPointer { db in system.jacobian(t: time, y: xb.baseAddress!, dfdy: jd, dfdt: db.baseAddress!) } }
+            var sign: Int32 = 0
+            guard gsl_linalg_LU_decomp(jacobian, permutation, &sign) == gslSuccess else { return nil }
+            var largest = 0.0, smallest = Double.infinity
+            for i in 0..<n {
+                let u = abs(jd[i * n + i])
+                largest = max(largest, u)
+                smallest = min(smallest, u)
+            }
+            guard largest.isFinite, smallest > 1e-13 * largest else { return nil }
+            for i in 0..<n { rd[i] = -f[i] }
+            guard gsl_linalg_LU_solve(jacobian, permutation, rhs, step) == gslSuccess else { return nil }
+            var lambda = 1.0, accepted = false
+            for _ in 0..<12 {
+                for i in 0..<n { trial[i] = x[i] + lambda * sd[i] }
+                let trialNorm = evaluate(trial, into: &trialF)
+                if trialNorm < norm || converged(trial, trialF) {
+                    swap(&x, &trial)
+                    swap(&f, &trialF)
+                    norm = trialNorm
+                    accepted = true
+                    break
+                }
+                lambda *= 0.5
+            }
+            guard accepted else { return nil }
+        }
+        return converged(x, f) ? x.map { abs($0) < 1e-20 ? 0 : $0 } : nil
+    }
+
+    private func hybrid(_ system: any ODESystem, from guess: [Double]) -> [Double]? {
         let n = system.dimension
         let context = RootContext(system: system, t: time)
         let params = Unmanaged.passUnretained(context).toOpaque()
