@@ -40,6 +40,11 @@ public final class CompiledModel: Sendable {
     /// The largest n whose n x n Jacobian indices fit in 32 bits.
     public static let maximumStates = 46_340
 
+    /// Why a model with `n` states, more than `maximumStates`, is refused.
+    static func tooManyStates(_ n: Int) -> String {
+        "the model has \(n) states, more than \(maximumStates), ketasim's limit: its dense Jacobian of \(n) x \(n) entries would need \(Int((Double(n) * Double(n) * 8 / 1e9).rounded())) GB"
+    }
+
     public init(_ model: ModelDefinition) throws(ModelError) {
         definition = model
         let n = model.states.count
@@ -52,8 +57,7 @@ public final class CompiledModel: Sendable {
         // The Jacobian is dense: its n² entries are addressed with 32-bit indices, and at the limit it
         // would take 17 GB a copy. A 250,000-state file (48 MB) stopped on a precondition here.
         guard n <= Self.maximumStates else {
-            throw .invalid([ModelProblem(location: SourceLocation(file: model.file, line: 1, column: 1),
-                                         message: "the model has \(n) states, more than \(Self.maximumStates), ketasim's limit: its dense Jacobian of \(n) x \(n) entries would need \(Int((Double(n) * Double(n) * 8 / 1e9).rounded())) GB")])
+            throw .invalid([ModelProblem(location: SourceLocation(file: model.file, line: 1, column: 1), message: Self.tooManyStates(n))])
         }
         try Self.checkDepth(model, infusionTargets: Set(infusionTargets))
         // Assignments are named, not substituted (they are in dependency order): each program computes
