@@ -26,7 +26,7 @@ func nameProblem(_ name: String, kind: String) -> String? {
 /// Orders items so each comes after those it depends on (depth-first, iterative so a long chain
 /// neither recurses deeply nor copies paths). `dependencies(i)` lists indices into the same items.
 /// Returns the order, or the indices of one cycle (first member repeated at the end).
-func dependencyOrder(count: Int, dependencies: (Int) -> [Int]) -> Result<[Int], DependencyCycle> {
+public func dependencyOrder(count: Int, dependencies: (Int) -> [Int]) -> Result<[Int], DependencyCycle> {
     var mark = [UInt8](repeating: 0, count: count)  // 0 new, 1 on the stack, 2 done
     var order: [Int] = []
     order.reserveCapacity(count)
@@ -59,8 +59,8 @@ func dependencyOrder(count: Int, dependencies: (Int) -> [Int]) -> Result<[Int], 
     return .success(order)
 }
 
-struct DependencyCycle: Error {
-    var members: [Int]
+public struct DependencyCycle: Error {
+    public var members: [Int]
 }
 
 extension ModelDefinition {
