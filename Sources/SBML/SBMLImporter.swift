@@ -555,21 +555,33 @@ private struct ModelBuilder {
         var needsRate: Set<String> = []
         let modelLine = modelNode.line
         let file = self.file
-        func value(_ id: String) throws(SBMLError) -> Double {
-            if let v = values[id] { return v }
-            guard let d = definitions[id] else {
-                throw SBMLError(.invalid, file: file, line: modelLine, element: "model", id: id, message: "math refers to unknown id `\(id)`")
+        // Each value after those it reads, depth-first with an explicit stack: a chain of initial
+        // assignments thousands long overflowed the stack when each value evaluated the next.
+        for entry in ids where values[entry.id] == nil {
+            var stack: [(id: String, math: MathNode, reads: [String])] = []
+            func open(_ id: String) throws(SBMLError) {
+                guard let d = definitions[id] else {
+                    throw SBMLError(.invalid, file: file, line: modelLine, element: "model", id: id, message: "math refers to unknown id `\(id)`")
+                }
+                guard visiting.insert(id).inserted else {
+                    throw SBMLError(.invalid, file: file, line: d.line, element: d.element, id: id, message: "initial values depend on each other in a cycle through `\(id)`")
+                }
+                stack.append((id, d.math, d.math.names.sorted()))
             }
-            guard visiting.insert(id).inserted else {
-                throw SBMLError(.invalid, file: file, line: d.line, element: d.element, id: id, message: "initial values depend on each other in a cycle through `\(id)`")
+            try open(entry.id)
+            while let top = stack.last {
+                if let name = top.reads.last {
+                    stack[stack.count - 1].reads.removeLast()
+                    if values[name] == nil { try open(name) }
+                    continue
+                }
+                stack.removeLast()
+                visiting.remove(top.id)
+                let value = try MathML.evaluate(top.math, time: 0) { (name: String) throws(SBMLError) -> Double in values[name] ?? .nan }
+                values[top.id] = value
+                if top.math.usesRateOf || top.math.names.contains(where: { needsRate.contains($0) }) { needsRate.insert(top.id) }
             }
-            let v = try MathML.evaluate(d.math, time: 0) { (name: String) throws(SBMLError) -> Double in try value(name) }
-            visiting.remove(id)
-            if d.math.usesRateOf || d.math.names.contains(where: { needsRate.contains($0) }) { needsRate.insert(id) }
-            values[id] = v
-            return v
         }
-        for entry in ids { _ = try value(entry.id) }
         // Assignment rules and reaction rates are recomputed as expressions; any other value is a number.
         for entry in ids where needsRate.contains(entry.id) && assignmentRules[entry.id] == nil && entry.element != "reaction" {
             let d = definitions[entry.id]

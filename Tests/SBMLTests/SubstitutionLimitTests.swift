@@ -120,6 +120,29 @@ struct SubstitutionLimitTests {
         #expect(run.value(0, at: 0) == 512 && run.value(0, at: 1) == 512)
     }
 
+    /// Values that read each other in a chain are computed in order with an explicit stack: 20,000
+    /// assignment rules p_k = p_(k-1) + 1 overflowed the stack, one level of recursion per link, on
+    /// import and where a PEtab problem recomputes initial values (`initialStates`).
+    @Test func aChainOfTwentyThousandAssignmentRulesImportsAndStartsItsSpecies() throws {
+        let n = 20_000
+        let parameters = (0..<n).map { "<parameter id=\"p\($0)\" value=\"0\" constant=\"\($0 == 0)\"/>" }.joined()
+        let rules = (1..<n).map { k in
+            "<assignmentRule variable=\"p\(k)\">\(math("<apply><plus/><ci>p\(k - 1)</ci><cn>1</cn></apply>"))</assignmentRule>"
+        }.joined(separator: "\n")
+        let xml = document("""
+            <listOfCompartments><compartment id="c" size="1" constant="true"/></listOfCompartments>
+            <listOfSpecies><species id="A" compartment="c" initialConcentration="1" hasOnlySubstanceUnits="false" boundaryCondition="false" constant="false"/></listOfSpecies>
+            <listOfParameters>\(parameters)</listOfParameters>
+            <listOfInitialAssignments><initialAssignment symbol="A">\(math("<ci>p\(n - 1)</ci>"))</initialAssignment></listOfInitialAssignments>
+            <listOfRules>
+            \(rules)
+            </listOfRules>
+            """)
+        let model = try SBMLImporter.importModel(xml: xml, file: "chain.xml")
+        #expect(model.definition.states.first?.initial == Double(n - 1))
+        #expect(model.initialStates(parameters: ["p0": 1]) == ["A": Double(n)])
+    }
+
     /// What the limits rest on: the depth and size `MathMeasure` predicts for a substitution are those
     /// of the tree it builds, on random trees with names used several times at different depths.
     @Test func aMeasuredSubstitutionIsTheTreeItBuilds() {
