@@ -84,10 +84,13 @@ public struct RunMetadata: Codable, Sendable {
     /// `metric` columns `<output>.<metric>` take their output's unit, times the model's time unit).
     public mutating func describeColumns(_ names: [String], model: ModelDefinition) {
         var units: [String: String] = [timeUnit.map { TimeUnit($0).column } ?? "time": timeUnit ?? ""]
+        // Looked up in dictionaries: an imported model can have tens of thousands of columns.
+        let first = { (a: String, _: String) in a }
+        let states = Dictionary(model.states.map { ($0.name, $0.unit) }, uniquingKeysWith: first)
+        let assignments = Dictionary(model.assignments.map { ($0.name, $0.unit ?? "") }, uniquingKeysWith: first)
+        let parameters = Dictionary(model.parameters.map { ($0.name, $0.unit) }, uniquingKeysWith: first)
         for name in names {
-            if let s = model.state(named: name) { units[name] = s.unit }
-            else if let a = model.assignments.first(where: { $0.name == name }) { units[name] = a.unit ?? "" }
-            else if let p = model.parameter(named: name) { units[name] = p.unit }
+            if let unit = states[name] ?? assignments[name] ?? parameters[name] { units[name] = unit }
         }
         self.units = units
     }

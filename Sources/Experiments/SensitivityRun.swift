@@ -76,6 +76,16 @@ extension Simulator {
         guard s.directions.count == s.parameters.count * d, s.initial.count == n * d else {
             throw .sensitivitiesUnavailable("internal: the sensitivity plan's matrices do not match \(s.parameters.count) parameters, \(n) states and \(d) directions")
         }
+        // An implicit stepper factorizes the augmented system's Jacobian as a dense matrix n (1 + d) on a
+        // side: the model's own limit holds for it, checked before GSL allocates it (a few copies of
+        // 17 GB at the limit, more than the memory of most machines well before).
+        let dimension = n * (1 + d)
+        if settings.stepper.usesJacobian && dimension > CompiledModel.maximumStates {
+            let gigabytes = Int((Double(dimension) * Double(dimension) * 8 / 1e9).rounded())
+            throw .sensitivitiesUnavailable("the sensitivity equations of \(n) state\(n == 1 ? "" : "s") in \(d) direction\(d == 1 ? "" : "s") have \(dimension) states, more than "
+                                            + "\(CompiledModel.maximumStates), ketasim's limit: the \(settings.stepper.rawValue) stepper's dense Jacobian "
+                                            + "of them would need \(gigabytes) GB")
+        }
         if !plan.doses.isEmpty {
             let doseParameters = Set(def.drugs.flatMap { $0.routes.compactMap { r -> String? in
                 if case .parameter(let name) = r.bioavailability { return name }

@@ -184,6 +184,39 @@ public indirect enum Expr: Sendable, Hashable {
         return deepest
     }
 
+    /// Nodes the tree would have once the symbols found in `symbolSizes` are replaced by trees of
+    /// those sizes, counting a repeated subtree every time it occurs, as the recursive passes walk it;
+    /// computed without building the tree (a size of 2^60 costs nothing). Iterative; saturates at
+    /// `Double.greatestFiniteMagnitude` rather than overflowing.
+    public func expandedSize(symbolSizes: [String: Double] = [:]) -> Double {
+        var total = 0.0
+        var pending: [Expr] = [self]
+        while let e = pending.popLast() {
+            switch e {
+            case .constant:
+                total += 1
+            case .symbol(let name):
+                total += symbolSizes[name] ?? 1
+            case .unary(_, let a):
+                total += 1
+                pending.append(a)
+            case .binary(_, let a, let b):
+                total += 1
+                pending.append(a)
+                pending.append(b)
+            case .call(_, let args):
+                total += 1
+                pending.append(contentsOf: args)
+            case .conditional(let c, let a, let b):
+                total += 1
+                pending.append(c)
+                pending.append(a)
+                pending.append(b)
+            }
+        }
+        return total.isFinite ? total : .greatestFiniteMagnitude
+    }
+
     /// Number of nodes in the tree, counting repeated subtrees every time they occur.
     public var nodeCount: Int {
         switch self {

@@ -65,8 +65,16 @@ enum Lexer {
             let start = position
             let startIndex = index
             func lexeme() -> String {
+                let slice = scalars[startIndex..<index]
+                // Tokens are ASCII but for a malformed number's neighbours: bytes, not a scalar view.
+                if slice.allSatisfy(\.isASCII) {
+                    return String(unsafeUninitializedCapacity: slice.count) { buffer in
+                        for (k, u) in slice.enumerated() { buffer[k] = UInt8(truncatingIfNeeded: u.value) }
+                        return slice.count
+                    }
+                }
                 var s = String.UnicodeScalarView()
-                s.append(contentsOf: scalars[startIndex..<index])
+                s.append(contentsOf: slice)
                 return String(s)
             }
 

@@ -48,12 +48,17 @@ public enum ExpressionParser {
 /// Maps positions in the expression text to positions in its file.
 struct SourceText {
     var origin: SourceLocation
-    var lines: [String]
+    /// Split into lines only for a message: every expression of a model is parsed, few are reported.
+    var text: String
 
     init(text: String, origin: SourceLocation) {
         self.origin = origin
+        self.text = text
+    }
+
+    var lines: [String] {
         // Split on scalars, not Characters: "\r\n" is one Character and would hide the line break.
-        lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { slice in
+        text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { slice in
             var line = String(String.UnicodeScalarView(slice))
             if line.hasSuffix("\r") { line.removeLast() }
             return line
@@ -69,6 +74,7 @@ struct SourceText {
     /// with the text even though the rest of the file line (e.g. a YAML key) is not available here.
     func sourceLine(forFileLine fileLine: Int) -> String {
         let index = fileLine - origin.line
+        let lines = lines
         guard lines.indices.contains(index) else { return "" }
         return index == 0 ? String(repeating: " ", count: max(0, origin.column - 1)) + lines[0] : lines[index]
     }
@@ -287,7 +293,7 @@ private struct Parser {
         try checkDepth(depth, at: nameToken)
 
         let location = source.location(nameToken.start)
-        let sourceLine = source.sourceLine(forFileLine: location.line)
+        var sourceLine: String { source.sourceLine(forFileLine: location.line) }
         switch name {
         case "if":
             guard args.count == 3 else {

@@ -14,6 +14,9 @@ extension Assignment {
 /// Why `name` cannot name a `kind` (reserved, or not letters, digits and `_` starting with a letter), or nil.
 func nameProblem(_ name: String, kind: String) -> String? {
     if Reader.reserved.contains(name) { return "`\(name)` is reserved and cannot name a \(kind)" }
+    // ASCII letters, digits and `_` without walking Characters: what nearly every name is.
+    func isWordByte(_ b: UInt8) -> Bool { (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39) || b == 0x5F }
+    if let first = name.utf8.first, first > 0x39, name.utf8.allSatisfy(isWordByte) { return nil }
     if name.first.map({ !($0.isLetter || $0 == "_") }) ?? true || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) || !name.allSatisfy(\.isASCII) {
         return "`\(name)` is not a valid name for a \(kind): use letters, digits and `_`, starting with a letter"
     }
@@ -23,7 +26,7 @@ func nameProblem(_ name: String, kind: String) -> String? {
 /// Orders items so each comes after those it depends on (depth-first, iterative so a long chain
 /// neither recurses deeply nor copies paths). `dependencies(i)` lists indices into the same items.
 /// Returns the order, or the indices of one cycle (first member repeated at the end).
-func dependencyOrder(count: Int, dependencies: (Int) -> [Int]) -> Result<[Int], DependencyCycle> {
+public func dependencyOrder(count: Int, dependencies: (Int) -> [Int]) -> Result<[Int], DependencyCycle> {
     var mark = [UInt8](repeating: 0, count: count)  // 0 new, 1 on the stack, 2 done
     var order: [Int] = []
     order.reserveCapacity(count)
@@ -56,8 +59,8 @@ func dependencyOrder(count: Int, dependencies: (Int) -> [Int]) -> Result<[Int], 
     return .success(order)
 }
 
-struct DependencyCycle: Error {
-    var members: [Int]
+public struct DependencyCycle: Error {
+    public var members: [Int]
 }
 
 extension ModelDefinition {

@@ -48,7 +48,10 @@ public enum ModelLoader {
         var reader = Reader(text: text, file: file)
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: text) else {
+            // The basic resolver tags every plain scalar a string: the default one matched each against
+            // ICU regular expressions (a third of the time to read a large model) for tags the reader
+            // never looks at; `Reader.number` converts numbers itself.
+            guard let node = try Yams.compose(yaml: text, .basic) else {
                 throw ModelError.invalid([ModelProblem(location: SourceLocation(file: file, line: 1, column: 1), message: "the file is empty; a model needs at least name, description, time_unit, parameters, states, odes and outputs")])
             }
             root = node
@@ -72,15 +75,26 @@ public enum ModelLoader {
 /// One pass over the YAML tree, collecting problems instead of stopping at the first.
 struct Reader {
     let file: String
-    let lines: [Substring]
+    let text: String
+    /// UTF-8 offset of each line's first byte: a line becomes a String only when a message shows it.
+    let lineStarts: [Int]
     var problems: [ModelProblem] = []
     var warnings: [ModelProblem] = []
     /// Every name declared so far (parameters, inputs, states, assignments) and where.
     var declared: [String: SourceLocation] = [:]
 
+    /// What `UnitGrammar` says of each distinct unit: a model repeats a few units thousands of times.
+    var unitChecks: [String: String?] = [:]
+
     init(text: String, file: String) {
         self.file = file
-        self.lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        self.text = text
+        func starts(_ bytes: some Sequence<UInt8>) -> [Int] {
+            var starts = [0]
+            for (offset, byte) in bytes.enumerated() where byte == 0x0A { starts.append(offset + 1) }
+            return starts
+        }
+        lineStarts = text.utf8.withContiguousStorageIfAvailable(starts) ?? starts(text.utf8)
     }
 
     // MARK: locations and problems
@@ -90,8 +104,14 @@ struct Reader {
         return SourceLocation(file: file, line: mark.line, column: mark.column)
     }
 
+    /// Line `line` (from 1) without its line break, "\n" or "\r\n" alike.
     func sourceLine(_ line: Int) -> String {
-        line >= 1 && line <= lines.count ? String(lines[line - 1]) : ""
+        guard line >= 1 && line <= lineStarts.count else { return "" }
+        let utf8 = text.utf8
+        let start = utf8.index(utf8.startIndex, offsetBy: lineStarts[line - 1])
+        var end = line < lineStarts.count ? utf8.index(utf8.startIndex, offsetBy: lineStarts[line] - 1) : utf8.endIndex
+        if end > start, utf8[utf8.index(before: end)] == 0x0D { end = utf8.index(before: end) }
+        return String(decoding: utf8[start..<end], as: UTF8.self)
     }
 
     mutating func report(_ message: String, at location: SourceLocation) {
@@ -109,8 +129,10 @@ struct Reader {
 
     /// Warns about a unit outside `UnitGrammar`, at its `unit:` value.
     mutating func checkUnit(_ unit: String?, of what: String, at node: Node?) {
-        guard let unit, let bad = UnitGrammar.unknownPart(of: unit) else { return }
-        let part = bad == unit.trimmingCharacters(in: .whitespaces) || bad.isEmpty ? "" : " (`\(bad)` is not a unit ketasim knows)"
+        guard let unit else { return }
+        let known = unitChecks[unit] ?? { let part = UnitGrammar.unknownPart(of: unit); unitChecks[unit] = part; return part }()
+        guard let bad = known else { return }
+        let part = bad == trimmingSpaces(unit) || bad.isEmpty ? "" : " (`\(bad)` is not a unit ketasim knows)"
         warn("unknown unit `\(unit)` of \(what)\(part); write units with SI symbols and prefixes, *, /, ^ and 1, e.g. umol/L/h or 1/h", at: node)
     }
 
@@ -139,8 +161,8 @@ struct Reader {
         }
         var result: [(String, Node, Node)] = []
         for (k, v) in m {
-            guard let key = k.string else { report("\(what): keys must be plain names", at: k); continue }
-            result.append((key, k, v))
+            guard case .scalar(let keyScalar) = k else { report("\(what): keys must be plain names", at: k); continue }
+            result.append((keyScalar.string, k, v))
         }
         return result
     }
@@ -160,7 +182,7 @@ struct Reader {
             return nil
         }
         guard case .scalar(let s) = node else { report("\(what) must be text", at: node); return nil }
-        if required && s.string.trimmingCharacters(in: .whitespaces).isEmpty {
+        if required && trimmingSpaces(s.string).isEmpty {
             report("\(what) must not be empty", at: node)
             return nil
         }
@@ -172,8 +194,8 @@ struct Reader {
             if required { report("missing \(what)", at: parent) }
             return nil
         }
-        guard case .scalar(let s) = node, let value = Double(s.string.trimmingCharacters(in: .whitespaces)), value.isFinite else {
-            report("\(what) must be a number, got `\(node.string ?? "a \(kind(node))")`", at: node)
+        guard case .scalar(let s) = node, let value = Double(trimmingSpaces(s.string)), value.isFinite else {
+            report("\(what) must be a number, got `\(node.scalar?.string ?? "a \(kind(node))")`", at: node)
             return nil
         }
         return value
@@ -205,7 +227,9 @@ struct Reader {
     }
 
     func entry(_ entries: [(key: String, keyNode: Node, value: Node)], _ key: String) -> Node? {
-        entries.first { $0.key == key }?.value
+        // By index: `first(where:)` copies every entry it looks at, three retains and a weak reference each.
+        for i in entries.indices where entries[i].key == key { return entries[i].value }
+        return nil
     }
 
     /// Where an expression's first character is in the file: after the opening quote of a quoted scalar.
@@ -242,6 +266,12 @@ struct Reader {
     /// user sees them all at once.
     mutating func read(_ root: Node) -> ModelDefinition? {
         guard let top = mapping(root, "the model file") else { return nil }
+        // Counted before any state is read: a model too large to compile is refused in the time the
+        // file takes to parse, not after every state and equation has been read and checked.
+        if let states = top.first(where: { $0.key == "states" }), case .mapping(let m) = states.value, m.count > CompiledModel.maximumStates {
+            report(CompiledModel.tooManyStates(m.count), at: states.keyNode)
+            return nil
+        }
         checkKeys(top, allowed: Self.topLevelKeys, in: "the model file")
         let name = string(entry(top, "name"), "`name`", required: true, at: root) ?? ""
         let description = string(entry(top, "description"), "`description`", required: true, at: root) ?? ""
@@ -408,6 +438,7 @@ struct Reader {
         }
         let known = Set(declared.keys).union(["t"])
         var odeByState: [String: (ParsedExpression, Node)] = [:]
+        odeByState.reserveCapacity(states.count)
         var unparsed: Set<String> = []
         if entry(top, "odes") == nil { report("missing `odes` section", at: root) }
         let stateNames = Set(states.map(\.name))
@@ -686,6 +717,17 @@ struct Reader {
         if !(dose.time >= 0) { return "the dose at \(formatNumber(dose.time)) h lies before the start of the run (t = 0)" }
         return nil
     }
+}
+
+/// `text` without leading and trailing tabs and Unicode space separators (Foundation's
+/// `CharacterSet.whitespaces`), without going through NSString: numbers and required fields of a large
+/// model are checked this way hundreds of thousands of times, and almost never have any.
+func trimmingSpaces(_ text: String) -> String {
+    func isSpace(_ u: Unicode.Scalar) -> Bool { u == "\t" || u.properties.generalCategory == .spaceSeparator }
+    let scalars = text.unicodeScalars
+    guard let first = scalars.first, let last = scalars.last, isSpace(first) || isSpace(last) else { return text }
+    guard let start = scalars.firstIndex(where: { !isSpace($0) }), let end = scalars.lastIndex(where: { !isSpace($0) }) else { return "" }
+    return String(scalars[start...end])
 }
 
 extension ModelDefinition {

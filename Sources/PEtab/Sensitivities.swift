@@ -23,8 +23,11 @@ struct SensitivitySetup {
     let baseSources: [String: String]
     /// Model parameters any id can act through, sorted: the sensitivity equations' parameters q.
     let parameters: [String]
-    /// ∂x0_i/∂q_k of each state's initial value (nil where it is zero).
-    let initialDerivatives: [[Expr?]]
+    /// ∂x0_i/∂q_k of the states' initial values where not structurally zero, computed by one program
+    /// over the model parameters (nil when it could not be compiled: every entry is then NaN).
+    let initialProgram: CompiledProgram?
+    /// (state, parameter slot) of the program's outputs, in order.
+    let initialEntries: [(state: Int, slot: Int)]
     let stateNames: [String]
     let modelParameters: [(name: String, value: Double)]
 
@@ -47,33 +50,52 @@ struct SensitivitySetup {
         stateNames = def.states.map(\.name)
         modelParameters = def.parameters.map { ($0.name, $0.value) }
 
-        // Each state's initial value as an expression of parameters alone, as `initialStates` evaluates it.
+        // Each state's initial value as an expression of parameters alone, as `initialStates` evaluates it:
+        // the initial expressions and assignments it reads are names of an `ExpressionGraph`, defined once
+        // each and differentiated by the chain rule, not substituted into each other (a chain of them
+        // that uses each link twice would double the tree per link). `t` is 0; a name that is undefined,
+        // or that a definition reaches again through itself, is NaN where it is read.
         let assignments = Dictionary(def.assignments.map { ($0.name, $0.expression) }, uniquingKeysWith: { a, _ in a })
-        var memo: [String: Expr] = [:]
-        var visiting: Set<String> = []
-        func resolve(_ name: String) -> Expr {
-            if parameterNames.contains(name) { return .symbol(name) }
-            if name == "t" { return .constant(0) }
-            if let e = memo[name] { return e }
-            guard let e = model.initialExpressions[name] ?? assignments[name], visiting.insert(name).inserted else { return .constant(.nan) }
-            var map: [String: Expr] = [:]
-            for s in e.symbols { map[s] = resolve(s) }
-            visiting.remove(name)
-            let r = e.substituting(map)
-            memo[name] = r
-            return r
+        func definition(_ name: String) -> Expr? {
+            parameterNames.contains(name) || name == "t" ? nil : model.initialExpressions[name] ?? assignments[name]
         }
-        let qs = parameters
-        initialDerivatives = def.states.map { state in
-            let x0 = resolve(state.name)
-            let symbols = x0.symbols
-            return qs.map { p -> Expr? in
-                guard symbols.contains(p) else { return nil }
-                let d = x0.derivative(withRespectTo: p)
-                if case .constant(0) = d { return nil }
-                return d
+        var graph = ExpressionGraph()
+        enum Mark { case open, defined }
+        var marks: [String: Mark] = [:]
+        for root in def.states.map(\.name) where marks[root] == nil {
+            guard let e = definition(root) else { continue }
+            // Depth-first with an explicit stack: a chain of definitions can be thousands long.
+            var stack: [(name: String, value: Expr, pending: [String], map: [String: Expr])] = [(root, e, e.symbols.sorted(), ["t": .constant(0)])]
+            marks[root] = .open
+            while let top = stack.last {
+                guard let symbol = top.pending.last else {
+                    stack.removeLast()
+                    graph.define(top.name, as: top.value.substituting(top.map))
+                    marks[top.name] = .defined
+                    continue
+                }
+                stack[stack.count - 1].pending.removeLast()
+                if parameterNames.contains(symbol) || symbol == "t" || marks[symbol] == .defined { continue }
+                guard marks[symbol] == nil, let e = definition(symbol) else {
+                    stack[stack.count - 1].map[symbol] = .constant(.nan)
+                    continue
+                }
+                marks[symbol] = .open
+                stack.append((symbol, e, e.symbols.sorted(), ["t": .constant(0)]))
             }
         }
+        var outputs: [Expr] = [], entries: [(state: Int, slot: Int)] = []
+        for (i, state) in def.states.enumerated() where marks[state.name] == .defined {
+            let reached = graph.dependencies(of: .symbol(state.name))
+            for (k, p) in parameters.enumerated() where reached.contains(p) {
+                let d = graph.derivative(of: .symbol(state.name), withRespectTo: p)
+                if case .constant(0) = d { continue }
+                outputs.append(d)
+                entries.append((i, k))
+            }
+        }
+        initialProgram = try? CompiledProgram(variables: modelParameters.map(\.name), graph: graph, outputs: outputs)
+        initialEntries = entries
     }
 
     /// The id each model parameter follows under a condition (a numeric cell follows none).
@@ -98,18 +120,22 @@ struct SensitivitySetup {
     func initialSensitivities(parameters values: [String: Double], directions m: [Double], effect: PEtabProblem.ConditionEffect) -> [Double] {
         let d = ids.count
         var s = [Double](repeating: 0, count: stateNames.count * d)
-        var env: [String: Double] = [:]
-        for p in modelParameters { env[p.name] = values[p.name] ?? p.value }
-        for (i, name) in stateNames.enumerated() {
-            if effect.states[name] != nil {
-                if let source = effect.stateSources[name], let j = slot[source.id] { s[i * d + j] = source.factor }
-                continue
+        var partials = [Double](repeating: .nan, count: initialEntries.count)
+        if let program = initialProgram, !initialEntries.isEmpty {
+            var registers = [Double](repeating: 0, count: max(program.registerCount, modelParameters.count))
+            for (k, p) in modelParameters.enumerated() { registers[k] = values[p.name] ?? p.value }
+            registers.withUnsafeMutableBufferPointer { r in
+                partials.withUnsafeMutableBufferPointer { out in
+                    if let r = r.baseAddress, let out = out.baseAddress { program.run(registers: r, outputs: out) }
+                }
             }
-            for (k, e) in initialDerivatives[i].enumerated() {
-                guard let e else { continue }
-                let v = (try? e.evaluate(env)) ?? .nan
-                for j in 0..<d where m[k * d + j] != 0 { s[i * d + j] += v * m[k * d + j] }
-            }
+        }
+        for (i, name) in stateNames.enumerated() where effect.states[name] != nil {
+            if let source = effect.stateSources[name], let j = slot[source.id] { s[i * d + j] = source.factor }
+        }
+        for (e, entry) in initialEntries.enumerated() where effect.states[stateNames[entry.state]] == nil {
+            let i = entry.state, k = entry.slot
+            for j in 0..<d where m[k * d + j] != 0 { s[i * d + j] += partials[e] * m[k * d + j] }
         }
         return s
     }

@@ -1,3 +1,5 @@
+import Models
+
 /// SBML algebraic rules 0 = f(...) turned into assignment rules.
 ///
 /// Each rule determines one variable, found as SBML's "not overdetermined" check finds it (L3V2
@@ -30,14 +32,37 @@ struct SolvedAlgebraicRule {
 enum AlgebraicRules {
     /// - Parameters:
     ///   - candidates: the variables algebraic rules may determine, in document order.
-    ///   - assignmentRules: math of the assignment rules by variable, expanded into f so that a rule
-    ///     reaching x only through an assignment rule (0 = y - T with y = 2 x) still determines x.
-    static func solve(_ rules: [AlgebraicRule], candidates: [String], assignmentRules: [String: MathNode],
+    ///   - assignmentRules: math and line of the assignment rules by variable, expanded into f so that a
+    ///     rule reaching x only through an assignment rule (0 = y - T with y = 2 x) still determines x.
+    ///
+    /// Substituting shares the trees it copies, but every pass after it (linearity, translation,
+    /// simplify, compile) walks them as trees: assignment rules that each use the previous one twice,
+    /// or rules whose solutions each use the previous solution twice, double the tree per link. So
+    /// every substitution is measured before it is built and refused beyond `MathML.maximumDepth` or
+    /// `MathML.maximumSize`, at the rule it would build.
+    static func solve(_ rules: [AlgebraicRule], candidates: [String], assignmentRules: [String: (math: MathNode, line: Int)],
                       file: String) throws(SBMLError) -> [SolvedAlgebraicRule] {
         if rules.isEmpty { return [] }
         let order = Dictionary(candidates.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        let expander = Expander(rules: assignmentRules, free: Set(candidates))
-        let expanded = rules.map { expander.expand($0.math) }
+        let expander = try Expander(rules: assignmentRules, free: Set(candidates), file: file)
+        func check(_ measure: (depth: Int, size: Double), _ rule: (line: Int, label: String?), _ what: String) throws(SBMLError) {
+            if measure.depth > MathML.maximumDepth {
+                throw SBMLError(.unsupported, file: file, line: rule.line, element: "algebraicRule", id: rule.label,
+                                message: "\(what) is \(measure.depth) levels deep (an n-ary operator with k arguments counts k - 1), "
+                                + "more than ketasim's limit of \(MathML.maximumDepth); write the solution as assignment rules")
+            }
+            if measure.size > MathML.maximumSize {
+                throw SBMLError(.unsupported, file: file, line: rule.line, element: "algebraicRule", id: rule.label,
+                                message: "\(what) has \(MathML.terms(measure.size)) terms, more than ketasim's limit of \(Int(MathML.maximumSize)): "
+                                + "rules that use the previous one several times multiply at every link; write the solution as assignment rules")
+            }
+        }
+        var expanded: [MathNode] = []
+        for rule in rules {
+            let (node, measure) = expander.expand(rule.math)
+            try check(measure, (rule.line, rule.label), "the rule, with the assignment rules it uses substituted,")
+            expanded.append(node)
+        }
         let edges = expanded.map { $0.names.filter { order[$0] != nil }.sorted { order[$0, default: 0] < order[$1, default: 0] } }
 
         // Kuhn's augmenting paths: the rules are few, each search is linear in the edges.
@@ -67,10 +92,18 @@ enum AlgebraicRules {
 
         // Elimination in rule order.
         var solutions: [String: MathNode] = [:]
+        var measures: [String: (depth: Int, size: Double)] = [:]
         var solved: [SolvedAlgebraicRule] = []
+        /// `node` with the solutions it names substituted, if that is within the limits.
+        func substitutingSolutions(_ node: MathNode, _ rule: AlgebraicRule, _ what: String) throws(SBMLError) -> MathNode {
+            let open = node.names.filter { solutions[$0] != nil }.sorted()
+            if open.isEmpty { return node }
+            try check(node.measure(open: open).substituted(open.map { measures[$0] ?? (1, 1) }), (rule.line, rule.label), what)
+            return node.substituting(solutions)
+        }
         for r in rules.indices {
             let x = variableOf[r]
-            let f = expanded[r].substituting(solutions)
+            let f = try substitutingSolutions(expanded[r], rules[r], "the rule, with the solutions of the rules before it substituted,")
             guard let (a, b) = f.linearForm(in: x), !b.isZero else {
                 let coupled = solved.isEmpty ? "" : " once the rules before it are solved"
                 throw SBMLError(.unsupported, file: file, line: rules[r].line, element: "algebraicRule", id: rules[r].label,
@@ -78,50 +111,71 @@ enum AlgebraicRules {
                                 + "ketasim solves linear algebraic rules only")
             }
             let value = MathNode.quotient(MathNode.negation(a), b)
+            let measure = value.measure(open: [])
+            try check((measure.depth, measure.size), (rules[r].line, rules[r].label), "the solution for `\(x)`")
+            // Back into the earlier solutions (and their slopes), each measured before it is built.
             for k in solved.indices {
-                solved[k].math = solved[k].math.substituting([x: value])
-                solved[k].slope = solved[k].slope.substituting([x: value])
+                let earlier = (solved[k].line, solved[k].label)
+                let what = "the solution for `\(solved[k].variable)`, with the solution for `\(x)` (line \(rules[r].line)) substituted,"
+                let m = solved[k].math.measure(open: [x]), slope = solved[k].slope.measure(open: [x])
+                let substituted = m.substituted([(measure.depth, measure.size)])
+                try check(substituted, earlier, what)
+                try check(slope.substituted([(measure.depth, measure.size)]), earlier, what)
+                if m.occurrences[0] > 0 { solved[k].math = solved[k].math.substituting([x: value]) }
+                if slope.occurrences[0] > 0 { solved[k].slope = solved[k].slope.substituting([x: value]) }
+                measures[solved[k].variable] = substituted
                 solutions[solved[k].variable] = solved[k].math
             }
             solutions[x] = value
+            measures[x] = (measure.depth, measure.size)
             solved.append(SolvedAlgebraicRule(variable: x, math: value, line: rules[r].line, label: rules[r].label, slope: b))
         }
         return solved
     }
 
     /// Substitutes assignment rules into f where they (transitively) reach a free variable, so the
-    /// expression grows only where it must.
+    /// expression grows only where it must. Each rule that reaches one is expanded once, after the rules
+    /// it uses (an iterative walk, so a chain of thousands is no recursion), and measured first: one too
+    /// large is not built, and whatever uses it is refused by its measure.
     private struct Expander {
-        let rules: [String: MathNode]
-        let reaching: Set<String>
+        /// Per rule that reaches a free variable: its math with such rules substituted (nil when too
+        /// large to build) and that tree's depth and size.
+        private var expanded: [String: (node: MathNode?, depth: Int, size: Double)] = [:]
 
-        init(rules: [String: MathNode], free: Set<String>) {
-            self.rules = rules
-            var reaches: [String: Bool] = [:]
-            var visiting: Set<String> = []
-            // A cycle of assignment rules is refused later, with its own message; here it reaches nothing.
-            func visit(_ v: String) -> Bool {
-                if let known = reaches[v] { return known }
-                guard let math = rules[v], visiting.insert(v).inserted else { return false }
-                let result = math.names.contains { free.contains($0) || visit($0) }
-                visiting.remove(v)
-                reaches[v] = result
-                return result
+        init(rules: [String: (math: MathNode, line: Int)], free: Set<String>, file: String) throws(SBMLError) {
+            let ids = rules.keys.sorted()
+            let index = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            let uses = ids.map { id in (rules[id]?.math.names ?? []).compactMap { index[$0] }.sorted() }
+            let order: [Int]
+            switch dependencyOrder(count: ids.count, dependencies: { uses[$0] }) {
+            case .success(let o): order = o
+            case .failure(let cycle):
+                let first = ids[cycle.members[0]]
+                throw SBMLError(.invalid, file: file, line: rules[first]?.line ?? 0, element: "assignmentRule", id: first,
+                                message: "assignment rules depend on each other in a cycle: " + cycle.members.map { "`\(ids[$0])`" }.joined(separator: " uses "))
             }
-            reaching = Set(rules.keys.filter(visit))
+            for k in order {
+                guard let math = rules[ids[k]]?.math else { continue }
+                let through = uses[k].map { ids[$0] }.filter { expanded[$0] != nil }
+                guard !through.isEmpty || !math.names.isDisjoint(with: free) else { continue }
+                expanded[ids[k]] = expand(math, through: through)
+            }
         }
 
-        func expand(_ math: MathNode) -> MathNode {
-            var m = math
-            // Each pass replaces one level; `reaching` holds no cycle deeper than the rules are many.
-            for _ in 0...rules.count {
-                let hit = m.names.filter { reaching.contains($0) }
-                if hit.isEmpty { return m }
-                var map: [String: MathNode] = [:]
-                for v in hit { map[v] = rules[v] }
-                m = m.substituting(map)
-            }
-            return m
+        /// `math` with the rules it uses that reach a free variable expanded, and the result's depth and size.
+        func expand(_ math: MathNode) -> (node: MathNode, measure: (depth: Int, size: Double)) {
+            let through = math.names.filter { expanded[$0] != nil }.sorted()
+            let e = expand(math, through: through)
+            return (e.node ?? math, (e.depth, e.size))
+        }
+
+        private func expand(_ math: MathNode, through: [String]) -> (node: MathNode?, depth: Int, size: Double) {
+            let measure = math.measure(open: through)
+            let (depth, size) = measure.substituted(through.map { (expanded[$0]?.depth ?? 1, expanded[$0]?.size ?? 1) })
+            guard depth <= MathML.maximumDepth && size <= MathML.maximumSize else { return (nil, depth, size) }
+            var map: [String: MathNode] = [:]
+            for name in through { map[name] = expanded[name]?.node }
+            return (through.isEmpty ? math : math.substituting(map), depth, size)
         }
     }
 }

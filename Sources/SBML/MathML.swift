@@ -111,6 +111,18 @@ enum MathML {
     /// levels, since it becomes a chain of binary operations. The same limit as infix expressions.
     static let maximumDepth = Expr.maximumDepth
 
+    /// Nodes of one expression once function definitions are inlined, rates substituted for rateOf or
+    /// algebraic rules solved: each substitution shares the trees it copies, but everything after it
+    /// (translation, simplify, derivative, compile) walks them as trees, counting a repeated subtree
+    /// every time. Far beyond any written model (the bodies in the SBML Test Suite have tens), small
+    /// enough that the largest accepted tree is built in about 3 s in a debug build.
+    static let maximumSize = 500_000.0
+
+    /// A size as a message gives it: exact below 10^15, else its order of magnitude.
+    static func terms(_ size: Double) -> String {
+        size < 1e15 ? String(Int(size)) : "about 10^\(Int(size.exponent) * 301 / 1000)"
+    }
+
     /// Reads the single expression inside a `<math>` element.
     static func read(math: XMLNode, context: MathContext, functions: Set<String>) throws(SBMLError) -> MathNode {
         let content = math.children.filter { $0.name != "annotation" && $0.name != "annotation-xml" }
@@ -488,22 +500,12 @@ enum MathML {
 /// tree per link. Depth is counted as the reader counts it (an n-ary operator with k arguments k - 1
 /// levels, a piecewise one level per piece).
 struct FunctionDefinitions {
-    /// Nodes of one inlined expression: far beyond any written model (the bodies in the SBML Test Suite
-    /// have tens), small enough that the largest accepted tree is built in about 3 s in a debug build.
-    static let maximumSize = 500_000.0
-
     struct Definition {
         var parameters: [String]
         /// Calls of other definitions inlined.
         var body: MathNode
-        /// The deepest level of a leaf that is not a parameter (0 when every leaf is one).
-        var depth: Int
-        /// Per parameter, the levels above its deepest occurrence (nil when it does not occur): an
-        /// argument of depth d makes the inlined body offset + d deep there.
-        var offsets: [Int?]
-        /// Nodes that are not parameters, and occurrences of each parameter.
-        var size: Double
-        var occurrences: [Double]
+        /// The body's, with the parameters open.
+        var measure: MathMeasure
     }
 
     private(set) var definitions: [String: Definition] = [:]
@@ -541,7 +543,7 @@ struct FunctionDefinitions {
                         throw f.context.error(.unsupported, "function `\(f.id)` is \(body.depth) levels deep once the functions it calls are inlined, "
                                               + "more than ketasim's limit of \(MathML.maximumDepth); define parts of it as assignment rules or parameters")
                     }
-                    definitions[f.id] = Self.measure(f.parameters, body.node)
+                    definitions[f.id] = Definition(parameters: f.parameters, body: body.node, measure: body.node.measure(open: f.parameters))
                     marks[f.id] = .done
                 }
             }
@@ -585,33 +587,58 @@ struct FunctionDefinitions {
                 throw context.error(.invalid, "function `\(f)` takes \(definition.parameters.count) arguments, got \(args.count)")
             }
             var map: [String: MathNode] = [:]
-            var depth = definition.depth, size = definition.size
-            for (i, (p, a)) in zip(definition.parameters, args).enumerated() {
+            var measures: [(depth: Int, size: Double)] = []
+            for (p, a) in zip(definition.parameters, args) {
                 let r = try inlined(a, context: context)
                 map[p] = r.node
-                if let offset = definition.offsets[i] { depth = max(depth, offset + r.depth) }
-                size += definition.occurrences[i] * r.size
+                measures.append((r.depth, r.size))
             }
+            let (depth, size) = definition.measure.substituted(measures)
             if depth > MathML.maximumDepth {
                 throw context.error(.unsupported, "the call of `\(f)` is \(depth) levels deep once function definitions are inlined, "
                                     + "more than ketasim's limit of \(MathML.maximumDepth); define parts of it as assignment rules or parameters")
             }
-            if size > Self.maximumSize {
-                let count = size < 1e15 ? String(Int(size)) : "about 10^\(Int(size.exponent) * 301 / 1000)"
-                throw context.error(.unsupported, "the call of `\(f)` has \(count) terms once function definitions are inlined, "
-                                    + "more than ketasim's limit of \(Int(Self.maximumSize)): a function that uses its argument or calls another several times "
+            if size > MathML.maximumSize {
+                throw context.error(.unsupported, "the call of `\(f)` has \(MathML.terms(size)) terms once function definitions are inlined, "
+                                    + "more than ketasim's limit of \(Int(MathML.maximumSize)): a function that uses its argument or calls another several times "
                                     + "multiplies the size at every level; define the repeated parts as assignment rules")
             }
             return (definition.body.substituting(map), depth, size)
         }
     }
+}
 
-    /// Depth and size of a body with its parameters left open, in one walk with an explicit stack.
-    private static func measure(_ parameters: [String], _ body: MathNode) -> Definition {
-        let slot = Dictionary(parameters.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        var result = Definition(parameters: parameters, body: body, depth: 0, offsets: Array(repeating: nil, count: parameters.count),
-                                size: 0, occurrences: Array(repeating: 0, count: parameters.count))
-        var pending: [(MathNode, Int)] = [(body, 0)]
+/// The depth and size of a tree with some names left open, and where and how often each occurs: what
+/// substituting trees of known depth and size for those names would build, known before it is built.
+/// Depth is counted as the reader counts it (an n-ary operator with k arguments k - 1 levels, a
+/// piecewise one level per piece).
+struct MathMeasure {
+    /// The deepest level of a leaf that is not open (0 when every leaf is).
+    var depth = 0
+    /// Per open name, the levels above its deepest occurrence (nil when it does not occur): a tree of
+    /// depth d in its place makes the whole offset + d deep there.
+    var offsets: [Int?]
+    /// Nodes that are not open names, and occurrences of each open name.
+    var size = 0.0
+    var occurrences: [Double]
+
+    /// Depth and size once open name i is replaced by a tree of `replacements[i]`'s depth and size.
+    func substituted(_ replacements: [(depth: Int, size: Double)]) -> (depth: Int, size: Double) {
+        var depth = self.depth, size = self.size
+        for (i, r) in replacements.enumerated() {
+            if let offset = offsets[i] { depth = max(depth, offset + r.depth) }
+            size += occurrences[i] * r.size
+        }
+        return (depth, size.isFinite ? size : .greatestFiniteMagnitude)
+    }
+}
+
+extension MathNode {
+    /// Measured with `open` names left open, in one walk with an explicit stack.
+    func measure(open: [String]) -> MathMeasure {
+        let slot = Dictionary(open.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        var result = MathMeasure(offsets: Array(repeating: nil, count: open.count), occurrences: Array(repeating: 0, count: open.count))
+        var pending: [(MathNode, Int)] = [(self, 0)]
         while let (node, offset) = pending.popLast() {
             switch node {
             case .name(let n) where slot[n] != nil:

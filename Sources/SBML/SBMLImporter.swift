@@ -331,7 +331,7 @@ private struct DocumentReader {
         candidates += species.filter { !$0.constant && free($0.id) && ($0.boundary || !changedByReactions.contains($0.id)) }.map(\.id)
         candidates += parameters.filter { !$0.constant && free($0.id) }.map(\.id)
         candidates += reactions.flatMap { $0.reactants + $0.products }.filter { !$0.constant }.compactMap(\.id).filter(free)
-        let solved = try AlgebraicRules.solve(rules, candidates: candidates, assignmentRules: assignmentRules.mapValues(\.math), file: file)
+        let solved = try AlgebraicRules.solve(rules, candidates: candidates, assignmentRules: assignmentRules.mapValues { ($0.math, $0.line) }, file: file)
         let targets = Dictionary(events.flatMap { e in e.assignments.map { ($0.variable, $0.line) } }, uniquingKeysWith: { a, _ in a })
         for s in solved {
             if let line = targets[s.variable] {
@@ -555,21 +555,33 @@ private struct ModelBuilder {
         var needsRate: Set<String> = []
         let modelLine = modelNode.line
         let file = self.file
-        func value(_ id: String) throws(SBMLError) -> Double {
-            if let v = values[id] { return v }
-            guard let d = definitions[id] else {
-                throw SBMLError(.invalid, file: file, line: modelLine, element: "model", id: id, message: "math refers to unknown id `\(id)`")
+        // Each value after those it reads, depth-first with an explicit stack: a chain of initial
+        // assignments thousands long overflowed the stack when each value evaluated the next.
+        for entry in ids where values[entry.id] == nil {
+            var stack: [(id: String, math: MathNode, reads: [String])] = []
+            func open(_ id: String) throws(SBMLError) {
+                guard let d = definitions[id] else {
+                    throw SBMLError(.invalid, file: file, line: modelLine, element: "model", id: id, message: "math refers to unknown id `\(id)`")
+                }
+                guard visiting.insert(id).inserted else {
+                    throw SBMLError(.invalid, file: file, line: d.line, element: d.element, id: id, message: "initial values depend on each other in a cycle through `\(id)`")
+                }
+                stack.append((id, d.math, d.math.names.sorted()))
             }
-            guard visiting.insert(id).inserted else {
-                throw SBMLError(.invalid, file: file, line: d.line, element: d.element, id: id, message: "initial values depend on each other in a cycle through `\(id)`")
+            try open(entry.id)
+            while let top = stack.last {
+                if let name = top.reads.last {
+                    stack[stack.count - 1].reads.removeLast()
+                    if values[name] == nil { try open(name) }
+                    continue
+                }
+                stack.removeLast()
+                visiting.remove(top.id)
+                let value = try MathML.evaluate(top.math, time: 0) { (name: String) throws(SBMLError) -> Double in values[name] ?? .nan }
+                values[top.id] = value
+                if top.math.usesRateOf || top.math.names.contains(where: { needsRate.contains($0) }) { needsRate.insert(top.id) }
             }
-            let v = try MathML.evaluate(d.math, time: 0) { (name: String) throws(SBMLError) -> Double in try value(name) }
-            visiting.remove(id)
-            if d.math.usesRateOf || d.math.names.contains(where: { needsRate.contains($0) }) { needsRate.insert(id) }
-            values[id] = v
-            return v
         }
-        for entry in ids { _ = try value(entry.id) }
         // Assignment rules and reaction rates are recomputed as expressions; any other value is a number.
         for entry in ids where needsRate.contains(entry.id) && assignmentRules[entry.id] == nil && entry.element != "reaction" {
             let d = definitions[entry.id]
@@ -633,7 +645,7 @@ private struct ModelBuilder {
     mutating func addReactions() throws(SBMLError) {
         for r in reactions {
             let rate = try translate(r.law, line: r.line, element: "kineticLaw", id: r.id, locals: localNames[r.id] ?? [:])
-            parts.assignment(name(r.id), rate, description: "rate of reaction \(r.id)", line: r.line)
+            parts.assignment(name(r.id), rate, description: "rate of reaction \(r.id)", line: r.line, element: "reaction", id: r.id)
         }
         for r in reactions {
             for l in r.locals {
@@ -685,7 +697,7 @@ private struct ModelBuilder {
     mutating func addNonSpecies(_ id: String, initial: Double, units: String?, description: String?, line: Int, element: String) throws(SBMLError) {
         let name = name(id)
         if let rule = assignmentRules[id] {
-            parts.assignment(name, try translate(rule.math, line: rule.line, element: "assignmentRule", id: id), description: description, line: rule.line)
+            parts.assignment(name, try translate(rule.math, line: rule.line, element: "assignmentRule", id: id), description: description, line: rule.line, id: id)
         } else if let rule = rateRules[id] {
             initialExpressions[name] = try initialExpression(id)
             try parts.state(name, initial, unit: units, description: description, ode: try translate(rule.math, line: rule.line, element: "rateRule", id: id), line: line, element: element, id: id)
@@ -696,7 +708,7 @@ private struct ModelBuilder {
             parts.parameter(name, initial, unit: units ?? "unspecified", description: description ?? "", line: line)
         } else {
             // ketasim parameters must be finite numbers; an undefined or infinite value stays as a constant expression.
-            parts.assignment(name, .constant(initial), description: description, line: line)
+            parts.assignment(name, .constant(initial), description: description, line: line, element: element, id: id)
         }
     }
 
@@ -725,7 +737,7 @@ private struct ModelBuilder {
                                             valueIsAmount: valueIsAmount(s), amount: amount, concentration: concentration)
             let initial = initialValues[s.id] ?? .nan
             if let rule = assignmentRules[s.id] {
-                parts.assignment(name, try translate(rule.math, line: rule.line, element: "assignmentRule", id: s.id), description: s.name, line: rule.line)
+                parts.assignment(name, try translate(rule.math, line: rule.line, element: "assignmentRule", id: s.id), description: s.name, line: rule.line, id: s.id)
                 continue
             }
             let reactionChange = change[s.id]
@@ -752,7 +764,8 @@ private struct ModelBuilder {
                 initialExpressions[amountName] = .binary(.multiply, try initialExpression(s.id), compartment)
                 try parts.state(amountName, initial * compartmentSize, unit: s.units, description: "amount of \(s.id)", ode: ode,
                                 line: s.line, element: "species", id: s.id, identifiers: s.identifiers)
-                parts.assignment(name, .binary(.divide, .symbol(amountName), compartment), description: s.name ?? "concentration of \(s.id)", line: s.line)
+                parts.assignment(name, .binary(.divide, .symbol(amountName), compartment), description: s.name ?? "concentration of \(s.id)", line: s.line,
+                                 element: "species", id: s.id)
                 speciesInfo[s.id]?.amount = .symbol(amountName)
             } else {
                 var ode: Expr = .constant(0)
@@ -768,8 +781,10 @@ private struct ModelBuilder {
         }
     }
 
-    /// Replaces `rateOf(x)` by x's ODE (0 for a parameter), repeatedly, since an ODE may itself use a rate.
-    /// Refused: the rate of a variable set by an assignment rule or held as an amount in a varying compartment.
+    /// Replaces `rateOf(x)` by x's ODE (0 for a parameter), itself with the rates it uses replaced.
+    /// Refused: the rate of a variable set by an assignment rule or held as an amount in a varying compartment,
+    /// rates that use each other in a cycle, and an expression that would be deeper than
+    /// `MathML.maximumDepth` or larger than `MathML.maximumSize` once replaced.
     mutating func replaceRates(events: inout [ModelEvent]) throws(SBMLError) {
         func rates(_ e: Expr) -> [String] { e.symbols.filter { $0.hasPrefix(rateOfPrefix) }.sorted() }
         var all = Set(parts.odes.flatMap(rates) + parts.assignments.flatMap { rates($0.expression) })
@@ -782,35 +797,70 @@ private struct ModelBuilder {
         if all.isEmpty { return }
         let stateIndex = Dictionary(parts.states.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         let parameterNames = Set(parts.parameters.map(\.name))
-        var map: [String: Expr] = [:]
-        for symbol in all.sorted() {
+        let symbols = all.sorted()
+        var raw: [Expr] = []
+        for symbol in symbols {
             let name = String(symbol.dropFirst(rateOfPrefix.count))
             if let k = stateIndex[name] {
-                map[symbol] = parts.odes[k]
+                raw.append(parts.odes[k])
             } else if parameterNames.contains(name) {
-                map[symbol] = .constant(0)
+                raw.append(.constant(0))
             } else {
                 throw fail(.unsupported, line: modelNode.line, element: "model", id: name, "the rateOf csymbol of `\(name)`, which an assignment rule sets or which is held as an amount in a compartment that changes")
             }
         }
-        func expand(_ e: Expr) throws(SBMLError) -> Expr {
-            var e = e
-            for _ in 0..<32 {
-                if rates(e).isEmpty { return e }
-                e = e.substituting(map)
-            }
-            throw fail(.unsupported, line: modelNode.line, element: "model", id: nil, "rateOf csymbols that depend on each other in a cycle")
+        // Every rate is replaced once, after the rates it uses (an ODE may itself use a rate), and its
+        // depth and size are known before it is built: replacing shares the trees it copies, but
+        // everything after walks them as trees, so rates that each use the previous one twice double
+        // per link. A rate too large is not built; whatever uses it is refused by its measures.
+        let index = Dictionary(symbols.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let order: [Int]
+        switch dependencyOrder(count: symbols.count, dependencies: { k in rates(raw[k]).compactMap { index[$0] } }) {
+        case .success(let o): order = o
+        case .failure(let cycle):
+            let path = cycle.members.map { "`\(symbols[$0].dropFirst(rateOfPrefix.count))`" }.joined(separator: " uses the rate of ")
+            let first = stateIndex[String(symbols[cycle.members[0]].dropFirst(rateOfPrefix.count))]
+            throw fail(.unsupported, line: first.map { parts.states[$0].location.line } ?? modelNode.line, element: first.map { parts.stateOrigins[$0].element } ?? "model",
+                       id: first.map { parts.stateOrigins[$0].id }, "rateOf csymbols that depend on each other in a cycle: the rate of \(path)")
         }
-        for k in parts.odes.indices { parts.odes[k] = try expand(parts.odes[k]) }
+        var replaced: [String: Expr] = [:], sizes: [String: Double] = [:], depths: [String: Int] = [:]
+        for k in order {
+            let size = raw[k].expandedSize(symbolSizes: sizes), depth = raw[k].depth(symbolDepths: depths)
+            sizes[symbols[k]] = size
+            depths[symbols[k]] = depth
+            if size <= MathML.maximumSize && depth <= MathML.maximumDepth { replaced[symbols[k]] = raw[k].substituting(replaced) }
+        }
+        func expand(_ e: Expr, _ what: String, line: Int, element: String, id: String?) throws(SBMLError) -> Expr {
+            if rates(e).isEmpty { return e }
+            let depth = e.depth(symbolDepths: depths), size = e.expandedSize(symbolSizes: sizes)
+            if depth > MathML.maximumDepth {
+                throw fail(.unsupported, line: line, element: element, id: id, "\(what) is \(depth) levels deep once each rateOf is replaced by the rate it names, "
+                           + "more than ketasim's limit of \(MathML.maximumDepth); name the rates it uses with assignment rules")
+            }
+            if size > MathML.maximumSize {
+                throw fail(.unsupported, line: line, element: element, id: id, "\(what) has \(MathML.terms(size)) terms once each rateOf is replaced by the rate it names, "
+                           + "more than ketasim's limit of \(Int(MathML.maximumSize)): rates that use other rates several times multiply at every link; "
+                           + "name the rates it uses with assignment rules")
+            }
+            return e.substituting(replaced)
+        }
+        for k in parts.odes.indices {
+            let origin = parts.stateOrigins[k]
+            parts.odes[k] = try expand(parts.odes[k], "the rate of `\(origin.id)`", line: parts.states[k].location.line, element: origin.element, id: origin.id)
+        }
         for k in parts.assignments.indices {
-            let a = parts.assignments[k]
-            parts.assignments[k] = Assignment(name: a.name, expression: try expand(a.expression), description: a.description, location: a.location)
+            let a = parts.assignments[k], origin = parts.assignmentOrigins[k]
+            let expression = try expand(a.expression, "the value of `\(origin.id ?? a.name)`", line: a.location.line, element: origin.element, id: origin.id)
+            parts.assignments[k] = Assignment(name: a.name, expression: expression, description: a.description, location: a.location)
         }
         for k in events.indices {
-            events[k].trigger = try expand(events[k].trigger)
-            events[k].delay = try events[k].delay.map { (d) throws(SBMLError) in try expand(d) }
-            events[k].priority = try events[k].priority.map { (p) throws(SBMLError) in try expand(p) }
-            for j in events[k].assignments.indices { events[k].assignments[j].value = try expand(events[k].assignments[j].value) }
+            let e = events[k], line = e.location.line, id = e.id
+            events[k].trigger = try expand(e.trigger, "the trigger", line: line, element: "event", id: id)
+            events[k].delay = try e.delay.map { (d) throws(SBMLError) in try expand(d, "the delay", line: line, element: "event", id: id) }
+            events[k].priority = try e.priority.map { (p) throws(SBMLError) in try expand(p, "the priority", line: line, element: "event", id: id) }
+            for j in e.assignments.indices {
+                events[k].assignments[j].value = try expand(e.assignments[j].value, "the assignment to `\(e.assignments[j].state)`", line: line, element: "event", id: id)
+            }
         }
     }
 
@@ -890,6 +940,9 @@ private struct DefinitionParts {
     var states: [State] = []
     var odes: [Expr] = []
     var assignments: [Assignment] = []
+    /// The element each state's ODE and each assignment comes from, by index, for messages.
+    var stateOrigins: [(element: String, id: String)] = []
+    var assignmentOrigins: [(element: String, id: String?)] = []
     /// States and assignments: what can be an output.
     var observables: Set<String> = []
 
@@ -913,11 +966,13 @@ private struct DefinitionParts {
         states.append(State(name: name, initial: initial, unit: unit ?? "unspecified", description: description ?? "",
                             identifiers: identifiers, location: location(line)))
         odes.append(ode)
+        stateOrigins.append((element, id))
         observables.insert(name)
     }
 
-    mutating func assignment(_ name: String, _ expression: Expr, description: String?, line: Int) {
+    mutating func assignment(_ name: String, _ expression: Expr, description: String?, line: Int, element: String = "assignmentRule", id: String?) {
         assignments.append(Assignment(name: name, expression: expression, description: description, location: location(line)))
+        assignmentOrigins.append((element, id))
         observables.insert(name)
     }
 }

@@ -64,18 +64,33 @@ extension SBMLModel {
         for p in definition.parameters { known[p.name] = overrides[p.name] ?? p.value }
         let assignments = Dictionary(definition.assignments.map { ($0.name, $0.expression) }, uniquingKeysWith: { a, _ in a })
         var visiting: Set<String> = []
-        func value(_ name: String) -> Double {
-            if let v = known[name] { return v }
-            guard let e = initialExpressions[name] ?? assignments[name], visiting.insert(name).inserted else { return .nan }
-            var env: [String: Double] = [:]
-            for s in e.symbols { env[s] = value(s) }
-            visiting.remove(name)
-            let v = (try? e.evaluate(env)) ?? .nan
-            known[name] = v
-            return v
+        // Depth-first with an explicit stack: a chain of assignments thousands long overflowed the stack
+        // when each value computed the next. A name being computed reads as NaN where it is read again.
+        for root in definition.states.map(\.name) where known[root] == nil {
+            guard let e = initialExpressions[root] ?? assignments[root] else { continue }
+            var stack: [(name: String, expression: Expr, pending: [String], env: [String: Double])] = [(root, e, e.symbols.sorted(), [:])]
+            visiting.insert(root)
+            while let top = stack.last {
+                guard let symbol = top.pending.last else {
+                    stack.removeLast()
+                    visiting.remove(top.name)
+                    known[top.name] = (try? top.expression.evaluate(top.env)) ?? .nan
+                    if let below = stack.indices.last { stack[below].env[top.name] = known[top.name] }
+                    continue
+                }
+                stack[stack.count - 1].pending.removeLast()
+                if let v = known[symbol] {
+                    stack[stack.count - 1].env[symbol] = v
+                } else if !visiting.contains(symbol), let e = initialExpressions[symbol] ?? assignments[symbol] {
+                    visiting.insert(symbol)
+                    stack.append((symbol, e, e.symbols.sorted(), [:]))
+                } else {
+                    stack[stack.count - 1].env[symbol] = .nan
+                }
+            }
         }
         var result: [String: Double] = [:]
-        for s in definition.states { result[s.name] = value(s.name) }
+        for s in definition.states { result[s.name] = known[s.name] ?? .nan }
         return result
     }
 

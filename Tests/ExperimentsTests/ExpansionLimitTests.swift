@@ -1,4 +1,5 @@
 import Foundation
+import Integrator
 import Models
 import Testing
 @testable import Experiments
@@ -50,6 +51,31 @@ struct ExpansionLimitTests {
         let axis = SweepAxis(name: "dose", target: .dose, values: values, isLogarithmic: false)
         #expect(SweepDesign(grid: [axis, axis, axis]).count == Int.max)
         #expect(SweepDesign(grid: [axis]).count == 5_000_000)
+    }
+
+    /// The sensitivity equations of n states in d directions are n (1 + d) states: an implicit stepper
+    /// factorizes them as a dense matrix, so more than `CompiledModel.maximumStates` are refused before
+    /// GSL allocates anything (at this size it used to ask for several copies of 17 GB); an explicit
+    /// stepper has no such matrix and runs them.
+    @Test func sensitivityEquationsTooLargeForADenseJacobianAreRefusedBeforeAllocating() throws {
+        let model = try CompiledModel(try ModelLoader.parse(relaxModel, file: "relax.yaml"))
+        let d = CompiledModel.maximumStates
+        let sensitivities = SensitivityPlan(parameters: ["tau"], directionCount: d, directions: [Double](repeating: 1, count: d),
+                                            initial: [Double](repeating: 0, count: d))
+        let plan = SimulationPlan(model: model.definition, tEnd: 2)
+        let simulator = try Simulator(model: model)
+        let columns = try simulator.columns(["x"])
+        let error = #expect(throws: SimulationError.self) { _ = try simulator.run(plan, columns: columns, sensitivities: sensitivities) }
+        #expect(error?.description == "the sensitivity equations of 1 state in 46340 directions have 46341 states, more than 46340, ketasim's limit: "
+                + "the msbdf stepper's dense Jacobian of them would need 17 GB")
+        let explicit = try Simulator(model: model, settings: SolverSettings(stepper: .rk8pd, relativeTolerance: 1e-10, absoluteTolerance: 1e-12))
+        let run = try explicit.run(plan, columns: columns, sensitivities: sensitivities)
+        // x' = -x / tau from 0.3 (no stress): x = 0.3 e^(-t/tau), dx/dtau = 0.3 t / tau^2 e^(-t/tau), in every direction.
+        let last = run.result.times.count - 1
+        let expected = 0.3 * 2 / 4 * exp(-1.0)
+        #expect(run.result.times[last] == 2)
+        #expect(abs(run.gradient(time: last, output: 0, direction: 0) - expected) < 1e-8)
+        #expect(run.gradient(time: last, output: 0, direction: d - 1) == run.gradient(time: last, output: 0, direction: 0))
     }
 
     @Test func logRangesAreCappedLikeLinearOnes() throws {

@@ -196,3 +196,66 @@ struct SensitivityTimingTests {
         print("timing: \(name): p = \(p), objective+gradient \(String(format: "%.1f", 1000 * sensitivities)) ms with sensitivities, \(String(format: "%.1f", 1000 * differences)) ms with forward differences")
     }
 }
+
+/// The initial value of A is an initial assignment `A = a60` through 60 assignment rules that each use
+/// the previous one twice (a_k = (a_(k-1) + a_(k-1)) / 2, so every a_k is k0): substituted into each
+/// other, as the sensitivities of initial values used to be, the tree has 2^61 nodes. They are names
+/// of one expression graph now, so ∂A(0)/∂k0 = 1 comes from 60 small derivatives.
+@Suite struct InitialValueSensitivityLimitTests {
+    @Test func initialAssignmentsThroughADoublingChainOfRulesAreDifferentiatedLinearly() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ketasim-initial-chain-\(getpid())")
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func write(_ name: String, _ text: String) throws { try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        let math = "xmlns=\"http://www.w3.org/1998/Math/MathML\""
+        let links = 60
+        let rules = (1...links).map { k in
+            let previous = k == 1 ? "k0" : "a\(k - 1)"
+            return "<assignmentRule variable=\"a\(k)\"><math \(math)><apply><divide/><apply><plus/><ci>\(previous)</ci><ci>\(previous)</ci></apply><cn>2</cn></apply></math></assignmentRule>"
+        }.joined(separator: "\n")
+        try write("model.xml", """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2"><model id="chain">
+            <listOfCompartments><compartment id="c" size="1" constant="true"/></listOfCompartments>
+            <listOfSpecies><species id="A" compartment="c" initialConcentration="1" hasOnlySubstanceUnits="false" boundaryCondition="false" constant="false"/></listOfSpecies>
+            <listOfParameters><parameter id="k0" value="1" constant="true"/><parameter id="k1" value="1" constant="true"/>
+            \((1...links).map { "<parameter id=\"a\($0)\" constant=\"false\"/>" }.joined())
+            </listOfParameters>
+            <listOfInitialAssignments><initialAssignment symbol="A"><math \(math)><ci>a\(links)</ci></math></initialAssignment></listOfInitialAssignments>
+            <listOfRules>
+            \(rules)
+            </listOfRules>
+            <listOfReactions><reaction id="decay" reversible="false"><listOfReactants><speciesReference species="A" stoichiometry="1" constant="true"/></listOfReactants>
+            <kineticLaw><math \(math)><apply><times/><ci>k1</ci><ci>A</ci></apply></math></kineticLaw></reaction></listOfReactions>
+            </model></sbml>
+            """)
+        try write("conditions.tsv", "conditionId\nc0\n")
+        try write("observables.tsv", "observableId\tobservableFormula\tnoiseFormula\nobsA\tA\t0.1\n")
+        try write("parameters.tsv", "parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\nk0\tlin\t0.1\t10\t2\t1\nk1\tlin\t0.01\t10\t0.5\t1\n")
+        let times = [0.5, 1, 2, 4]
+        try write("measurements.tsv", "observableId\tsimulationConditionId\ttime\tmeasurement\n" + times.map { "obsA\tc0\t\($0)\t1\n" }.joined())
+        try write("problem.yaml", """
+            format_version: 1
+            parameter_file: parameters.tsv
+            problems:
+              - sbml_files: [model.xml]
+                condition_files: [conditions.tsv]
+                measurement_files: [measurements.tsv]
+                observable_files: [observables.tsv]
+
+            """)
+        let residuals = try PEtabResiduals(try PEtabProblem.load(folder.appendingPathComponent("problem.yaml").path))
+        #expect(residuals.parameterNames == ["k0", "k1"])
+        var r = [Double](repeating: 0, count: residuals.residualCount)
+        var jacobian = [Double](repeating: 0, count: residuals.residualCount * 2)
+        #expect(residuals.residualsAndJacobian(at: [2, 0.5], residuals: &r, jacobian: &jacobian) == true)
+        // A(t) = k0 e^(-k1 t): the residual (A - 1) / 0.1 moves by e^(-k1 t) / 0.1 per unit of k0 and by
+        // -t k0 e^(-k1 t) / 0.1 per unit of k1.
+        for (i, t) in times.enumerated() {
+            let e = exp(-0.5 * t)
+            #expect(abs(abs(jacobian[2 * i]) - e / 0.1) <= 1e-6 * e / 0.1, "t = \(t): \(jacobian[2 * i])")
+            #expect(abs(abs(jacobian[2 * i + 1]) - t * 2 * e / 0.1) <= 1e-6 * t * 2 * e / 0.1, "t = \(t): \(jacobian[2 * i + 1])")
+        }
+    }
+}

@@ -38,6 +38,66 @@ struct ModelHardeningTests {
         #expect(error?.problems.first?.location == SourceLocation(file: "m.yaml", line: 16, column: 9 + 500))
     }
 
+    /// Scalars are read as text (Yams's basic resolver, no tags) and numbers converted by the reader, as
+    /// they were under the default resolver: what YAML 1.1 would type as a boolean, null or timestamp is
+    /// text where text is wanted, and not a number where a number is.
+    @Test func scalarsAreTextAndOnlyTheReaderMakesNumbersOfThem() throws {
+        func tiny(value: String = "1", description: String = "d", initial: String = "1") -> String {
+            """
+            name: tiny
+            description: \(description)
+            time_unit: h
+            parameters:
+              k: {value: \(value), unit: 1/h, assumption: \(description)}
+            states:
+              x: {initial: \(initial), unit: 1, description: \(description)}
+            odes:
+              x: -k * x
+            outputs: [x]
+            """
+        }
+        for (text, number) in [("1e-3", 1e-3), ("+2.5", 2.5), (".5", 0.5), ("5.", 5), ("1E3", 1000), ("\" 3 \"", 3), ("'7'", 7), ("-0", 0)] {
+            let def = try ModelLoader.parse(tiny(value: text, initial: text), file: "m.yaml")
+            #expect(def.parameters[0].value == number && def.states[0].initial == number, "\(text)")
+        }
+        for text in ["yes", "true", "null", "~", "2001-12-14", "1:30", "0o17", "=", "<<"] {
+            let def = try ModelLoader.parse(tiny(description: text), file: "m.yaml")
+            #expect(def.description == text && def.states[0].description == text && def.parameters[0].provenance == .assumption(text))
+        }
+        for text in [".inf", "-.inf", ".nan", "yes", "~", "null", "1_000", "1:30", "2001-12-14", "\"\""] {
+            let error = #expect(throws: ModelError.self) { _ = try ModelLoader.parse(tiny(value: text), file: "m.yaml") }
+            let shown = text == "\"\"" ? "" : text
+            #expect(error?.problems.map(\.message) == ["value of `k` must be a number, got `\(shown)`"], "\(text)")
+        }
+        // Keys are compared as text: quoting does not make a second `k`.
+        for key in ["\"k\"", "'k'"] {
+            let twice = tiny().replacingOccurrences(of: "  k: {value: 1", with: "  k: {value: 2, unit: 1, assumption: a}\n  \(key): {value: 1")
+            let error = #expect(throws: ModelError.self) { _ = try ModelLoader.parse(twice, file: "m.yaml") }
+            #expect(error?.problems.first?.message == "duplicate key `k` in the mapping that starts here", "\(key)")
+        }
+    }
+
+    @Test func aFileWithWindowsLineEndingsEchoesTheLineAProblemIsOn() {
+        let text = model(loss: "k * nope").replacingOccurrences(of: "\n", with: "\r\n")
+        let error = #expect(throws: ModelError.self) { _ = try ModelLoader.parse(text, file: "m.yaml") }
+        #expect(error?.problems.first?.location.line == 16)
+        #expect(error?.problems.first?.sourceLine == "  loss: k * nope")
+    }
+
+    /// More states than a model can compile with are refused as soon as the file is parsed: the states
+    /// here are not even mappings, and no problem is reported for any of them.
+    @Test func tooManyStatesAreRefusedBeforeAnyIsRead() {
+        var text = "name: big\ndescription: d\ntime_unit: h\nparameters: {}\nstates:\n"
+        for i in 0...CompiledModel.maximumStates { text += "  s\(i): 0\n" }
+        text += "odes: {}\noutputs: []\n"
+        let error = #expect(throws: ModelError.self) { _ = try ModelLoader.parse(text, file: "big.yaml") }
+        #expect(error?.problems.map(\.description) == ["""
+            big.yaml:5:1: error: the model has 46341 states, more than 46340, ketasim's limit: its dense Jacobian of 46341 x 46341 entries would need 17 GB
+              states:
+              ^
+            """])
+    }
+
     @Test func aChainOfAssignmentsDeeperThanTheLimitOnceSubstitutedCompiles() throws {
         // Each assignment is 201 levels deep on its own; substituted, a3 would be 601, which the compiler
         // used to refuse. Assignments are compiled once each now, so only each one's own depth counts.
@@ -90,6 +150,7 @@ private func rhsAndJacobian(_ compiled: CompiledModel, bdnf: Double) -> (Double,
     workspace.evaluate(t: 0, y: &y, dydt: &f)
     workspace.jacobian(t: 0, y: &y, dfdy: &j, dfdt: &dt)
     return (f, j)
+
 }
 
 @Suite("One mistake, one problem")

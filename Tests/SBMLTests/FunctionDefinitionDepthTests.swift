@@ -90,22 +90,4 @@ struct FunctionDefinitionDepthTests {
         }
         #expect(error?.message == "function definitions call each other recursively: `f` calls `g` calls `h` calls `f`")
     }
-
-    @Test func anEventTriggerDeeperThanTheLimitOnceRatesAreSubstitutedIsRefusedAtTheEvent() throws {
-        // x's rate is 500 levels deep; rateOf(x) > 0 substitutes it one level down: 501.
-        let rate = String(repeating: "<apply><minus/>", count: 499) + "<ci>x</ci>" + String(repeating: "</apply>", count: 499)
-        let rateOf = "<apply><csymbol encoding=\"text\" definitionURL=\"http://www.sbml.org/sbml/symbols/rateOf\">rateOf</csymbol><ci>x</ci></apply>"
-        let xml = model(functions: [], rateRule: rate).replacingOccurrences(of: "  </model>", with: """
-                <listOfEvents><event id="e" useValuesFromTriggerTime="true">
-                  <trigger initialValue="false" persistent="true"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><gt/>\(rateOf)<cn>0</cn></apply></math></trigger>
-                  <listOfEventAssignments><eventAssignment variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>1</cn></math></eventAssignment></listOfEventAssignments>
-                </event></listOfEvents>
-              </model>
-            """)
-        let sbml = try SBMLImporter.importModel(xml: xml, file: "event.xml")
-        let error = #expect(throws: ModelError.self) { _ = try CompiledModel(sbml.definition) }
-        #expect(error?.problems.first?.message == "the event `e`'s trigger is 501 levels deep, more than ketasim's limit of 500; split it into assignments, or long sums into balanced parts, e.g. (a + b) + (c + d)")
-        #expect(error?.problems.first?.location.file == "event.xml")
-        #expect(error?.problems.first?.location.line == 12)
-    }
 }

@@ -44,6 +44,28 @@ private func compInstances(_ n: Int) -> String {
         """
 }
 
+/// A ketasim YAML model of a linear chain of `n` states, each a block mapping with a description, and
+/// one ODE per state (about 180 bytes a state: 250,000 states make a 45 MB file).
+private func chainYAML(states n: Int) -> String {
+    var text = """
+        name: chain
+        description: a generated chain of \(n) states
+        time_unit: h
+        parameters:
+          k: {value: 0.5, unit: 1/h, assumption: generated}
+          k2: {value: 1.5e-3, unit: 1/h, assumption: generated}
+        states:
+
+        """
+    for i in 0..<n {
+        text += "  s\(i):\n    initial: \(i == 0 ? "1" : "0.0")\n    unit: umol/L\n"
+        text += "    description: state \(i) of a generated chain, written to measure how fast a model is read\n"
+    }
+    text += "odes:\n  s0: -k * s0\n"
+    for i in 1..<n { text += "  s\(i): k * s\(i - 1) - (k + k2) * s\(i)\n" }
+    return text + "outputs: [s0, s\(n - 1)]\n"
+}
+
 private func plan(_ model: CompiledModel, _ name: String, every: Double = 1.0 / 6) -> SimulationPlan {
     guard let s = model.definition.scenario(named: name) else { fatalError("no scenario \(name)") }
     var p = SimulationPlan(scenario: s)
@@ -84,6 +106,19 @@ let benchmarks: @Sendable () -> Void = {
                 }
             }
         }
+    }
+
+    // Reading is linear in the file: twice the states should take twice the time. More states than
+    // `CompiledModel.maximumStates` are refused once the file is parsed, before any state is read.
+    for n in [15_000, 30_000, 250_000] {
+        Benchmark("read a generated YAML model, \(n) states", configuration: .init(maxDuration: .seconds(20), maxIterations: 5)) { benchmark, yaml in
+            for _ in benchmark.scaledIterations {
+                do { blackHole(try ModelLoader.parse(yaml, file: "chain.yaml")) } catch {
+                    guard n > CompiledModel.maximumStates else { fatalError("the generated model does not read: \(error)") }
+                    blackHole(error)
+                }
+            }
+        } setup: { chainYAML(states: n) }
     }
 
     Benchmark("model load and compile", configuration: .init(maxIterations: 20)) { benchmark in
