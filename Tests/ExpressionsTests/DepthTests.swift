@@ -10,10 +10,15 @@ func onThread(stackSize: Int, _ body: @escaping @Sendable () -> Void) {
         body()
         done.signal()
     }
-    thread.stackSize = stackSize * sanitizerStackFactor
+    thread.stackSize = (stackSize + staticTLSAllowance) * sanitizerStackFactor
     thread.start()
     done.wait()
 }
+
+/// glibc carves every thread's static thread-local storage out of the stack it is given, so a thread
+/// asked for 512 KB has that much less for frames: OpenBLAS's TLS segment alone is 60 KB (`readelf -l`
+/// of Debian's libopenblasp-r0.3.21.so: 0xf000). The sizes below are stack for frames; this is added.
+let staticTLSAllowance = 64 << 10
 
 /// ASan's redzones make stack frames about three times larger (the figure its documentation gives):
 /// the stacks below are what a plain debug build needs, scaled when the tests run under `make asan`.
