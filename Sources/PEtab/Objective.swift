@@ -227,7 +227,7 @@ public final class PEtabEvaluator {
     /// parameter-table ids `ids` (on the linear scale) from forward sensitivities: the model's
     /// parameters, initial values (initial assignments, condition-table cells) and preequilibration
     /// follow the ids; observable and noise formulas are differentiated symbolically. Throws
-    /// `.unsupported` where sensitivities cannot be had (a model with events); the caller then
+    /// `.unsupported` where sensitivities cannot be had (an event whose time has no derivative); the caller then
     /// differentiates by finite differences.
     public func evaluateWithSensitivities(values overrides: [String: Double] = [:], by ids: [String]) throws(PEtabError) -> (evaluation: PEtabEvaluation, gradient: PEtabGradient) {
         let (evaluation, gradient) = try evaluate(values: overrides, by: ids)
