@@ -177,7 +177,7 @@ struct Fit: ParsableCommand {
         printError(error.description)
         switch error.kind {
         case .unreadable: return Exit.usage
-        case .invalid: return Exit.badModel
+        case .invalid, .unsupported: return Exit.badModel
         case .simulation: return Exit.failedRun
         }
     }

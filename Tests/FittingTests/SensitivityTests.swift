@@ -18,12 +18,14 @@ enum SensitivityCheck {
     /// `kink`: rows whose residual is smaller are left out, for Laplace residuals sign(z) sqrt(2|z|), whose
     /// derivative is infinite at z = 0, where a difference across the kink means nothing (and whose
     /// curvature near it asks for a smaller step).
-    static func deviation(_ residuals: PEtabResiduals, at x: [Double], step h: Double = 1e-2, kink: Double = 0) throws -> Double {
+    /// `rows`: only these residuals are compared (all when nil).
+    static func deviation(_ residuals: some LeastSquaresProblem, at x: [Double], step h: Double = 1e-2, kink: Double = 0, rows: Set<Int>? = nil) throws -> Double {
         let n = residuals.residualCount, p = x.count
         var r = [Double](repeating: 0, count: n), analytic = [Double](repeating: 0, count: n * p)
         let ok = residuals.residualsAndJacobian(at: x, residuals: &r, jacobian: &analytic)
         guard ok == true else {
-            Issue.record("no analytic Jacobian: \(residuals.sensitivityRefusal ?? residuals.lastError ?? "?")")
+            let why = (residuals as? PEtabResiduals).map { $0.sensitivityRefusal ?? $0.lastError } ?? (residuals as? CalibrationResiduals).map { $0.sensitivityRefusal ?? $0.lastError }
+            Issue.record("no analytic Jacobian: \(why.flatMap { $0 } ?? "?")")
             return .infinity
         }
         // Central differences at h and h/2 combined by Richardson's rule (error h^4), so that the
@@ -42,9 +44,10 @@ enum SensitivityCheck {
         }
         let coarse = centralDifference(h), fine = centralDifference(h / 2)
         let central = zip(coarse, fine).map { (4 * $1 - $0) / 3 }
-        let largest = central.map(abs).max() ?? 0
+        let compared = (0..<(n * p)).filter { abs(r[$0 / p]) >= kink && rows?.contains($0 / p) != false }
+        let largest = compared.map { abs(central[$0]) }.max() ?? 0
         var worst = 0.0
-        for k in 0..<(n * p) where abs(r[k / p]) >= kink {
+        for k in compared {
             worst = max(worst, abs(analytic[k] - central[k]) / max(abs(central[k]), 1e-3 * largest, 1e-12))
         }
         return worst
