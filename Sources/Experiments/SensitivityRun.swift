@@ -63,6 +63,18 @@ struct SensitivityKey: Hashable {
     var directions: Int
 }
 
+/// What the sensitivities at an equilibrium depend on: the equilibrium, the parameters and inputs there,
+/// the directions, and where the search started (for a singular Jacobian).
+struct EquilibriumSensitivityKey: Hashable {
+    var x: [Double]
+    var parameters: [Double]
+    var inputs: [Double]
+    var names: [String]
+    var directions: [Double]
+    var start: [String: Double]
+    var initial: [Double]?
+}
+
 struct SensitivityGradientKey: Hashable {
     var parameters: [String]
     var columns: [OutputColumn]
@@ -127,8 +139,22 @@ extension Simulator {
     /// S at the equilibrium x: one LU solve of J S = -(∂f/∂q) M; where J is singular (a conserved total,
     /// whose equilibrium depends on where the flow starts) the augmented system is integrated from the
     /// search's start until its derivatives vanish, as the equilibrium itself was found.
+    /// Cached as the equilibrium is: the experiments of a calibration mostly start from the same one.
     private func equilibriumSensitivities(_ sw: SensitivityWorkspace, _ integrator: ODEIntegrator, at x: [Double],
                                           plan: SimulationPlan, _ s: SensitivityPlan) throws(SimulationError) -> [Double] {
+        let def = model.definition
+        let key = EquilibriumSensitivityKey(
+            x: x, parameters: def.parameters.indices.map { workspace.parameter($0) }, inputs: def.inputs.indices.map { workspace.input($0) },
+            names: s.parameters, directions: s.equilibriumDirections ?? s.directions, start: plan.equilibriumStates, initial: s.equilibriumInitial)
+        if let cached = equilibriumSensitivityCache[key] { return cached }
+        let s0 = try solveEquilibriumSensitivities(sw, integrator, at: x, plan: plan, s)
+        if equilibriumSensitivityCache.count > 64 { equilibriumSensitivityCache.removeAll() }
+        equilibriumSensitivityCache[key] = s0
+        return s0
+    }
+
+    private func solveEquilibriumSensitivities(_ sw: SensitivityWorkspace, _ integrator: ODEIntegrator, at x: [Double],
+                                               plan: SimulationPlan, _ s: SensitivityPlan) throws(SimulationError) -> [Double] {
         let n = model.stateCount, d = s.directionCount
         let (jacobian, forcing) = sw.linearization(t: 0, x: x)
         if let solved = solveLinearSystem(jacobian, n: n, forcing.map { -$0 }, columns: d) { return solved }
@@ -166,9 +192,11 @@ extension Simulator {
         // run's own tolerances where those are looser: a fit's Jacobian needs no more, and x keeps the run's
         // (PEtab's 1e-10 and 1e-14). Controlled to x's tolerances, S took Boehm_JProteomeRes2014 2,742 steps
         // where x alone takes about 1,100; at these 1,725 (docs/PERFORMANCE.md), the Jacobians unchanged to
-        // the central differences' accuracy (SensitivityTests).
-        let split = ODEIntegrator.ToleranceSplit(from: model.stateCount, relative: max(settings.relativeTolerance, 1e-8),
-                                                 absolute: max(settings.absoluteTolerance, 1e-12))
+        // the central differences' accuracy (SensitivityTests). The settings may loosen them further
+        // (a calibration file's, docs/CALIBRATION.md).
+        let split = ODEIntegrator.ToleranceSplit(from: model.stateCount,
+                                                 relative: max(settings.relativeTolerance, settings.sensitivityRelativeTolerance ?? 1e-8),
+                                                 absolute: max(settings.absoluteTolerance, settings.sensitivityAbsoluteTolerance ?? 1e-12))
         do { integrator = try ODEIntegrator(system: sw, settings: settings, split: split) } catch {
             throw .sensitivitiesUnavailable("cannot set up the integrator of the sensitivity equations: \(error.description)")
         }

@@ -78,6 +78,7 @@ public final class Simulator {
     var sensitivitySystems: [SensitivityKey: (workspace: SensitivityWorkspace, integrator: ODEIntegrator)] = [:]
     var compiledSensitivities: [[String]: CompiledSensitivities] = [:]
     var outputGradients: [SensitivityGradientKey: OutputGradient] = [:]
+    var equilibriumSensitivityCache: [EquilibriumSensitivityKey: [Double]] = [:]
 
     private struct SteadyKey: Hashable {
         var parameters: [Double]

@@ -56,8 +56,13 @@ public final class CalibrationResiduals: FitProblem {
     public private(set) var sensitivityRefusal: String?
 
     /// Tighter than a single run's default: the fit differentiates the objective by finite differences
-    /// with a relative step of 1e-6, which the integration error must stay well below.
-    public static let solverSettings = SolverSettings(stepper: .msbdf, relativeTolerance: 1e-8, absoluteTolerance: 1e-12)
+    /// with a relative step of 1e-6, which the integration error must stay well below. The sensitivities
+    /// are controlled to relative 1e-6, absolute 1e-10: on the bundled model's calibrations that halves
+    /// the time of their integration against 1e-8 and leaves the Jacobian within 2e-7 (of its largest
+    /// entry) of the one integrated to 1e-11, where forward differences are off by up to 1%
+    /// (docs/PERFORMANCE.md).
+    public static let solverSettings = SolverSettings(stepper: .msbdf, relativeTolerance: 1e-8, absoluteTolerance: 1e-12,
+                                                      sensitivityRelativeTolerance: 1e-6, sensitivityAbsoluteTolerance: 1e-10)
 
     struct Arm {
         var name: String
@@ -257,6 +262,14 @@ public final class CalibrationResiduals: FitProblem {
             }
             return (shortfall / sigma, shortfall == 0)
         }
+    }
+
+    /// Which targets' Jacobian rows come from what, in one sentence.
+    public var gradientSummary: String {
+        let differenced = differencedTargets.map { "`\(targets[$0].row.id)` (\(targets[$0].metric))" }
+        let analytic = "Jacobian from forward sensitivities for \(targets.count - differenced.count) of \(targets.count) targets"
+        if differenced.isEmpty { return analytic }
+        return analytic + "; forward differences for \(differenced.joined(separator: ", ")), whose metric is not smooth"
     }
 
     /// dr/dq of `residual(t, q)`: 0 where a one-sided penalty is not active.

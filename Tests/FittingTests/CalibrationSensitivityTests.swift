@@ -152,6 +152,25 @@ private struct PKPDFixture {
         #expect(residuals.sensitivityRefusal == nil)
     }
 
+    /// At a calibration's own settings (S controlled to relative 1e-6) the Jacobian is that of the
+    /// sensitivities integrated to 1e-12 within 1e-5 of its largest entry.
+    @Test func theDefaultSettingsKeepTheJacobianAccurate() throws {
+        let f = try PKPDFixture(name: "settings")
+        defer { f.remove() }
+        let problem = try CalibrationProblem.load(f.calibrationFile)
+        let usual = try CalibrationResiduals(problem), tight = try CalibrationResiduals(problem, settings: Self.tight)
+        let x = [log10(1.2), log(0.4), 0.7, log10(2), log10(2.5)]
+        var r = [Double](repeating: 0, count: usual.residualCount)
+        var a = [Double](repeating: 0, count: usual.residualCount * x.count), b = a
+        #expect(usual.residualsAndJacobian(at: x, residuals: &r, jacobian: &a) == true)
+        #expect(tight.residualsAndJacobian(at: x, residuals: &r, jacobian: &b) == true)
+        let rows = (0..<a.count).filter { !usual.differencedTargets.contains($0 / x.count) }
+        let largest = rows.map { abs(b[$0]) }.max() ?? 1
+        let worst = rows.map { abs(a[$0] - b[$0]) }.max() ?? .infinity
+        #expect(worst < 1e-5 * largest, "\(worst) of \(largest)")
+        print("sensitivities: calibration settings against 1e-12: \(worst / largest) of the largest entry")
+    }
+
     /// Doses scaled by F: the oral concentration is F D ka / (V (ka - ke)) (e^(-ke t) - e^(-ka t)), so
     /// d/dF is the concentration over F, whatever the other parameters; the infusion does not move with F.
     @Test func aBioavailabilityMovesTheDoseBoluses() throws {
@@ -174,5 +193,47 @@ private struct PKPDFixture {
                 }
             }
         }
+    }
+}
+
+/// The bundled model's calibrations (`make calibrate`): objective + Jacobian with sensitivities against
+/// p + 1 evaluations for forward differences, after one warm-up evaluation, and the two Jacobians' largest
+/// difference, printed for docs/PERFORMANCE.md; only with KETASIM_TIMING=1, never asserted.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["KETASIM_TIMING"] == "1"))
+struct CalibrationTimingTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test(arguments: ["human_ketamine_pk", "rat_ketamine_pd", "human_ketamine_madrs"])
+    func objectiveAndJacobian(name: String) throws {
+        let residuals = try CalibrationResiduals(try CalibrationProblem.load(Self.root.appendingPathComponent("models/calibration/\(name).yaml").path))
+        let x = residuals.point(), n = residuals.residualCount, p = x.count
+        var r = [Double](repeating: 0, count: n), analytic = [Double](repeating: 0, count: n * p)
+        // A warm-up: compiling the sensitivity equations and finding the equilibrium happen once per fit worker.
+        _ = residuals.residualsAndJacobian(at: x, residuals: &r, jacobian: &analytic)
+        var began = Date()
+        let ok = residuals.residualsAndJacobian(at: x, residuals: &r, jacobian: &analytic)
+        let sensitivities = Date().timeIntervalSince(began)
+        #expect(ok == true, "\(residuals.sensitivityRefusal ?? residuals.lastError ?? "")")
+        began = Date()
+        var r0 = r, up = r, differences = [Double](repeating: 0, count: n * p)
+        _ = residuals.residuals(at: x, into: &r0)
+        for j in 0..<p {
+            var a = x
+            let h = 1e-6 * max(1, abs(x[j]))
+            a[j] += h
+            _ = residuals.residuals(at: a, into: &up)
+            for i in 0..<n { differences[i * p + j] = (up[i] - r0[i]) / h }
+        }
+        let forward = Date().timeIntervalSince(began)
+        // The reference: sensitivities with x and S integrated to 1e-11; the t_max row (differenced either way) left out.
+        let tight = try CalibrationResiduals(residuals.calibration, settings: SolverSettings(stepper: .msbdf, relativeTolerance: 1e-11, absoluteTolerance: 1e-14,
+                                                                                           sensitivityRelativeTolerance: 1e-11, sensitivityAbsoluteTolerance: 1e-14))
+        var reference = analytic
+        _ = tight.residualsAndJacobian(at: x, residuals: &r, jacobian: &reference)
+        let rows = (0..<(n * p)).filter { !residuals.differencedTargets.contains($0 / p) }
+        let largest = rows.map { abs(reference[$0]) }.max() ?? 1
+        let sensitivityError = rows.map { abs(analytic[$0] - reference[$0]) }.max() ?? 0
+        let differenceError = rows.map { abs(differences[$0] - reference[$0]) }.max() ?? 0
+        print("timing: \(name): p = \(p), \(residuals.targets.count) targets (\(residuals.differencedTargets.count) differenced), objective+Jacobian \(String(format: "%.2f", sensitivities)) s with sensitivities, \(String(format: "%.2f", forward)) s with forward differences; largest error relative to the largest entry: sensitivities \(sensitivityError / largest), forward differences \(differenceError / largest)")
     }
 }

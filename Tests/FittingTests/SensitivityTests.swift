@@ -210,10 +210,20 @@ struct BenchmarkSensitivityTests {
 /// asserted: speed depends on the machine and its load.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["KETASIM_TIMING"] == "1"))
 struct SensitivityTimingTests {
-    @Test(arguments: ["Boehm_JProteomeRes2014", "Bruno_JExpBot2016", "Fiedler_BMCSystBiol2016"])
+    @Test(arguments: ["Boehm_JProteomeRes2014", "Bruno_JExpBot2016", "Fiedler_BMCSystBiol2016", "Liu_IFACPapersOnLine2025"])
     func objectiveAndGradient(name: String) throws {
         let residuals = try PEtabResiduals(try PEtabProblem.load(SensitivityCheck.benchmark + "/\(name)/\(name).yaml"))
-        let x = residuals.nominalPoint, n = residuals.residualCount, p = x.count
+        try time(residuals, at: residuals.nominalPoint, name)
+        // Liu's event fires with psi at 1e-6 (not at the nominal values).
+        if let psi = residuals.parameterNames.firstIndex(of: "psi"), name.hasPrefix("Liu") {
+            var x = residuals.nominalPoint
+            x[psi] = -6
+            try time(residuals, at: x, name + " (event firing)")
+        }
+    }
+
+    func time(_ residuals: PEtabResiduals, at x: [Double], _ name: String) throws {
+        let n = residuals.residualCount, p = x.count
         var r = [Double](repeating: 0, count: n), jacobian = [Double](repeating: 0, count: n * p)
         let repeats = 5
         _ = residuals.residualsAndJacobian(at: x, residuals: &r, jacobian: &jacobian)
