@@ -21,6 +21,8 @@ final class EventJumps {
     let d: Int
     /// The current instant's τ, and whether it is known yet.
     let tau: UnsafeMutablePointer<Double>
+    /// The τ of the event executing (the instant's, or a delayed event's own).
+    let executing: UnsafeMutablePointer<Double>
     var tauKnown = false
     var cause = EventInstant.start
     /// x and f before an execution, f after it.
@@ -45,6 +47,7 @@ final class EventJumps {
             return b
         }
         tau = buffer(d)
+        executing = buffer(d)
         before = buffer(n)
         slopeBefore = buffer(n)
         slopeAfter = buffer(n)
@@ -55,7 +58,7 @@ final class EventJumps {
     }
 
     deinit {
-        for b in [tau, before, slopeBefore, slopeAfter, moving, sensitivities, sideValues, sideRates] { b.deallocate() }
+        for b in [tau, executing, before, slopeBefore, slopeAfter, moving, sensitivities, sideValues, sideRates] { b.deallocate() }
     }
 
     func reset() {
@@ -180,28 +183,26 @@ extension SensitivityWorkspace: EventObserver {
         guard let jumps else { return }
         let d = directionCount
         // The event's own τ (its instant's, or a delayed event's) is the payload's head.
-        var tau = [Double](repeating: 0, count: d)
+        let tau = jumps.executing
         for k in 0..<d { tau[k] = payload.map { $0[k] } ?? jumps.tau[k] }
-        tau.withUnsafeBufferPointer { tb in
-            guard let tau = tb.baseAddress else { return }
-            movingState(jumps, x: jumps.before, s: y + n, f: jumps.slopeBefore, tau: tau)
-            let g = jumps.derivatives.assignments[event]
-            outputSensitivities(g, t: t, y: jumps.moving, tau: tau, into: jumps.sensitivities)
-            let targets = sensitivities.model.events?.targets[event] ?? []
-            let fromTrigger = (payload?.count ?? 0) >= d + targets.count * d
-            let scaleColumn = jumps.derivatives.scaleColumn[event]
-            for (j, target) in targets.enumerated() {
-                let scale = scales?[j] ?? 1
-                for k in 0..<d {
-                    let dv = fromTrigger ? (payload?[d + j * d + k] ?? 0) : jumps.sensitivities[j * d + k]
-                    let ds = scaleColumn.map { jumps.sensitivities[($0 + j) * d + k] } ?? 0
-                    jumps.moving[n + k * n + target] = dv * scale + values[j] * ds
-                }
-            }
-            base.evaluate(t: t, y: y, dydt: jumps.slopeAfter)
+        movingState(jumps, x: jumps.before, s: y + n, f: jumps.slopeBefore, tau: tau)
+        let g = jumps.derivatives.assignments[event]
+        outputSensitivities(g, t: t, y: jumps.moving, tau: tau, into: jumps.sensitivities)
+        let targets = sensitivities.model.events?.targets[event] ?? []
+        // Values taken at the trigger carry their derivatives from there (after τ in the payload).
+        let fromTrigger = sensitivities.model.definition.events[event].useValuesFromTriggerTime && (payload?.count ?? 0) >= d + targets.count * d
+        let scaleColumn = jumps.derivatives.scaleColumn[event]
+        for (j, target) in targets.enumerated() {
+            let scale = scales?[j] ?? 1
             for k in 0..<d {
-                for i in 0..<n { y[n + k * n + i] = jumps.moving[n + k * n + i] - jumps.slopeAfter[i] * tau[k] }
+                let dv = fromTrigger ? (payload?[d + j * d + k] ?? 0) : jumps.sensitivities[j * d + k]
+                let ds = scaleColumn.map { jumps.sensitivities[($0 + j) * d + k] } ?? 0
+                jumps.moving[n + k * n + target] = dv * scale + values[j] * ds
             }
+        }
+        base.evaluate(t: t, y: y, dydt: jumps.slopeAfter)
+        for k in 0..<d {
+            for i in 0..<n { y[n + k * n + i] = jumps.moving[n + k * n + i] - jumps.slopeAfter[i] * tau[k] }
         }
     }
 }

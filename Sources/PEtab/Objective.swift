@@ -394,7 +394,8 @@ public final class PEtabEvaluator {
                 }
             } catch {
                 if case .sensitivitiesUnavailable = error {
-                    throw PEtabError(.unsupported, file: model.file, "forward sensitivities: \(error.description)")
+                    let reason = error.description
+                    throw PEtabError(.unsupported, file: model.file, reason.hasPrefix("forward sensitivities") ? reason : "forward sensitivities: \(reason)")
                 }
                 throw PEtabError(.simulation, file: m0.file, row: m0.row, "condition `\(key.sim)`\(key.pre.map { " after preequilibration `\($0)`" } ?? ""): \(error.description)")
             }
