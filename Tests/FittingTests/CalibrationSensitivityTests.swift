@@ -43,6 +43,7 @@ private struct PKPDFixture {
         routes:
           oral: {target: depot, bioavailability: F}
           iv: {target: central}
+          sc: {target: central, bioavailability: F}
     organisms:
       human: {description: adult, parameters: {body_weight: 70}}
     scenarios:
@@ -81,6 +82,7 @@ private struct PKPDFixture {
             Self.row("tmax_min", value: "90", error: "10", kind: "SEM"),
             Self.row("rmin", value: "3", error: "0.5", kind: "SEM"),
             Self.row("auc_kg", value: "40", error: "4", kind: "SEM"),
+            Self.row("sc_c2h", value: "20", error: "2", kind: "SEM"),
         ]
         try ([Self.header] + rows).joined(separator: "\n").write(to: dir.appendingPathComponent("data.tsv"), atomically: true, encoding: .utf8)
         let text = """
@@ -98,6 +100,7 @@ private struct PKPDFixture {
           twice: {scenario: base, doses: ["drug 100 mg oral at 0h every 12h x2"], reference: 12h}
           infusion: {scenario: base, doses: ["drug 250 mg iv over 2h at 1h"]}
           per_kg: {scenario: base, doses: ["drug 3 mg/kg oral at 0"]}
+          sc_infusion: {scenario: base, doses: ["drug 250 mg sc over 2h at 1h"]}
           vehicle: {scenario: base}
         targets:
           - {data: cmax, experiment: oral, metric: concentration.max}
@@ -111,6 +114,7 @@ private struct PKPDFixture {
           - {data: tmax_min, experiment: oral, metric: concentration.t_max, factor: 60}
           - {data: rmin, experiment: twice, metric: R.min}
           - {data: auc_kg, experiment: per_kg, metric: concentration.auc}
+          - {data: sc_c2h, experiment: sc_infusion, metric: R.at_2h}
         """
         try text.write(toFile: calibrationFile, atomically: true, encoding: .utf8)
     }
@@ -172,23 +176,27 @@ private struct PKPDFixture {
     }
 
     /// Doses scaled by F: the oral concentration is F D ka / (V (ka - ke)) (e^(-ke t) - e^(-ka t)), so
-    /// d/dF is the concentration over F, whatever the other parameters; the infusion does not move with F.
-    @Test func aBioavailabilityMovesTheDoseBoluses() throws {
+    /// d/dF is the concentration over F, whatever the other parameters; so is a subcutaneous infusion's
+    /// (its rate F D / 2 h forces the sensitivities while it runs); the iv infusion does not move with F.
+    @Test func aBioavailabilityMovesTheDoses() throws {
         let f = try PKPDFixture(name: "bioavailability")
         defer { f.remove() }
         let problem = try CalibrationProblem.load(f.calibrationFile)
         let simulator = try Simulator(model: try problem.model.compiled(), settings: Self.tight)
-        for name in ["oral", "infusion"] {
+        for name in ["oral", "infusion", "sc_infusion"] {
             var plan = try #require(problem.experiments.first { $0.name == name }).plan
             plan.parameters["F"] = 0.7
             let run = try simulator.run(plan, columns: try simulator.columns(["concentration"]), sensitivities: SensitivityPlan(parameters: ["F", "ka"], stateCount: 3))
             for (k, t) in run.result.times.enumerated() where t > 0 {
                 let c = run.result.values[k], dF = run.gradient(time: k, output: 0, direction: 0)
-                if name == "oral" {
+                switch name {
+                case "oral":
                     let closed = 0.7 * 1000 / 10 * 1.5 / 1.2 * (exp(-0.3 * t) - exp(-1.5 * t))
                     #expect(abs(c - closed) < 1e-8 * closed)
                     #expect(abs(dF - c / 0.7) < 1e-7 * c / 0.7, "t = \(t): \(dF) vs \(c / 0.7)")
-                } else {
+                case "sc_infusion":
+                    #expect(abs(dF - c / 0.7) < 1e-7 * max(c / 0.7, 1e-3), "t = \(t): \(dF) vs \(c / 0.7)")
+                default:
                     #expect(dF == 0)
                 }
             }

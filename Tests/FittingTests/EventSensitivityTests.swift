@@ -138,3 +138,25 @@ enum EventModels {
         print("event sensitivities: delayed event: central differences \(worst)")
     }
 }
+
+extension EventSensitivityTests {
+    /// A trigger that turns true at a located time without a comparison (a bare state as condition)
+    /// gives no threshold to differentiate: the run is refused by event and time, not differentiated
+    /// wrongly; the plain run is unaffected.
+    @Test func aTriggerWithoutAComparisonIsRefusedByName() throws {
+        let xml = EventModels.document(parameters: [("x", 0, false), ("y", 1, false), ("k", 0.5, true)],
+                                       rates: [("x", "<ci>k</ci>"), ("y", "<apply><times/><apply><minus/><ci>k</ci></apply><ci>y</ci></apply>")],
+                                       events: EventModels.event("bare", trigger: "<ci>x</ci>", assignments: [("y", "<cn>5</cn>")]))
+        let simulator = try EventModels.simulator(xml)
+        var plan = SimulationPlan(model: simulator.model.definition, tEnd: 2)
+        plan.outputTimes = [1, 2]
+        let columns = try simulator.columns(["y"])
+        #expect(try simulator.run(plan, columns: columns).failure == nil)
+        #expect {
+            _ = try simulator.run(plan, columns: columns, sensitivities: SensitivityPlan(parameters: ["k"], stateCount: 2))
+        } throws: { error in
+            guard case .sensitivitiesUnavailable(let reason) = error as? SimulationError else { return false }
+            return reason.contains("event `bare`") && reason.contains("without a comparison")
+        }
+    }
+}
