@@ -108,7 +108,8 @@ extension SensitivityWorkspace: EventObserver {
     }
 
     /// τ of an instant at which event `event` was found by a crossing: of the trigger's sides, the one
-    /// nearest its zero in time (|g| / |dg/dt|) is the one that crossed.
+    /// nearest its zero in time (|g| / |dg/dt|) is the one that crossed. One that would need more than
+    /// 1e-3 of the time to reach its zero did not cross here: the side that did is tangent (its rate 0).
     private func crossingTau(_ jumps: EventJumps, event: Int, t: Double, y: UnsafePointer<Double>) {
         let d = directionCount
         jumps.tau.update(repeating: 0, count: d)
@@ -126,7 +127,7 @@ extension SensitivityWorkspace: EventObserver {
             let distance = abs(jumps.sideValues[c] / jumps.sideRates[c])
             if best == nil || distance < nearest { best = c; nearest = distance }
         }
-        guard let c = best else {
+        guard let c = best, nearest <= 1e-3 * max(1, abs(t)) else {
             if events.triggerSides[event].isEmpty {
                 jumps.fail(.eventWithoutThreshold(event: name(of: event), time: t))
             } else {

@@ -140,6 +140,19 @@ enum EventModels {
 }
 
 extension EventSensitivityTests {
+    /// A trigger of two comparisons, `time > t0 and x < thr`: the time side turns true first, the state
+    /// side crosses later and fires the event, and its time's derivative is that side's.
+    @Test func theSideThatCrossedGivesTheTimesDerivative() throws {
+        let time = "<csymbol encoding=\"text\" definitionURL=\"http://www.sbml.org/sbml/symbols/time\">t</csymbol>"
+        let trigger = "<apply><and/><apply><gt/>\(time)<ci>t0</ci></apply><apply><lt/><ci>x</ci><ci>thr</ci></apply></apply>"
+        let xml = EventModels.document(parameters: [("x", 1, false), ("k", 0.5, true), ("thr", 0.5, true), ("a", 0.8, true), ("t0", 0.3, true)],
+                                       rates: [("x", "<apply><times/><apply><minus/><ci>k</ci></apply><ci>x</ci></apply>")],
+                                       events: EventModels.event("both", trigger: trigger, assignments: [("x", "<apply><plus/><ci>x</ci><ci>a</ci></apply>")]))
+        let values = ["k": 0.5, "thr": 0.5, "a": 0.8, "t0": 0.3]
+        let (worst, _) = try EventModels.compare(try EventModels.simulator(xml), values: values, parameters: Array(values.keys).sorted(), outputs: ["x"], times: [1, 2, 3, 4])
+        #expect(worst < 1e-4, "central differences: \(worst)")
+    }
+
     /// A trigger that turns true at a located time without a comparison (a bare state as condition)
     /// gives no threshold to differentiate: the run is refused by event and time, not differentiated
     /// wrongly; the plain run is unaffected.
