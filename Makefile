@@ -5,7 +5,7 @@
 #               cross-checks, the Slurm tests on a one-node cluster it brings up and takes down, and
 #               `ketasim report` pages loaded in headless chromium (installed when missing)
 # Calibration (docs/CALIBRATION.md), not part of `make test`:
-#   make calibrate  re-fits every file in models/calibration/ from models/data/ (STARTS, JOBS), profiles the
+#   make calibrate  re-fits every file in models/calibration/ from models/data/ (STARTS, JOBS, GRADIENT), profiles the
 #                   estimates, writes the fitted values into the model and docs/calibration/<name>.md
 # Hardening (docs/HARDENING.md), not part of `make test`:
 #   make fuzz   every libFuzzer harness in Fuzz/ for FUZZ_SECONDS (default 60) each on its seed corpus

@@ -64,31 +64,111 @@ public struct MetricSpec: Sendable, Equatable {
     }
 
     public func evaluateExplained(_ r: SimulationResult, reference: Double? = nil) -> Explained {
-        let ref = reference ?? r.firstDoseTime ?? 0
+        let trace = Trace(r, reference: reference)
         let m = r.outputNames.count
-        // (time, row, from detail) in time order.
-        var order = r.times.indices.map { (r.times[$0], $0, false) } + r.detailTimes.indices.map { (r.detailTimes[$0], $0, true) }
-        if !r.detailTimes.isEmpty { order.sort { $0.0 < $1.0 } }
-        let times = order.map(\.0)
         var out: [Double] = []
         var reasons: [String: String] = [:]
         out.reserveCapacity(m * names.count)
         for j in 0..<m {
-            let raw = order.map { $0.2 ? r.detailValues[$0.1 * m + j] : r.values[$0.1 * m + j] }
-            let rawPre: Double
-            if let p = r.preDose, reference == nil || reference == r.firstDoseTime { rawPre = p[j] } else { rawPre = interpolate(times, raw, at: ref) }
-            let threshold = noiseThreshold(raw + [rawPre])
-            let series = raw.map { abs($0) <= threshold ? 0 : $0 }
-            let pre = abs(rawPre) <= threshold ? 0 : rawPre
-            out.append(contentsOf: metrics(times: times, values: series, reference: ref, pre: pre))
-            if pre == 0 {
-                let why = rawPre == 0
+            let o = trace.output(j, of: self)
+            out.append(contentsOf: metrics(times: trace.times, values: o.series, reference: trace.reference, pre: o.pre))
+            if o.pre == 0 {
+                let why = o.rawPre == 0
                     ? "the baseline `pre` is 0, so a relative change is undefined"
-                    : "the baseline `pre` (\(rawPre)) is 0 up to rounding (|pre| <= \(threshold)), so a relative change is undefined"
+                    : "the baseline `pre` (\(o.rawPre)) is 0 up to rounding (|pre| <= \(o.threshold)), so a relative change is undefined"
                 for name in offsets.map({ "change_\($0.label)" }) + ["duration"] { reasons["\(r.outputNames[j]).\(name)"] = why }
             }
         }
         return Explained(values: out, reasons: reasons)
+    }
+
+    /// Whether a metric's derivative by the parameters follows from the output's derivatives at the
+    /// samples of the trace: `pre`, `min`, `max`, `auc`, `at_<d>`, `change_<d>` do; `t_max` (a sample
+    /// time, moving in jumps) and `duration` (where the change crosses half its peak) do not.
+    public static func isSmooth(_ metric: String) -> Bool {
+        metric != "t_max" && metric != "duration"
+    }
+
+    /// d(metric)/dθ of every output in `columns(outputs:)` order, each a vector over the run's
+    /// directions, nil for a metric that is not smooth (`isSmooth`). Computed on the trace `evaluate`
+    /// uses, with its noise rule (a sample taken as 0 has derivative 0): the derivative of a metric linear
+    /// in the samples (`pre` interpolated, `auc`, `at_`) is that metric of the derivatives; `max` and `min`
+    /// take the derivative at the sample where they are attained (exact for the maximum over the samples,
+    /// which is what the metric is); `change_` by the quotient rule; `pre` before a dose is the
+    /// derivative just before it.
+    public func gradients(_ s: SensitivityResult, reference: Double? = nil) -> [[Double]?] {
+        let r = s.result
+        let trace = Trace(r, reference: reference)
+        let m = r.outputNames.count, d = s.directionCount
+        var out: [[Double]?] = []
+        out.reserveCapacity(m * names.count)
+        for j in 0..<m {
+            let o = trace.output(j, of: self)
+            // One series of derivatives per direction, 0 where the value is taken as 0.
+            let slopes = (0..<d).map { k in
+                trace.order.indices.map { i -> Double in
+                    guard o.series[i] != 0 else { return 0 }
+                    let (_, row, detail) = trace.order[i]
+                    return detail ? s.detailGradients[(row * m + j) * d + k] : s.gradients[(row * m + j) * d + k]
+                }
+            }
+            var dPre = [Double](repeating: 0, count: d)
+            if o.pre != 0 {
+                if trace.preIsBeforeDose, let p = s.preDoseGradient {
+                    for k in 0..<d { dPre[k] = p[j * d + k] }
+                } else {
+                    for k in 0..<d { dPre[k] = interpolate(trace.times, slopes[k], at: trace.reference) }
+                }
+            }
+            let start = Self.start(trace.times, reference: trace.reference)
+            var minimum: [Double]?, maximum: [Double]?, auc: [Double]?
+            if start < trace.times.count {
+                let (lo, hi) = Self.extremes(o.series, from: start)
+                minimum = slopes.map { $0[lo] }
+                maximum = slopes.map { $0[hi] }
+                auc = slopes.map { Self.trapezoids(trace.times, $0, from: start) }
+            }
+            out += [dPre, minimum, maximum, nil, auc]
+            for (_, hours) in offsets {
+                let t = trace.reference + hours
+                let at = interpolate(trace.times, o.series, at: t)
+                let dAt = slopes.map { interpolate(trace.times, $0, at: t) }
+                out.append(dAt)
+                out.append(o.pre != 0 ? (0..<d).map { k in (dAt[k] * o.pre - at * dPre[k]) / (o.pre * o.pre) } : nil)
+            }
+            out.append(nil)
+        }
+        return out
+    }
+
+    /// The trace metrics read: grid and detail rows merged in time order, and the reference.
+    struct Trace {
+        var reference: Double
+        /// (time, row, from detail) in time order.
+        var order: [(Double, Int, Bool)]
+        var times: [Double]
+        let result: SimulationResult
+        /// Whether `pre` is the value just before the dose (`result.preDose`) rather than interpolated.
+        var preIsBeforeDose: Bool
+
+        init(_ r: SimulationResult, reference: Double?) {
+            result = r
+            self.reference = reference ?? r.firstDoseTime ?? 0
+            order = r.times.indices.map { (r.times[$0], $0, false) } + r.detailTimes.indices.map { (r.detailTimes[$0], $0, true) }
+            if !r.detailTimes.isEmpty { order.sort { $0.0 < $1.0 } }
+            times = order.map(\.0)
+            preIsBeforeDose = r.preDose != nil && (reference == nil || reference == r.firstDoseTime)
+        }
+
+        /// Output j's samples with rounding noise taken as 0, and its baseline.
+        func output(_ j: Int, of spec: MetricSpec) -> (series: [Double], pre: Double, rawPre: Double, threshold: Double) {
+            let r = result, m = r.outputNames.count
+            let raw = order.map { $0.2 ? r.detailValues[$0.1 * m + j] : r.values[$0.1 * m + j] }
+            let rawPre: Double
+            if preIsBeforeDose, let p = r.preDose { rawPre = p[j] } else { rawPre = interpolate(times, raw, at: reference) }
+            let threshold = spec.noiseThreshold(raw + [rawPre])
+            return (raw.map { abs($0) <= threshold ? 0 : $0 }, abs(rawPre) <= threshold ? 0 : rawPre, rawPre, threshold)
+        }
     }
 
     /// max(relativeNoise * max|x|, noiseFloor), NaNs and infinities ignored.
@@ -106,18 +186,35 @@ public struct MetricSpec: Sendable, Equatable {
         return times.filter { $0 >= 0 && $0 <= plan.tEnd }
     }
 
+    /// The first sample at or after the reference: where min, max, t_max and auc start.
+    static func start(_ times: [Double], reference ref: Double) -> Int {
+        times.firstIndex { $0 >= ref - 1e-12 } ?? times.count
+    }
+
+    /// The samples (from `start`, which must be a valid index) of the first minimum and first maximum.
+    static func extremes(_ values: [Double], from start: Int) -> (min: Int, max: Int) {
+        var lo = start, hi = start
+        for k in start..<values.count {
+            if values[k] < values[lo] { lo = k }
+            if values[k] > values[hi] { hi = k }
+        }
+        return (lo, hi)
+    }
+
+    /// ∫ values dt from sample `start` on, by trapezoids.
+    static func trapezoids(_ times: [Double], _ values: [Double], from start: Int) -> Double {
+        var area = 0.0
+        for k in (start + 1)..<max(start + 1, times.count) { area += 0.5 * (values[k] + values[k - 1]) * (times[k] - times[k - 1]) }
+        return area
+    }
+
     func metrics(times: [Double], values: [Double], reference ref: Double, pre: Double) -> [Double] {
-        let start = times.firstIndex { $0 >= ref - 1e-12 } ?? times.count
-        var minimum = Double.nan, maximum = Double.nan, tMax = Double.nan, auc = 0.0
+        let start = Self.start(times, reference: ref)
+        var minimum = Double.nan, maximum = Double.nan, tMax = Double.nan, auc = Double.nan
         if start < times.count {
-            minimum = values[start]; maximum = values[start]; tMax = times[start] - ref
-            for k in start..<times.count {
-                if values[k] < minimum { minimum = values[k] }
-                if values[k] > maximum { maximum = values[k]; tMax = times[k] - ref }
-                if k > start { auc += 0.5 * (values[k] + values[k - 1]) * (times[k] - times[k - 1]) }
-            }
-        } else {
-            auc = .nan
+            let (lo, hi) = Self.extremes(values, from: start)
+            minimum = values[lo]; maximum = values[hi]; tMax = times[hi] - ref
+            auc = Self.trapezoids(times, values, from: start)
         }
         var result = [pre, minimum, maximum, tMax, auc]
         for (_, hours) in offsets {
@@ -148,6 +245,46 @@ public struct MetricSpec: Sendable, Equatable {
             }
         }
         return total
+    }
+}
+
+extension MetricSpec {
+    /// The time average of output `j` over [from, to] (`mean_<d>` of a calibration: what a microdialysis
+    /// fraction or a behavioural session integrates): trapezoids on the grid and detail rows, the ends
+    /// interpolated linearly; NaN when the window leaves the run.
+    public static func windowMean(_ r: SimulationResult, output j: Int, from: Double, to: Double) -> Double {
+        let trace = Trace(r, reference: nil)
+        let m = r.outputNames.count
+        return windowMean(trace.times, trace.order.map { $0.2 ? r.detailValues[$0.1 * m + j] : r.values[$0.1 * m + j] }, from: from, to: to)
+    }
+
+    /// d(windowMean)/dθ per direction: the window mean is linear in the samples, so its derivative is
+    /// the window mean of theirs.
+    public static func windowMeanGradient(_ s: SensitivityResult, output j: Int, from: Double, to: Double) -> [Double] {
+        let r = s.result
+        let trace = Trace(r, reference: nil)
+        let m = r.outputNames.count, d = s.directionCount
+        return (0..<d).map { k in
+            windowMean(trace.times, trace.order.map { $0.2 ? s.detailGradients[($0.1 * m + j) * d + k] : s.gradients[($0.1 * m + j) * d + k] }, from: from, to: to)
+        }
+    }
+
+    static func windowMean(_ times: [Double], _ values: [Double], from: Double, to: Double) -> Double {
+        guard to > from else { return .nan }
+        func at(_ t: Double) -> Double? {
+            guard let k = times.firstIndex(where: { $0 >= t }) else { return nil }
+            if k == 0 || times[k] == t { return values[k] }
+            return values[k - 1] + (values[k] - values[k - 1]) * (t - times[k - 1]) / (times[k] - times[k - 1])
+        }
+        guard let first = at(from), let last = at(to) else { return .nan }
+        var area = 0.0
+        var (t0, v0) = (from, first)
+        for k in times.indices where times[k] > from && times[k] < to {
+            area += 0.5 * (values[k] + v0) * (times[k] - t0)
+            (t0, v0) = (times[k], values[k])
+        }
+        area += 0.5 * (last + v0) * (to - t0)
+        return area / (to - from)
     }
 }
 

@@ -41,6 +41,17 @@ public struct SensitivityResult: Sendable {
     /// d(output)/dθ, row-major times x outputs x directions (`result.times`, `result.outputNames`).
     public var gradients: [Double]
     public var directionCount: Int
+    /// The same at `result.detailTimes`.
+    public var detailGradients: [Double] = []
+    /// d(output)/dθ just before the reference dose (outputs x directions), with `result.preDose`.
+    public var preDoseGradient: [Double]?
+
+    public init(result: SimulationResult, gradients: [Double], directionCount: Int, preDoseGradient: [Double]? = nil) {
+        self.result = result
+        self.gradients = gradients
+        self.directionCount = directionCount
+        self.preDoseGradient = preDoseGradient
+    }
 
     public func gradient(time k: Int, output c: Int, direction j: Int) -> Double {
         gradients[(k * result.outputNames.count + c) * directionCount + j]
@@ -52,26 +63,50 @@ struct SensitivityKey: Hashable {
     var directions: Int
 }
 
+/// What the sensitivities at an equilibrium depend on: the equilibrium, the parameters and inputs there,
+/// the directions, and where the search started (for a singular Jacobian).
+struct EquilibriumSensitivityKey: Hashable {
+    var x: [Double]
+    var parameters: [Double]
+    var inputs: [Double]
+    var names: [String]
+    var directions: [Double]
+    var start: [String: Double]
+    var initial: [Double]?
+}
+
 struct SensitivityGradientKey: Hashable {
     var parameters: [String]
     var columns: [OutputColumn]
 }
 
+/// The augmented system a sensitivity run integrates, and where it starts.
+struct AugmentedStart {
+    var workspace: SensitivityWorkspace
+    var integrator: ODEIntegrator
+    var gradient: OutputGradient
+    /// x(0) followed by S(0) column by column.
+    var initial: [Double]
+}
+
 extension Simulator {
-    /// Simulates a plan as `run(_:columns:)` does, with the forward sensitivity equations integrated
-    /// alongside the states by the same `ODEIntegrator.solve`, and returns d(column)/dθ at every output.
+    /// Simulates a plan as `run(_:columns:detailTimes:)` does, through the same path, with the forward
+    /// sensitivity equations integrated alongside the states by the same `ODEIntegrator.solve`, and
+    /// returns d(column)/dθ at every output (and at `detailTimes`, and just before the reference dose).
     ///
-    /// Refuses (`.sensitivitiesUnavailable`) a model with events, whose jumps would need the
-    /// sensitivities' jump conditions (a trigger time that moves with θ), and doses whose amount depends
-    /// on a differentiated parameter (bioavailability, body weight). A bolus of a fixed amount leaves S
-    /// unchanged, so other doses are exact.
-    public func run(_ plan: SimulationPlan, columns: [OutputColumn], sensitivities s: SensitivityPlan) throws(SimulationError) -> SensitivityResult {
-        let def = model.definition
-        try plan.validate(against: def)
+    /// S jumps where the state does: a dose adds d(amount)/dθ (a bioavailability or body weight among
+    /// the parameters), an infusion whose rate depends on one forces S while it runs, and an event
+    /// applies the jump rule of `EventJumps` (trigger times that move with θ included). An event whose
+    /// time has no derivative (a trigger reaching its threshold tangentially) is refused
+    /// (`.sensitivitiesUnavailable`), as is a model without states.
+    public func run(_ plan: SimulationPlan, columns: [OutputColumn], sensitivities s: SensitivityPlan, detailTimes: [Double] = []) throws(SimulationError) -> SensitivityResult {
+        try simulate(plan, columns: columns, detailTimes: detailTimes, sensitivities: s)
+    }
+
+    /// The augmented system for `s` and its start: the equilibrium (its sensitivities from
+    /// J S = -(∂f/∂q) M), then the plan's states. Leaves the equilibrium's parameters in the workspace.
+    func sensitivityStart(_ plan: SimulationPlan, columns: [OutputColumn], _ s: SensitivityPlan) throws(SimulationError) -> AugmentedStart {
         let n = model.stateCount, d = s.directionCount
-        guard def.events.isEmpty else {
-            throw .sensitivitiesUnavailable("the model has events, and ketasim does not carry their jumps into the sensitivities")
-        }
         guard n > 0 else { throw .sensitivitiesUnavailable("the model has no states") }
         guard s.directions.count == s.parameters.count * d, s.initial.count == n * d else {
             throw .sensitivitiesUnavailable("internal: the sensitivity plan's matrices do not match \(s.parameters.count) parameters, \(n) states and \(d) directions")
@@ -86,20 +121,9 @@ extension Simulator {
                                             + "\(CompiledModel.maximumStates), ketasim's limit: the \(settings.stepper.rawValue) stepper's dense Jacobian "
                                             + "of them would need \(gigabytes) GB")
         }
-        if !plan.doses.isEmpty {
-            let doseParameters = Set(def.drugs.flatMap { $0.routes.compactMap { r -> String? in
-                if case .parameter(let name) = r.bioavailability { return name }
-                return nil
-            } } + ["body_weight"])
-            if let p = s.parameters.first(where: doseParameters.contains) {
-                throw .sensitivitiesUnavailable("dose amounts depend on `\(p)`, and ketasim does not differentiate doses")
-            }
-        }
         let (sw, integrator) = try sensitivitySystem(parameters: s.parameters, directions: d)
-        let program = try program(for: columns)
         let gradient = try outputGradient(parameters: s.parameters, columns: columns)
-
-        // The start: the equilibrium (its sensitivities from J S = -(∂f/∂q) M), then the plan's states.
+        sw.resetInfusionDirections()
         var x0: [Double]
         var s0 = s.initial
         if plan.start != .steadyState {
@@ -117,58 +141,30 @@ extension Simulator {
                 for k in 0..<d { s0[i * d + k] = s.initial[i * d + k] }
             }
         }
-        let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
-        workspace.setParameters(parameters)
-        workspace.resetInputs()
-        workspace.resetEvents()
-        sw.setDirections(s.directions)
-        let doses = try events(for: plan, parameters: parameters)
-        var times = plan.grid(timeUnit: def.timeUnit)
-        let onGrid = Set(times)
-        if (times.last ?? 0) < plan.tEnd { times.append(plan.tEnd) }
-
         var y0 = x0 + [Double](repeating: 0, count: n * d)
         for i in 0..<n { for k in 0..<d { y0[n + k * n + i] = s0[i * d + k] } }
-        let schedule = InputSchedule(plan: plan, model: model)
-        let observer = Observer(workspace: workspace, program: program, count: columns.count)
-        var preDose: [Double]?
-        let solution = integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: Self.breakpoints(doses: doses, plan: plan),
-                                        onBreakpoint: { t, y in
-            guard let base = y.baseAddress else { return }
-            if let first = plan.referenceTime, t == first, preDose == nil { preDose = observer.row(t: t, y: base) }
-            schedule.apply(at: t, to: self.workspace)
-            // A bolus adds an amount that no differentiated parameter changes: S is continuous there.
-            self.applyDoses(doses, at: t, to: base)
-        })
-        let values = observer.rows(of: solution, inputs: schedule)
-        let m = columns.count
-        var gradients = [Double](repeating: 0, count: solution.count * m * d)
-        solution.values.withUnsafeBufferPointer { states in
-            gradients.withUnsafeMutableBufferPointer { out in
-                guard let y = states.baseAddress, let o = out.baseAddress else { return }
-                for k in 0..<solution.count {
-                    schedule.apply(at: solution.times[k], to: workspace)
-                    sw.outputSensitivities(gradient, t: solution.times[k], y: y + k * solution.dimension, into: o + k * m * d)
-                }
-            }
-        }
-        var result = SimulationResult(
-            outputNames: columns.map(\.name), times: [], values: [], preDose: preDose,
-            firstDoseTime: plan.referenceTime, failure: solution.failure, statistics: solution.statistics, timeUnit: def.timeUnit)
-        var kept: [Double] = []
-        for k in 0..<solution.count where onGrid.contains(solution.times[k]) {
-            result.times.append(solution.times[k])
-            result.values.append(contentsOf: values[(k * m)..<((k + 1) * m)])
-            kept.append(contentsOf: gradients[(k * m * d)..<((k + 1) * m * d)])
-        }
-        return SensitivityResult(result: result, gradients: kept, directionCount: d)
+        return AugmentedStart(workspace: sw, integrator: integrator, gradient: gradient, initial: y0)
     }
 
     /// S at the equilibrium x: one LU solve of J S = -(∂f/∂q) M; where J is singular (a conserved total,
     /// whose equilibrium depends on where the flow starts) the augmented system is integrated from the
     /// search's start until its derivatives vanish, as the equilibrium itself was found.
+    /// Cached as the equilibrium is: the experiments of a calibration mostly start from the same one.
     private func equilibriumSensitivities(_ sw: SensitivityWorkspace, _ integrator: ODEIntegrator, at x: [Double],
                                           plan: SimulationPlan, _ s: SensitivityPlan) throws(SimulationError) -> [Double] {
+        let def = model.definition
+        let key = EquilibriumSensitivityKey(
+            x: x, parameters: def.parameters.indices.map { workspace.parameter($0) }, inputs: def.inputs.indices.map { workspace.input($0) },
+            names: s.parameters, directions: s.equilibriumDirections ?? s.directions, start: plan.equilibriumStates, initial: s.equilibriumInitial)
+        if let cached = equilibriumSensitivityCache[key] { return cached }
+        let s0 = try solveEquilibriumSensitivities(sw, integrator, at: x, plan: plan, s)
+        if equilibriumSensitivityCache.count > 64 { equilibriumSensitivityCache.removeAll() }
+        equilibriumSensitivityCache[key] = s0
+        return s0
+    }
+
+    private func solveEquilibriumSensitivities(_ sw: SensitivityWorkspace, _ integrator: ODEIntegrator, at x: [Double],
+                                               plan: SimulationPlan, _ s: SensitivityPlan) throws(SimulationError) -> [Double] {
         let n = model.stateCount, d = s.directionCount
         let (jacobian, forcing) = sw.linearization(t: 0, x: x)
         if let solved = solveLinearSystem(jacobian, n: n, forcing.map { -$0 }, columns: d) { return solved }
@@ -206,9 +202,11 @@ extension Simulator {
         // run's own tolerances where those are looser: a fit's Jacobian needs no more, and x keeps the run's
         // (PEtab's 1e-10 and 1e-14). Controlled to x's tolerances, S took Boehm_JProteomeRes2014 2,742 steps
         // where x alone takes about 1,100; at these 1,725 (docs/PERFORMANCE.md), the Jacobians unchanged to
-        // the central differences' accuracy (SensitivityTests).
-        let split = ODEIntegrator.ToleranceSplit(from: model.stateCount, relative: max(settings.relativeTolerance, 1e-8),
-                                                 absolute: max(settings.absoluteTolerance, 1e-12))
+        // the central differences' accuracy (SensitivityTests). The settings may loosen them further
+        // (a calibration file's, docs/CALIBRATION.md).
+        let split = ODEIntegrator.ToleranceSplit(from: model.stateCount,
+                                                 relative: max(settings.relativeTolerance, settings.sensitivityRelativeTolerance ?? 1e-8),
+                                                 absolute: max(settings.absoluteTolerance, settings.sensitivityAbsoluteTolerance ?? 1e-12))
         do { integrator = try ODEIntegrator(system: sw, settings: settings, split: split) } catch {
             throw .sensitivitiesUnavailable("cannot set up the integrator of the sensitivity equations: \(error.description)")
         }

@@ -57,6 +57,9 @@ struct DoseEvent {
     var infusionSlot: Int?
     var rate: Double
     var end: Double
+    /// d(bolus or rate)/d(model parameter), by parameter index: a bioavailability or body weight that a
+    /// fit estimates moves the amount, and the sensitivities jump (or are forced) by it.
+    var derivatives: [(parameter: Int, value: Double)] = []
 }
 
 /// Runs simulations of one compiled model, whatever file it came from (ketasim YAML or SBML, events
@@ -75,6 +78,7 @@ public final class Simulator {
     var sensitivitySystems: [SensitivityKey: (workspace: SensitivityWorkspace, integrator: ODEIntegrator)] = [:]
     var compiledSensitivities: [[String]: CompiledSensitivities] = [:]
     var outputGradients: [SensitivityGradientKey: OutputGradient] = [:]
+    var equilibriumSensitivityCache: [EquilibriumSensitivityKey: [Double]] = [:]
 
     private struct SteadyKey: Hashable {
         var parameters: [Double]
@@ -117,16 +121,27 @@ public final class Simulator {
                 throw .badDose(dose: dose.description, reason: "it is per kg but the model has no `body_weight` parameter")
             }
             let f: Double
+            var fIndex: Int?
             switch route.bioavailability {
             case .constant(let v): f = v
-            case .parameter(let name): f = model.parameterIndex(name).map { parameters[$0] } ?? 1
+            case .parameter(let name):
+                fIndex = model.parameterIndex(name)
+                f = fIndex.map { parameters[$0] } ?? 1
             }
-            let amount = f * dose.micromolesPerDose(molarMass: drug.molarMass, bodyWeight: bodyWeight ?? 1)
+            let perDose = dose.micromolesPerDose(molarMass: drug.molarMass, bodyWeight: bodyWeight ?? 1)
+            let amount = f * perDose
+            // The amount is f times a dose linear in the body weight when it is per kg.
+            var derivatives: [(parameter: Int, value: Double)] = []
+            if let fIndex { derivatives.append((fIndex, perDose)) }
+            if dose.unit.isPerKilogram, let w = model.parameterIndex("body_weight") {
+                derivatives.append((w, f * dose.micromolesPerDose(molarMass: drug.molarMass, bodyWeight: 1)))
+            }
             for time in dose.times {
                 if let d = dose.duration {
-                    events.append(DoseEvent(time: time, state: state, bolus: 0, infusionSlot: model.infusionSlot(forState: state), rate: amount / d, end: time + d))
+                    events.append(DoseEvent(time: time, state: state, bolus: 0, infusionSlot: model.infusionSlot(forState: state), rate: amount / d, end: time + d,
+                                            derivatives: derivatives.map { ($0.parameter, $0.value / d) }))
                 } else {
-                    events.append(DoseEvent(time: time, state: state, bolus: amount, infusionSlot: nil, rate: 0, end: time))
+                    events.append(DoseEvent(time: time, state: state, bolus: amount, infusionSlot: nil, rate: 0, end: time, derivatives: derivatives))
                 }
             }
         }
@@ -192,15 +207,37 @@ public final class Simulator {
     /// Simulates a plan and records `columns` on the plan's output times, and also at `detailTimes`
     /// (see `SimulationResult.detailTimes`).
     public func run(_ plan: SimulationPlan, columns: [OutputColumn], detailTimes: [Double] = []) throws(SimulationError) -> SimulationResult {
+        try simulate(plan, columns: columns, detailTimes: detailTimes, sensitivities: nil).result
+    }
+
+    /// The one simulation path: the plan's start, doses, inputs and the model's events integrated to its
+    /// end, `columns` observed on the grid and at `detailTimes`. With `sensitivities` the state is the
+    /// augmented (x, S) of `SensitivityWorkspace`, S jumping at doses and events, and the result carries
+    /// the columns' derivatives (see `run(_:columns:sensitivities:detailTimes:)`).
+    func simulate(_ plan: SimulationPlan, columns: [OutputColumn], detailTimes: [Double], sensitivities s: SensitivityPlan?) throws(SimulationError) -> SensitivityResult {
         let def = model.definition
         try plan.validate(against: def)
         let program = try program(for: columns)
-        let y0 = try initialState(for: plan)
+        var augmented: AugmentedStart?
+        let y0: [Double]
+        if let s {
+            let start = try sensitivityStart(plan, columns: columns, s)
+            augmented = start
+            y0 = start.initial
+        } else {
+            y0 = try initialState(for: plan)
+        }
         let parameters = def.parameterValues(organism: plan.organism, overrides: plan.parameters)
         workspace.setParameters(parameters)
         workspace.resetInputs()
         workspace.resetEvents()
+        if let augmented, let s {
+            augmented.workspace.resetEvents()
+            augmented.workspace.resetInfusionDirections()
+            augmented.workspace.setDirections(s.directions)
+        }
         let doses = try events(for: plan, parameters: parameters)
+        let doseSensitivities = augmented.map { DoseSensitivities(workspace: $0.workspace, model: model) }
         let grid = plan.grid(timeUnit: def.timeUnit)
         let onGrid = Set(grid)
         let extra = detailTimes.filter { $0 >= 0 && $0 <= plan.tEnd && !onGrid.contains($0) }
@@ -210,29 +247,68 @@ public final class Simulator {
 
         let schedule = InputSchedule(plan: plan, model: model)
         let observer = Observer(workspace: workspace, program: program, count: columns.count)
+        let m = columns.count, d = s?.directionCount ?? 0
         var preDose: [Double]?
-        let solution = integrate(from: y0, times: times, breakpoints: Self.breakpoints(doses: doses, plan: plan)) { t, y in
-            if let first = plan.referenceTime, t == first, preDose == nil { preDose = observer.row(t: t, y: y) }
+        var preDoseGradient: [Double]?
+        let onBreakpoint: (Double, UnsafeMutablePointer<Double>) -> Void = { t, y in
+            if let first = plan.referenceTime, t == first, preDose == nil {
+                preDose = observer.row(t: t, y: y)
+                if let augmented {
+                    var row = [Double](repeating: 0, count: m * d)
+                    row.withUnsafeMutableBufferPointer { out in
+                        if let o = out.baseAddress { augmented.workspace.outputSensitivities(augmented.gradient, t: t, y: y, into: o) }
+                    }
+                    preDoseGradient = row
+                }
+            }
             schedule.apply(at: t, to: self.workspace)
-            self.applyDoses(doses, at: t, to: y)
+            self.applyDoses(doses, at: t, to: y, sensitivities: doseSensitivities)
+        }
+        let solution: Solution
+        if let augmented {
+            let sw = augmented.workspace
+            solution = integrate(augmented.integrator, from: y0, times: times, breakpoints: Self.breakpoints(doses: doses, plan: plan),
+                                 events: sw.eventWatch(), onBreakpoint: onBreakpoint, onEvent: { t, fired, y in sw.fireEvents(fired, at: t, state: y) })
+            if let failure = sw.eventFailure { throw .sensitivitiesUnavailable(failure.description) }
+        } else {
+            let ws = workspace
+            solution = integrate(integrator, from: y0, times: times, breakpoints: Self.breakpoints(doses: doses, plan: plan),
+                                 events: ws.eventWatch(), onBreakpoint: onBreakpoint, onEvent: { t, fired, y in ws.fireEvents(fired, at: t, state: y) })
         }
         let values = observer.rows(of: solution, inputs: schedule)
+        var gradients: [Double] = []
+        if let augmented {
+            gradients = [Double](repeating: 0, count: solution.count * m * d)
+            solution.values.withUnsafeBufferPointer { states in
+                gradients.withUnsafeMutableBufferPointer { out in
+                    guard let y = states.baseAddress, let o = out.baseAddress else { return }
+                    for k in 0..<solution.count {
+                        schedule.apply(at: solution.times[k], to: workspace)
+                        augmented.workspace.outputSensitivities(augmented.gradient, t: solution.times[k], y: y + k * solution.dimension, into: o + k * m * d)
+                    }
+                }
+            }
+        }
         var result = SimulationResult(
             outputNames: columns.map(\.name), times: [], values: [], preDose: preDose,
             firstDoseTime: plan.referenceTime, failure: solution.failure, statistics: solution.statistics, timeUnit: def.timeUnit)
+        var sensitivity = SensitivityResult(result: result, gradients: [], directionCount: d, preDoseGradient: preDoseGradient)
         // Split the rows: the grid is what the user asked to see; the rest serves metrics.
-        let m = columns.count
         result.times.reserveCapacity(grid.count)
         result.values.reserveCapacity(grid.count * m)
         for k in 0..<solution.count {
             let row = values[(k * m)..<((k + 1) * m)]
+            let slopes = gradients.isEmpty ? [] : gradients[(k * m * d)..<((k + 1) * m * d)]
             if onGrid.contains(solution.times[k]) {
                 result.times.append(solution.times[k]); result.values.append(contentsOf: row)
+                sensitivity.gradients.append(contentsOf: slopes)
             } else if !extra.isEmpty {
                 result.detailTimes.append(solution.times[k]); result.detailValues.append(contentsOf: row)
+                sensitivity.detailGradients.append(contentsOf: slopes)
             }
         }
-        return result
+        sensitivity.result = result
+        return sensitivity
     }
 
     /// Every time the equations or the state jump: doses, infusion ends, input period edges.
@@ -246,31 +322,66 @@ public final class Simulator {
     }
 
     /// Infusion rates as they are from t on (recomputed from scratch, so overlapping infusions add up
-    /// right), and the boluses given at t.
-    func applyDoses(_ doses: [DoseEvent], at t: Double, to y: UnsafeMutablePointer<Double>) {
+    /// right), and the boluses given at t; with `sensitivities`, the rates' derivatives and the boluses'
+    /// jumps of S (a dose at a fixed time: S+ = S- + d(amount)/dθ).
+    func applyDoses(_ doses: [DoseEvent], at t: Double, to y: UnsafeMutablePointer<Double>, sensitivities: DoseSensitivities? = nil) {
         for slot in model.infusionTargets.indices { workspace.setInfusion(slot: slot, rate: 0) }
+        sensitivities?.workspace.resetInfusionDirections()
         for e in doses {
             if let slot = e.infusionSlot {
-                if e.time <= t && t < e.end { workspace.setInfusion(slot: slot, rate: workspace.infusion(slot: slot) + e.rate) }
+                guard e.time <= t && t < e.end else { continue }
+                workspace.setInfusion(slot: slot, rate: workspace.infusion(slot: slot) + e.rate)
+                sensitivities?.each(e) { k, v in sensitivities?.workspace.addInfusionDirection(slot: slot, direction: k, v) }
             } else if e.time == t {
                 y[e.state] += e.bolus
+                if let s = sensitivities {
+                    let n = model.stateCount
+                    s.each(e) { k, v in y[n + k * n + e.state] += v }
+                }
             }
         }
     }
 
-    /// The states at `times`, with the model's events and `onBreakpoint` applied at each breakpoint.
-    private func integrate(from y0: [Double], times: [Double], breakpoints: [Double],
-                           onBreakpoint: (Double, UnsafeMutablePointer<Double>) -> Void) -> Solution {
+    /// The states at `times`, with `events` and `onBreakpoint` applied at each breakpoint.
+    private func integrate(_ integrator: ODEIntegrator?, from y0: [Double], times: [Double], breakpoints: [Double], events: EventWatch?,
+                           onBreakpoint: (Double, UnsafeMutablePointer<Double>) -> Void,
+                           onEvent: (Double, [Int], UnsafeMutableBufferPointer<Double>) -> Void) -> Solution {
         guard let integrator else {
             var solution = Solution(dimension: 0, reservingCapacity: times.count)
             var nothing = 0.0
             for t in times { solution.append(time: t, state: &nothing) }
             return solution
         }
-        let workspace = self.workspace
-        return integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints, events: workspace.eventWatch(),
+        return integrator.solve(from: 0, initial: y0, outputTimes: times, breakpoints: breakpoints, events: events,
                                 onBreakpoint: { t, y in if let base = y.baseAddress { onBreakpoint(t, base) } },
-                                onEvent: { t, fired, state in workspace.fireEvents(fired, at: t, state: state) })
+                                onEvent: onEvent)
+    }
+}
+
+/// How doses move the sensitivities: the directions of the model parameters their amounts depend on.
+struct DoseSensitivities {
+    let workspace: SensitivityWorkspace
+    /// Slot in the sensitivities' parameters of each model parameter index.
+    let slots: [Int: Int]
+
+    init(workspace: SensitivityWorkspace, model: CompiledModel) {
+        self.workspace = workspace
+        var slots: [Int: Int] = [:]
+        for (slot, name) in workspace.sensitivities.parameters.enumerated() {
+            if let q = model.parameterIndex(name) { slots[q] = slot }
+        }
+        self.slots = slots
+    }
+
+    /// Calls `body(k, d(amount or rate)/dθ_k)` for each direction the dose's amount moves with.
+    func each(_ dose: DoseEvent, _ body: (Int, Double) -> Void) {
+        for (q, v) in dose.derivatives {
+            guard let slot = slots[q] else { continue }
+            for k in 0..<workspace.directionCount {
+                let w = workspace.direction(parameter: slot, k)
+                if w != 0 { body(k, v * w) }
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ import Yams
 
 /// Why a calibration file or one of its data tables cannot be used; prints as `file:line: message`.
 public struct CalibrationError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable { case unreadable, invalid, simulation }
+    public enum Kind: Sendable, Equatable { case unreadable, invalid, simulation, unsupported }
     public var kind: Kind
     public var file: String
     public var line: Int?

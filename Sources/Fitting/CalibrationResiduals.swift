@@ -28,6 +28,11 @@ public struct CalibrationPrediction: Sendable {
 /// Qualitative rows enter as such one-sided penalties (the static-penalty form of Mitra et al. 2018,
 /// doi:10.1038/s41467-018-06439-z), so "rises", "no change" and "falls" constrain a fit without a number
 /// being made up for them. Each evaluation simulates every experiment once.
+///
+/// The Jacobian (`residualsAndJacobian`) comes from forward sensitivities for every target whose metric
+/// is smooth (`MetricSpec.isSmooth`: the metric's derivative follows from the outputs' at the samples),
+/// and from forward differences of the other targets' residuals alone, which simulate only the
+/// experiments those targets read.
 public final class CalibrationResiduals: FitProblem {
     public let calibration: CalibrationProblem
     /// The targets these residuals are made of (the calibration rows, or all rows when predicting).
@@ -41,10 +46,23 @@ public final class CalibrationResiduals: FitProblem {
     public let residualCount: Int
     public let objectiveOffset: Double
     public private(set) var lastError: String?
+    /// Indices in `targets` of the targets whose Jacobian rows are forward differences: their metric
+    /// (`t_max`, `duration`) is not smooth.
+    public let differencedTargets: [Int]
+    /// Relative step of those differences, on the estimation scale (as `LeastSquaresOptions.differenceStep`).
+    public var differenceStep = 1e-6
+    /// Why this problem has no forward sensitivities, once they were asked for and refused; nil while
+    /// they work or were never asked for.
+    public private(set) var sensitivityRefusal: String?
 
     /// Tighter than a single run's default: the fit differentiates the objective by finite differences
-    /// with a relative step of 1e-6, which the integration error must stay well below.
-    public static let solverSettings = SolverSettings(stepper: .msbdf, relativeTolerance: 1e-8, absoluteTolerance: 1e-12)
+    /// with a relative step of 1e-6, which the integration error must stay well below. The sensitivities
+    /// are controlled to relative 1e-6, absolute 1e-10: on the bundled model's calibrations that halves
+    /// the time of their integration against 1e-8 and leaves the Jacobian within 2e-7 (of its largest
+    /// entry) of the one integrated to 1e-11, where forward differences are off by up to 1%
+    /// (docs/PERFORMANCE.md).
+    public static let solverSettings = SolverSettings(stepper: .msbdf, relativeTolerance: 1e-8, absoluteTolerance: 1e-12,
+                                                      sensitivityRelativeTolerance: 1e-6, sensitivityAbsoluteTolerance: 1e-10)
 
     struct Arm {
         var name: String
@@ -55,26 +73,6 @@ public final class CalibrationResiduals: FitProblem {
         var detailTimes: [Double]
         /// `mean_<d>` metrics: output and window.
         var means: [(String, (label: String, length: Double))]
-    }
-
-    /// The time average of `output` over [from, to] (trapezoids on the grid and detail rows): what a
-    /// microdialysis fraction or a behavioural session integrates.
-    static func mean(_ r: SimulationResult, _ output: String, from: Double, to: Double) -> Double {
-        guard let j = r.outputNames.firstIndex(of: output), to > from else { return .nan }
-        let m = r.outputNames.count
-        var points = r.times.indices.map { (r.times[$0], r.values[$0 * m + j]) } + r.detailTimes.indices.map { (r.detailTimes[$0], r.detailValues[$0 * m + j]) }
-        points.sort { $0.0 < $1.0 }
-        func at(_ t: Double) -> Double? {
-            guard let k = points.firstIndex(where: { $0.0 >= t }) else { return nil }
-            if k == 0 || points[k].0 == t { return points[k].1 }
-            let (t0, v0) = points[k - 1], (t1, v1) = points[k]
-            return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
-        }
-        guard let first = at(from), let last = at(to) else { return .nan }
-        let inside = [(from, first)] + points.filter { $0.0 > from && $0.0 < to } + [(to, last)]
-        var area = 0.0
-        for k in 1..<inside.count { area += 0.5 * (inside[k].1 + inside[k - 1].1) * (inside[k].0 - inside[k - 1].0) }
-        return area / (to - from)
     }
 
     public init(_ calibration: CalibrationProblem, includeValidation: Bool = false,
@@ -125,6 +123,8 @@ public final class CalibrationResiduals: FitProblem {
             }
         }
         objectiveOffset = offset
+        let chosen = targets
+        differencedTargets = chosen.indices.filter { !MetricSpec.isSmooth(chosen[$0].metric) }
     }
 
     /// The estimation-scale point of linear values by name (each parameter's start, or the model's value).
@@ -142,39 +142,102 @@ public final class CalibrationResiduals: FitProblem {
 
     /// Every target's prediction at `x`.
     public func predict(at x: [Double]) throws(CalibrationError) -> [CalibrationPrediction] {
-        let values = self.values(at: x)
-        var metrics: [String: [String: Double]] = [:]
-        for arm in arms {
-            var plan = arm.plan
-            for (name, v) in values { plan.parameters[name] = v }
-            let result: SimulationResult
-            do { result = try simulator.run(plan, outputs: arm.outputs, detailTimes: arm.detailTimes) } catch {
-                throw CalibrationError(.simulation, file: calibration.file, "experiment `\(arm.name)`: \(error.description)")
+        try predict(values(at: x), targets: Array(targets.indices), sensitivities: false).map(\.prediction)
+    }
+
+    /// The metrics of one experiment by column (`output.metric`), and with `sensitivities` the
+    /// derivatives of its smooth ones by the parameters (linear values, in `parameterNames` order).
+    private func metrics(_ arm: Arm, values: [String: Double], sensitivities: Bool) throws(CalibrationError) -> (values: [String: Double], gradients: [String: [Double]]) {
+        var plan = arm.plan
+        for (name, v) in values { plan.parameters[name] = v }
+        let result: SimulationResult
+        var run: SensitivityResult?
+        do {
+            if sensitivities {
+                let directions = SensitivityPlan(parameters: parameterNames, stateCount: simulator.model.stateCount)
+                let s = try simulator.run(plan, columns: try simulator.columns(arm.outputs), sensitivities: directions, detailTimes: arm.detailTimes)
+                run = s
+                result = s.result
+            } else {
+                result = try simulator.run(plan, outputs: arm.outputs, detailTimes: arm.detailTimes)
             }
-            if let failure = result.failure {
-                throw CalibrationError(.simulation, file: calibration.file, "experiment `\(arm.name)`: \(failure)")
-            }
-            let numbers = arm.spec.evaluate(result, reference: arm.reference)
-            var byColumn: [String: Double] = [:]
-            for (column, v) in zip(arm.spec.columns(outputs: arm.outputs), numbers) { byColumn[column] = v }
-            let reference = arm.reference ?? arm.plan.referenceTime ?? result.firstDoseTime ?? 0
-            for (output, window) in arm.means {
-                byColumn["\(output).mean_\(window.label)"] = Self.mean(result, output, from: reference, to: reference + window.length)
-            }
-            metrics[arm.name] = byColumn
+        } catch {
+            if case .sensitivitiesUnavailable = error { throw CalibrationError(.unsupported, file: calibration.file, "experiment `\(arm.name)`: \(error.description)") }
+            throw CalibrationError(.simulation, file: calibration.file, "experiment `\(arm.name)`: \(error.description)")
         }
-        return targets.map { t in
+        if let failure = result.failure {
+            throw CalibrationError(.simulation, file: calibration.file, "experiment `\(arm.name)`: \(failure)")
+        }
+        let columns = arm.spec.columns(outputs: arm.outputs)
+        var byColumn: [String: Double] = [:]
+        for (column, v) in zip(columns, arm.spec.evaluate(result, reference: arm.reference)) { byColumn[column] = v }
+        var gradients: [String: [Double]] = [:]
+        if let run {
+            for (column, g) in zip(columns, arm.spec.gradients(run, reference: arm.reference)) { gradients[column] = g }
+        }
+        let reference = arm.reference ?? arm.plan.referenceTime ?? result.firstDoseTime ?? 0
+        for (output, window) in arm.means {
+            guard let j = result.outputNames.firstIndex(of: output) else { continue }
+            let column = "\(output).mean_\(window.label)"
+            byColumn[column] = MetricSpec.windowMean(result, output: j, from: reference, to: reference + window.length)
+            if let run { gradients[column] = MetricSpec.windowMeanGradient(run, output: j, from: reference, to: reference + window.length) }
+        }
+        return (byColumn, gradients)
+    }
+
+    /// The predictions of `targets[i]` for each i in `indices`, simulating only the experiments they read;
+    /// with `sensitivities`, also dq/dθ (by the linear parameter values), nil where the metric is not smooth.
+    private func predict(_ values: [String: Double], targets indices: [Int], sensitivities: Bool) throws(CalibrationError)
+        -> [(prediction: CalibrationPrediction, slope: [Double]?)] {
+        var needed: Set<String> = []
+        for i in indices {
+            needed.insert(targets[i].experiment)
+            if case .experiment(let other) = targets[i].baseline { needed.insert(other) }
+        }
+        // An experiment runs with sensitivities when a smooth target reads it.
+        var differentiated: Set<String> = []
+        if sensitivities {
+            for i in indices where MetricSpec.isSmooth(targets[i].metric) {
+                differentiated.insert(targets[i].experiment)
+                if case .experiment(let other) = targets[i].baseline { differentiated.insert(other) }
+            }
+        }
+        var metrics: [String: [String: Double]] = [:]
+        var gradients: [String: [String: [Double]]] = [:]
+        for arm in arms where needed.contains(arm.name) {
+            let m = try self.metrics(arm, values: values, sensitivities: differentiated.contains(arm.name))
+            metrics[arm.name] = m.values
+            gradients[arm.name] = m.gradients
+        }
+        return indices.map { i in
+            let t = targets[i]
             let m = metrics[t.experiment]?[t.column] ?? .nan
+            var dm = gradients[t.experiment]?[t.column]
             let base: Double?
+            var db: [Double]?
             switch t.baseline {
             case .none: base = nil
-            case .pre: base = metrics[t.experiment]?["\(t.output).pre"] ?? .nan
-            case .experiment(let other): base = metrics[other]?[t.column] ?? .nan
+            case .pre:
+                base = metrics[t.experiment]?["\(t.output).pre"] ?? .nan
+                db = gradients[t.experiment]?["\(t.output).pre"]
+            case .experiment(let other):
+                base = metrics[other]?[t.column] ?? .nan
+                db = gradients[other]?[t.column]
             }
             let q: Double
-            if let b = base { q = t.factor * (t.comparison == .ratio ? m / b : m - b) } else { q = t.factor * m }
+            if let b = base {
+                q = t.factor * (t.comparison == .ratio ? m / b : m - b)
+                if let g = dm, let h = db {
+                    dm = t.comparison == .ratio ? zip(g, h).map { t.factor * ($0 * b - m * $1) / (b * b) } : zip(g, h).map { t.factor * ($0 - $1) }
+                } else {
+                    dm = nil
+                }
+            } else {
+                q = t.factor * m
+                dm = dm?.map { t.factor * $0 }
+            }
             let (r, agrees) = Self.residual(t, q)
-            return CalibrationPrediction(target: t, simulated: q, residual: r, agrees: agrees)
+            return (CalibrationPrediction(target: t, simulated: q, residual: r, agrees: agrees), dm)
         }
     }
 
@@ -201,12 +264,103 @@ public final class CalibrationResiduals: FitProblem {
         }
     }
 
+    /// Which targets' Jacobian rows come from what, in one sentence.
+    public var gradientSummary: String {
+        let differenced = differencedTargets.map { "`\(targets[$0].row.id)` (\(targets[$0].metric))" }
+        let analytic = "Jacobian from forward sensitivities for \(targets.count - differenced.count) of \(targets.count) targets"
+        if differenced.isEmpty { return analytic }
+        return analytic + "; forward differences for \(differenced.joined(separator: ", ")), whose metric is not smooth"
+    }
+
+    /// dr/dq of `residual(t, q)`: 0 where a one-sided penalty is not active.
+    static func residualSlope(_ t: CalibrationTarget, _ q: Double) -> Double {
+        switch t.kind {
+        case let .value(_, sigma, .normal): return 1 / sigma
+        case let .value(_, sigma, .lognormal): return 1 / (q * sigma)
+        case let .range(low, high, sigma): return q < low ? -1 / sigma : q > high ? 1 / sigma : 0
+        case let .direction(direction, margin, sigma):
+            let e = t.comparison == .ratio ? q - 1 : q
+            switch direction {
+            case .increase: return margin - e > 0 ? -1 / sigma : 0
+            case .decrease: return e + margin > 0 ? 1 / sigma : 0
+            case .noChange: return abs(e) - margin > 0 ? (e > 0 ? 1 : -1) / sigma : 0
+            }
+        }
+    }
+
+    /// The residuals and their Jacobian on the estimation scale: rows of smooth targets from forward
+    /// sensitivities (the metric's derivative, then the baseline's quotient or difference rule, the
+    /// residual's slope and dθ/dx = 1, θ, θ log 10 for lin, log, log10 parameters), rows of the others
+    /// (`differencedTargets`) by forward differences with `differenceStep`, prior rows exactly. Nil, with
+    /// `sensitivityRefusal` set, where the model has no sensitivities.
+    public func residualsAndJacobian(at x: [Double], residuals r: inout [Double], jacobian: inout [Double]) -> Bool? {
+        if sensitivityRefusal != nil { return nil }
+        let p = parameterNames.count
+        let all: [(prediction: CalibrationPrediction, slope: [Double]?)]
+        do { all = try predict(values(at: x), targets: Array(targets.indices), sensitivities: true) } catch {
+            if error.kind == .unsupported {
+                sensitivityRefusal = error.message
+                return nil
+            }
+            lastError = error.description
+            return false
+        }
+        guard fill(all.map(\.prediction), x, into: &r) else { return false }
+        for k in jacobian.indices { jacobian[k] = 0 }
+        let chain = parameterScales.indices.map { j -> Double in
+            let theta = parameterScales[j].invert(x[j])
+            switch parameterScales[j] {
+            case .lin: return 1
+            case .log: return theta
+            case .log10: return theta * log(10)
+            }
+        }
+        let differenced = Set(differencedTargets)
+        for (i, entry) in all.enumerated() where !differenced.contains(i) {
+            guard let dq = entry.slope else { continue }
+            let slope = Self.residualSlope(targets[i], entry.prediction.simulated)
+            for j in 0..<p { jacobian[i * p + j] = slope * dq[j] * chain[j] }
+        }
+        if !differencedTargets.isEmpty {
+            // Forward differences of those rows alone, backward where the forward point fails.
+            for j in 0..<p {
+                let h = differenceStep * max(abs(x[j]), 1)
+                var column: [Double]?
+                for step in [h, -h] {
+                    var moved = x
+                    moved[j] += step
+                    guard let rows = try? predict(values(at: moved), targets: differencedTargets, sensitivities: false),
+                          rows.allSatisfy({ $0.prediction.residual.isFinite }) else { continue }
+                    column = zip(differencedTargets, rows).map { i, row in (row.prediction.residual - r[i]) / step }
+                    break
+                }
+                guard let column else {
+                    lastError = "the finite differences of the targets without sensitivities cannot be evaluated around \(parameterNames[j]) = \(parameterScales[j].invert(x[j]))"
+                    return false
+                }
+                for (i, v) in zip(differencedTargets, column) { jacobian[i * p + j] = v }
+            }
+        }
+        var k = targets.count
+        for (j, parameter) in calibration.parameters.enumerated() {
+            guard let sd = parameter.priorSD else { continue }
+            jacobian[k * p + j] = 1 / sd
+            k += 1
+        }
+        return jacobian.allSatisfy(\.isFinite)
+    }
+
     public func residuals(at x: [Double], into r: inout [Double]) -> Bool {
         let predictions: [CalibrationPrediction]
         do { predictions = try predict(at: x) } catch {
             lastError = error.description
             return false
         }
+        return fill(predictions, x, into: &r)
+    }
+
+    /// The residuals of every target's prediction, then the priors'.
+    private func fill(_ predictions: [CalibrationPrediction], _ x: [Double], into r: inout [Double]) -> Bool {
         for (i, p) in predictions.enumerated() {
             guard p.residual.isFinite else {
                 lastError = "target `\(p.target.row.id)` cannot be evaluated (\(p.target.column) gives \(p.simulated))"

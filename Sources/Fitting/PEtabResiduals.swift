@@ -30,7 +30,7 @@ public final class PEtabResiduals: FitProblem {
     public let objectiveOffset: Double
     /// The last error of `residuals(at:into:)`, for a failed start's message.
     public private(set) var lastError: String?
-    /// Why this problem has no forward sensitivities (a model with events), once an analytic Jacobian
+    /// Why this problem has no forward sensitivities (an event time without a derivative), once an analytic Jacobian
     /// was asked for and refused; nil while they work or were never asked for.
     public private(set) var sensitivityRefusal: String?
 

@@ -1,5 +1,18 @@
 import CGSL
 
+/// Why the solve loop acts on events at a time: what a caller differentiating the run needs to know,
+/// since only a located crossing moves with the parameters.
+public enum EventInstant: Sendable, Equatable {
+    /// The start time (a trigger true there whose initial value is false).
+    case start
+    /// A condition went from false to true inside a step; the time was located by bisection.
+    case crossing
+    /// A time the caller scheduled (`EventWatch.nextScheduled`, a delayed event).
+    case scheduled
+    /// A breakpoint, after `onBreakpoint` changed the state or the equations.
+    case breakpoint
+}
+
 /// Conditions watched during integration, as booleans of (t, y): an event happens where one goes from
 /// false to true. The integrator knows nothing of what the events mean; the caller acts on them.
 public struct EventWatch {
@@ -26,6 +39,8 @@ public struct EventWatch {
     public var signCount = 0
     /// Writes the `signCount` functions at (t, y); called while locating, so it should not allocate.
     public var signs: (Double, UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> Void = { _, _, _ in }
+    /// Called once before the rounds of events at one time, with why the loop acts there.
+    public var instant: (Double, EventInstant) -> Void = { _, _ in }
 
     public init(count: Int, initialValues: [Bool],
                 evaluate: @escaping (Double, UnsafePointer<Double>, UnsafeMutableBufferPointer<Bool>) -> Void) {
@@ -48,6 +63,8 @@ extension ODEIntegrator {
     ///   because of what `onEvent` or `onBreakpoint` did fire at the same time, in a further round;
     ///   more than `maxCascade` rounds in which a condition rose, at one time, is a failure (an event
     ///   re-triggering itself). Rounds go on while `hasDue` says the caller has work left at that time.
+    ///   Before the rounds at a time, `instant` says why the loop acts there (only a located crossing
+    ///   moves with the parameters, which the sensitivities' jumps need to know).
     /// - Output times are reached as the settings' `effectiveOutputMode` says: `driver` cuts a step at
     ///   each, `interpolate` steps freely and interpolates. An output at a breakpoint or event time
     ///   records the state after the change. Times need not be sorted; duplicates are merged.
@@ -177,9 +194,10 @@ private struct SolveLoop {
 
     /// Fires the conditions that went false -> true against `before`, then those the changes turn true,
     /// until nothing new fires; leaves `before` as the truth after the last change.
-    private mutating func fire(at t: Double, state: UnsafeMutableBufferPointer<Double>,
+    private mutating func fire(at t: Double, _ cause: EventInstant, state: UnsafeMutableBufferPointer<Double>,
                                onEvent: (Double, [Int], UnsafeMutableBufferPointer<Double>) -> Void) throws(IntegrationError) {
         guard let watch = events, let y = state.baseAddress else { return }
+        watch.instant(t, cause)
         var rounds = 0
         while true {
             Self.truth(watch, t, y, into: &after)
@@ -258,7 +276,7 @@ private struct SolveLoop {
             onBreakpoint(t0, state)
             nextStop += 1
         }
-        try fire(at: t0, state: state, onEvent: onEvent)
+        try fire(at: t0, .start, state: state, onEvent: onEvent)
         ig.restart()
         while nextOutput < outputs.count && outputs[nextOutput] == t0 {
             record(t0, y, into: &solution)
@@ -315,7 +333,7 @@ private struct SolveLoop {
                     t = te
                     // When the interpolant crossed but the integrated state has not, nothing fires here
                     // and the next step, starting at te, brackets the crossing more tightly.
-                    try fire(at: te, state: state, onEvent: onEvent)
+                    try fire(at: te, .crossing, state: state, onEvent: onEvent)
                     eventFired = true
                 } else {
                     swap(&before, &after)
@@ -325,13 +343,13 @@ private struct SolveLoop {
             if !eventFired && !stopAtOutputs { interpolateOutputs(from: ta, to: t, before: t, y1: y, into: &solution) }
             var changed = eventFired
             if !eventFired && t == scheduled {
-                try fire(at: t, state: state, onEvent: onEvent)
+                try fire(at: t, .scheduled, state: state, onEvent: onEvent)
                 changed = true
             }
             if nextStop < stops.count && t == stops[nextStop] {
                 onBreakpoint(t, state)
                 nextStop += 1
-                try fire(at: t, state: state, onEvent: onEvent)
+                try fire(at: t, .breakpoint, state: state, onEvent: onEvent)
                 changed = true
             }
             while nextOutput < outputs.count && outputs[nextOutput] == t {

@@ -55,11 +55,15 @@ public struct SolverSettings: Sendable, Equatable, Codable {
     /// Largest number of accepted steps in one integration segment.
     public var maxSteps: Int
     public var outputMode: OutputMode
+    /// The error control of forward sensitivities, where it is not the default (relative 1e-8, absolute
+    /// 1e-12, or the states' own tolerances where those are looser).
+    public var sensitivityRelativeTolerance: Double?
+    public var sensitivityAbsoluteTolerance: Double?
 
     public init(
         stepper: Stepper = .msbdf, relativeTolerance: Double = 1e-6, absoluteTolerance: Double = 1e-9,
         initialStep: Double = 1e-4, maxStep: Double? = nil, maxSteps: Int = 1_000_000,
-        outputMode: OutputMode = .automatic
+        outputMode: OutputMode = .automatic, sensitivityRelativeTolerance: Double? = nil, sensitivityAbsoluteTolerance: Double? = nil
     ) {
         self.stepper = stepper
         self.relativeTolerance = relativeTolerance
@@ -68,6 +72,8 @@ public struct SolverSettings: Sendable, Equatable, Codable {
         self.maxStep = maxStep
         self.maxSteps = maxSteps
         self.outputMode = outputMode
+        self.sensitivityRelativeTolerance = sensitivityRelativeTolerance
+        self.sensitivityAbsoluteTolerance = sensitivityAbsoluteTolerance
     }
 
     /// The mode actually used: `automatic` resolved for the stepper.
@@ -84,6 +90,8 @@ public struct SolverSettings: Sendable, Equatable, Codable {
         if !(initialStep > 0 && initialStep.isFinite) { return "initial step must be > 0, got \(initialStep)" }
         if let h = maxStep, !(h > 0) { return "maximum step must be > 0, got \(h)" }
         if maxSteps < 1 { return "maximum number of steps must be at least 1, got \(maxSteps)" }
+        if let r = sensitivityRelativeTolerance, !(r > 0 && r.isFinite) { return "the sensitivities' relative tolerance must be a finite number > 0, got \(r)" }
+        if let a = sensitivityAbsoluteTolerance, !(a > 0 && a.isFinite) { return "the sensitivities' absolute tolerance must be a finite number > 0, got \(a)" }
         return nil
     }
 }

@@ -62,6 +62,23 @@ struct PendingEvent {
     var values: [Double]?
     /// Trigger order, for delayed events due at the same time.
     var order: Int
+    /// What an `EventObserver` computed when the event triggered (the sensitivities of its execution
+    /// time and of its trigger-time values), handed back when it executes.
+    var payload: [Double]? = nil
+}
+
+/// What a run that carries more than the states through its events (the forward sensitivities) does as
+/// each triggers and executes. `ModelWorkspace.fireEvents` calls it, so the rules of when events fire and
+/// in which order stay in one place. `state` is the caller's whole state vector; the model's states are
+/// its first entries.
+protocol EventObserver: AnyObject {
+    /// Event `event` triggered at t; its payload travels with it to its execution. `delay` is the
+    /// delay it was given (nil for an event without one).
+    func eventTriggered(_ event: Int, at t: Double, state: UnsafePointer<Double>, delay: Double?) -> [Double]?
+    /// Event `event` is about to change the states (`state` as before the change).
+    func eventWillExecute(_ event: Int, at t: Double, state: UnsafePointer<Double>, payload: [Double]?)
+    /// Event `event` assigned `values[j] * scales[j]` (scales nil: 1) to its targets.
+    func eventExecuted(_ event: Int, at t: Double, state: UnsafeMutablePointer<Double>, values: [Double], scales: [Double]?, payload: [Double]?)
 }
 
 /// The seeded generator that breaks ties between simultaneous events of equal priority (SBML asks for a
@@ -98,6 +115,10 @@ struct CompiledEvents: Sendable {
     /// where one of these changes sign, so the solve loop finds a trigger true only inside one step.
     var comparisons: CompiledProgram?
     var comparisonCount: Int
+    /// The comparison sides (`comparisons`' outputs), and which of them each event's trigger holds:
+    /// the functions whose zero is a trigger time, for the sensitivities of that time.
+    var sides: [Expr]
+    var triggerSides: [[Int]]
 
     var registerCount: Int {
         ([triggers.registerCount, delays?.registerCount ?? 0, priorities?.registerCount ?? 0] + values.map(\.registerCount)
@@ -136,7 +157,8 @@ struct CompiledEvents: Sendable {
         hasPriority = events.map { $0.priority != nil }
         priorities = events.contains { $0.priority != nil } ? try compile(events.map { $0.priority ?? .constant(0) }, nil) : nil
         var sides: [Expr] = []
-        var seen: Set<Expr> = []
+        var index: [Expr: Int] = [:]
+        var owned: [Int] = []
         func collect(_ e: Expr) {
             switch e {
             case .constant, .symbol: break
@@ -145,7 +167,13 @@ struct CompiledEvents: Sendable {
                 switch op {
                 case .less, .lessEqual, .greater, .greaterEqual, .equal, .notEqual:
                     let side = Expr.binary(.subtract, a, b)
-                    if seen.insert(side).inserted { sides.append(side) }
+                    let k: Int
+                    if let known = index[side] { k = known } else {
+                        k = sides.count
+                        index[side] = k
+                        sides.append(side)
+                    }
+                    if !owned.contains(k) { owned.append(k) }
                 default: break
                 }
                 collect(a)
@@ -157,7 +185,14 @@ struct CompiledEvents: Sendable {
                 collect(b)
             }
         }
-        events.forEach { collect($0.trigger) }
+        var triggerSides: [[Int]] = []
+        for e in events {
+            owned = []
+            collect(e.trigger)
+            triggerSides.append(owned)
+        }
+        self.sides = sides
+        self.triggerSides = triggerSides
         comparisonCount = sides.count
         comparisons = sides.isEmpty ? nil : try compile(sides, nil)
     }
@@ -209,6 +244,10 @@ extension ModelWorkspace {
     /// after those with one, in the order they became due: those fired, then delayed ones coming due.
     /// Values of events that use trigger-time values are computed when they trigger.
     public func fireEvents(_ fired: [Int], at t: Double, state: UnsafeMutableBufferPointer<Double>) {
+        fireEvents(fired, at: t, state: state, observer: nil)
+    }
+
+    func fireEvents(_ fired: [Int], at t: Double, state: UnsafeMutableBufferPointer<Double>, observer: EventObserver?) {
         guard let events = model.events, let y = state.baseAddress else { return }
         let definitions = model.definition.events
         var delays: [Double]?
@@ -217,12 +256,14 @@ extension ModelWorkspace {
         }
         for k in fired {
             let values = definitions[k].useValuesFromTriggerTime ? evaluate(events.values[k], t: t, y: y, count: definitions[k].assignments.count) : nil
-            if definitions[k].delay != nil, let d = delays?[k] {
+            let delay = definitions[k].delay != nil ? delays?[k] : nil
+            let payload = observer?.eventTriggered(k, at: t, state: y, delay: delay)
+            if let d = delay {
                 // The solve loop stops at the execution time; the queue survives every restart of the stepper.
-                pendingEvents.append(PendingEvent(event: k, time: t + max(0, d), values: values, order: pendingCount))
+                pendingEvents.append(PendingEvent(event: k, time: t + max(0, d), values: values, order: pendingCount, payload: payload))
                 pendingCount += 1
             } else {
-                dueEvents.append(PendingEvent(event: k, time: t, values: values, order: 0))
+                dueEvents.append(PendingEvent(event: k, time: t, values: values, order: 0, payload: payload))
             }
         }
         if pendingEvents.contains(where: { $0.time <= t }) {
@@ -237,9 +278,11 @@ extension ModelWorkspace {
         // A concentration becomes an amount with the compartment size at the moment of firing, before
         // this event resizes it (the SBML Test Suite's reading of simultaneous assignments, cases 1506, 1779).
         let scales = events.scales[k].map { evaluate($0, t: t, y: y, count: count) }
+        observer?.eventWillExecute(k, at: t, state: y, payload: item.payload)
         for j in 0..<count {
             y[events.targets[k][j]] = values[j] * (scales?[j] ?? 1)
         }
+        observer?.eventExecuted(k, at: t, state: y, values: values, scales: scales, payload: item.payload)
     }
 
     /// The index in `dueEvents` (not empty) of the event to execute next.

@@ -7,12 +7,22 @@ public enum SensitivityError: Error, Sendable, Equatable, CustomStringConvertibl
     case unknownParameter(String)
     case unsupported(String)
     case compile(String)
+    /// An event fired at a located crossing of a trigger that has no comparison whose zero is the
+    /// crossing (a bare number as a condition), so the time's derivative is unknown.
+    case eventWithoutThreshold(event: String, time: Double)
+    /// An event's trigger reached its threshold with a zero rate of change (a tangent), so its time has
+    /// no derivative by the parameters.
+    case tangentTrigger(event: String, time: Double)
 
     public var description: String {
         switch self {
         case .unknownParameter(let name): return "`\(name)` is not a parameter of the model, so it has no sensitivity equations"
         case .unsupported(let reason): return "forward sensitivities are not available: \(reason)"
         case .compile(let message): return "the sensitivity equations could not be compiled: \(message)"
+        case let .eventWithoutThreshold(event, t):
+            return "forward sensitivities are not available: event \(event) fired at t = \(t) where its trigger turned true without a comparison crossing its threshold, so the derivative of its time is unknown"
+        case let .tangentTrigger(event, t):
+            return "forward sensitivities are not available: the trigger of event \(event) reached its threshold at t = \(t) without crossing it (its rate of change is 0 there), so its time has no derivative by the parameters"
         }
     }
 }
@@ -41,6 +51,22 @@ public final class CompiledSensitivities: Sendable {
     let dfdqSlots: [Int]
     /// Rows with a non-zero ∂f/∂t, after ∂f/∂q.
     let dfdtRows: [Int]
+    /// The derivatives of the model's event expressions; nil without events.
+    let events: EventDerivatives?
+
+    /// Partial derivatives, by the states, the parameters and t, of what decides an event's jump: the
+    /// comparison sides of the triggers (whose zero is a trigger time) and, per event, its assigned
+    /// values, then their scales (when any), then its delay (when it has one).
+    struct EventDerivatives: Sendable {
+        var sides: OutputGradient
+        var assignments: [OutputGradient]
+        /// Column of the first scale in `assignments[k]`, nil without scales.
+        var scaleColumn: [Int?]
+        /// Column of the delay in `assignments[k]`, nil without a delay.
+        var delayColumn: [Int?]
+        /// Largest column count of `sides` and `assignments`.
+        var maximumColumns: Int
+    }
 
     public init(model: CompiledModel, parameters: [String]) throws(SensitivityError) {
         self.model = model
@@ -80,6 +106,24 @@ public final class CompiledSensitivities: Sendable {
             throw .compile(error.message)
         }
         jacobianRows = jr; jacobianColumns = jc; dfdqRows = qr; dfdqSlots = qs; dfdtRows = tr
+        if let compiled = model.events {
+            let definitions = def.events
+            var assignments: [OutputGradient] = [], scaleColumn: [Int?] = [], delayColumn: [Int?] = []
+            for e in definitions {
+                var exprs = e.assignments.map(\.value)
+                let scales = e.assignments.contains { $0.scale != nil }
+                scaleColumn.append(scales ? exprs.count : nil)
+                if scales { exprs += e.assignments.map { $0.scale ?? .constant(1) } }
+                delayColumn.append(e.delay.map { _ in exprs.count })
+                if let d = e.delay { exprs.append(d) }
+                assignments.append(try Self.gradient(model: model, parameters: parameters, exprs, time: true))
+            }
+            let sides = try Self.gradient(model: model, parameters: parameters, compiled.sides, time: true)
+            events = EventDerivatives(sides: sides, assignments: assignments, scaleColumn: scaleColumn, delayColumn: delayColumn,
+                                      maximumColumns: max(sides.columns, assignments.map(\.columns).max() ?? 0))
+        } else {
+            events = nil
+        }
     }
 
     public var stateCount: Int { model.stateCount }
@@ -87,6 +131,12 @@ public final class CompiledSensitivities: Sendable {
     /// The partial derivatives of output expressions (over the model's variables and assignments) by
     /// the states and by `parameters`, to turn S into d(output)/dθ.
     public func outputGradient(_ exprs: [Expr]) throws(SensitivityError) -> OutputGradient {
+        try Self.gradient(model: model, parameters: parameters, exprs, time: false)
+    }
+
+    /// ∂h/∂x and ∂h/∂q of `exprs`, and ∂h/∂t with `time` (an event's threshold and values move with
+    /// its time).
+    static func gradient(model: CompiledModel, parameters: [String], _ exprs: [Expr], time: Bool) throws(SensitivityError) -> OutputGradient {
         let def = model.definition
         let stateIndex = Dictionary(def.states.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         let slot = Dictionary(parameters.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
@@ -105,6 +155,10 @@ public final class CompiledSensitivities: Sendable {
                 if case .constant(0) = d { continue }
                 outputs.append(d); entries.append(.init(column: c, state: -1, slot: s))
             }
+            if time && symbols.contains("t") {
+                let d = graph.derivative(of: h, withRespectTo: "t")
+                if case .constant(0) = d {} else { outputs.append(d); entries.append(.init(column: c, state: -1, slot: -1)) }
+            }
         }
         do {
             return OutputGradient(program: try CompiledProgram(variables: model.variableNames, graph: graph, outputs: outputs), entries: entries, columns: exprs.count)
@@ -119,8 +173,9 @@ public final class CompiledSensitivities: Sendable {
 public struct OutputGradient: Sendable {
     struct Entry: Sendable {
         var column: Int
-        /// A state index, or -1 when the entry is a parameter's.
+        /// A state index, or -1 when the entry is a parameter's or t's.
         var state: Int
+        /// A parameter slot, or -1 when the entry is a state's or (with state -1) t's.
         var slot: Int
     }
     let program: CompiledProgram
@@ -146,7 +201,7 @@ public final class SensitivityWorkspace: ODESystem {
     public let directionCount: Int
     public let dimension: Int
     public let stateNames: [String]
-    private let n: Int
+    let n: Int
     private let registers: UnsafeMutablePointer<Double>
     private let registerSize: Int
     /// The program's outputs: f, J's non-zeros, ∂f/∂q's, ∂f/∂t's.
@@ -159,6 +214,14 @@ public final class SensitivityWorkspace: ODESystem {
     private var generation = -1
     private var gradientScratch: UnsafeMutablePointer<Double>?
     private var gradientScratchSize = 0
+    /// d(infusion rate)/dθ, slots x directions: a rate that depends on a parameter (a bioavailability)
+    /// forces the sensitivities of the state it enters, whose ODE adds the rate with coefficient 1.
+    private let infusionDirections: UnsafeMutablePointer<Double>
+    private var infusionForcing = false
+    let jumps: EventJumps?
+    /// Why the last run's sensitivities are wrong at an event (nil when they are right); set while
+    /// integrating, where nothing can throw.
+    public var eventFailure: SensitivityError? { jumps?.failure }
 
     public init(sensitivities: CompiledSensitivities, base: ModelWorkspace, directionCount: Int) {
         precondition(base.model === sensitivities.model, "the workspace must be of the same compiled model")
@@ -182,13 +245,32 @@ public final class SensitivityWorkspace: ODESystem {
         let m = max(1, sensitivities.parameters.count * directionCount)
         directions = .allocate(capacity: m)
         directions.initialize(repeating: 0, count: m)
+        let slots = max(1, sensitivities.model.infusionTargets.count * directionCount)
+        infusionDirections = .allocate(capacity: slots)
+        infusionDirections.initialize(repeating: 0, count: slots)
+        let states = n
+        jumps = sensitivities.events.map { EventJumps($0, stateCount: states, directions: directionCount) }
     }
 
     deinit {
         registers.deallocate()
         values.deallocate()
         directions.deallocate()
+        infusionDirections.deallocate()
         gradientScratch?.deallocate()
+    }
+
+    /// Every infusion rate back to one that no parameter changes.
+    public func resetInfusionDirections() {
+        infusionDirections.update(repeating: 0, count: sensitivities.model.infusionTargets.count * directionCount)
+        infusionForcing = false
+    }
+
+    /// Adds `value` to d(rate of infusion slot `slot`)/dθ_k.
+    public func addInfusionDirection(slot: Int, direction k: Int, _ value: Double) {
+        guard value != 0 else { return }
+        infusionDirections[slot * directionCount + k] += value
+        infusionForcing = true
     }
 
     /// Sets M = ∂q/∂θ (row-major parameters x directions).
@@ -232,6 +314,11 @@ public final class SensitivityWorkspace: ODESystem {
                 if w != 0 { dydt[i + k * n] += v * w }
             }
         }
+        if infusionForcing {
+            for (slot, state) in s.model.infusionTargets.enumerated() {
+                for k in 0..<d { dydt[n + k * n + state] += infusionDirections[slot * d + k] }
+            }
+        }
     }
 
     public func jacobian(t: Double, y: UnsafePointer<Double>, dfdy: UnsafeMutablePointer<Double>, dfdt: UnsafeMutablePointer<Double>) {
@@ -270,18 +357,29 @@ public final class SensitivityWorkspace: ODESystem {
         return (jac, forcing)
     }
 
-    /// d(output c)/dθ_k = Σ_i ∂h_c/∂x_i S_ik + Σ_q ∂h_c/∂q M_qk at one augmented state, written into
-    /// `out` (columns x directions, row-major). Reads the base workspace's current parameters and inputs.
-    public func outputSensitivities(_ g: OutputGradient, t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
+    /// The entries of `g` (its partial derivatives) at (t, x), in scratch that lives until the next call.
+    private func partials(_ g: OutputGradient, t: Double, x: UnsafePointer<Double>) -> UnsafeMutablePointer<Double>? {
         let need = max(base.requiredScratch(for: g.program), g.entries.count)
         if gradientScratchSize < need {
             gradientScratch?.deallocate()
             gradientScratch = .allocate(capacity: 2 * need)
             gradientScratchSize = need
         }
-        guard let scratch = gradientScratch else { return }
+        guard let scratch = gradientScratch else { return nil }
         let partials = scratch + gradientScratchSize
-        base.observe(g.program, t: t, y: y, into: partials, scratch: scratch)
+        base.observe(g.program, t: t, y: x, into: partials, scratch: scratch)
+        return partials
+    }
+
+    /// d(output c)/dθ_k = Σ_i ∂h_c/∂x_i S_ik + Σ_q ∂h_c/∂q M_qk (+ ∂h_c/∂t τ_k with `tau`, for `g` made with
+    /// its t derivatives) at one augmented state, written into `out` (columns x directions, row-major).
+    /// Reads the base workspace's current parameters and inputs.
+    public func outputSensitivities(_ g: OutputGradient, t: Double, y: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
+        outputSensitivities(g, t: t, y: y, tau: nil, into: out)
+    }
+
+    func outputSensitivities(_ g: OutputGradient, t: Double, y: UnsafePointer<Double>, tau: UnsafePointer<Double>?, into out: UnsafeMutablePointer<Double>) {
+        guard let partials = partials(g, t: t, x: y) else { return }
         let d = directionCount
         out.update(repeating: 0, count: g.columns * d)
         for (e, entry) in g.entries.enumerated() {
@@ -289,9 +387,20 @@ public final class SensitivityWorkspace: ODESystem {
             let row = entry.column * d
             if entry.state >= 0 {
                 for k in 0..<d { out[row + k] += v * y[n + k * n + entry.state] }
-            } else {
+            } else if entry.slot >= 0 {
                 for k in 0..<d { out[row + k] += v * directions[entry.slot * d + k] }
+            } else if let tau {
+                for k in 0..<d { out[row + k] += v * tau[k] }
             }
+        }
+    }
+
+    /// dh_c/dt along the flow, Σ_i ∂h_c/∂x_i f_i + ∂h_c/∂t, at (t, x) into `out` (one per column).
+    func rates(_ g: OutputGradient, t: Double, x: UnsafePointer<Double>, f: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
+        guard let partials = partials(g, t: t, x: x) else { return }
+        out.update(repeating: 0, count: g.columns)
+        for (e, entry) in g.entries.enumerated() {
+            if entry.state >= 0 { out[entry.column] += partials[e] * f[entry.state] } else if entry.slot < 0 { out[entry.column] += partials[e] }
         }
     }
 }

@@ -227,7 +227,7 @@ public final class PEtabEvaluator {
     /// parameter-table ids `ids` (on the linear scale) from forward sensitivities: the model's
     /// parameters, initial values (initial assignments, condition-table cells) and preequilibration
     /// follow the ids; observable and noise formulas are differentiated symbolically. Throws
-    /// `.unsupported` where sensitivities cannot be had (a model with events); the caller then
+    /// `.unsupported` where sensitivities cannot be had (an event whose time has no derivative); the caller then
     /// differentiates by finite differences.
     public func evaluateWithSensitivities(values overrides: [String: Double] = [:], by ids: [String]) throws(PEtabError) -> (evaluation: PEtabEvaluation, gradient: PEtabGradient) {
         let (evaluation, gradient) = try evaluate(values: overrides, by: ids)
@@ -394,7 +394,8 @@ public final class PEtabEvaluator {
                 }
             } catch {
                 if case .sensitivitiesUnavailable = error {
-                    throw PEtabError(.unsupported, file: model.file, "forward sensitivities: \(error.description)")
+                    let reason = error.description
+                    throw PEtabError(.unsupported, file: model.file, reason.hasPrefix("forward sensitivities") ? reason : "forward sensitivities: \(reason)")
                 }
                 throw PEtabError(.simulation, file: m0.file, row: m0.row, "condition `\(key.sim)`\(key.pre.map { " after preequilibration `\($0)`" } ?? ""): \(error.description)")
             }

@@ -70,12 +70,13 @@ struct Fit: ParsableCommand {
     @Option(help: "Trust-region subproblem: \(LeastSquaresOptions.Method.allCases.map(\.rawValue).joined(separator: ", ")).")
     var method: LeastSquaresOptions.Method = .levenbergMarquardt
 
-    @Option(help: ArgumentHelp("Jacobian of the residuals: sensitivities, differences (forward) or central.", discussion: """
-        sensitivities: forward sensitivity equations integrated with the states (PEtab problems without \
-        events); where a problem has none (events, or a calibration file's metrics) the fit says so in one \
-        line and uses forward differences.
+    @Option(help: ArgumentHelp("Jacobian of the residuals: sensitivities, differences (forward) or central (default: sensitivities for a calibration file, differences for a PEtab problem).", discussion: """
+        sensitivities: forward sensitivity equations integrated with the states, through doses and events; \
+        a calibration file's targets whose metric is not smooth (t_max, duration) are differenced, and the \
+        fit says which in one line. Where a problem has none (an event time without a derivative) the fit \
+        says so and uses forward differences.
         """))
-    var gradient: String = "differences"
+    var gradient: String?
 
     @Option(name: .shortAndLong, help: "Output folder for the fit's files.")
     var output: String?
@@ -102,7 +103,7 @@ struct Fit: ParsableCommand {
         }
         guard starts >= 1 else { throw ValidationError("--starts must be at least 1") }
         guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1") }
-        guard ["sensitivities", "differences", "central"].contains(gradient) else {
+        if let gradient, !["sensitivities", "differences", "central"].contains(gradient) {
             throw ValidationError("--gradient must be sensitivities, differences or central, not `\(gradient)`")
         }
         if evaluate, output != nil { throw ValidationError("-o is for a fit; with --evaluate use --simulations FILE") }
@@ -177,7 +178,7 @@ struct Fit: ParsableCommand {
         printError(error.description)
         switch error.kind {
         case .unreadable: return Exit.usage
-        case .invalid: return Exit.badModel
+        case .invalid, .unsupported: return Exit.badModel
         case .simulation: return Exit.failedRun
         }
     }
@@ -264,17 +265,22 @@ struct Fit: ParsableCommand {
         var options = LeastSquaresOptions()
         options.method = method
         options.maxIterations = maxIterations
-        options.centralDifferences = gradient == "central"
-        options.analyticJacobian = gradient == "sensitivities"
+        // Calibration files default to sensitivities: their Jacobian is then exact where forward
+        // differences at the fit's tolerances are off by about 1% (docs/CALIBRATION.md).
+        let chosen = gradient ?? (residuals is CalibrationResiduals ? "sensitivities" : "differences")
+        options.centralDifferences = chosen == "central"
+        options.analyticJacobian = chosen == "sensitivities"
         if options.analyticJacobian {
             // One evaluation at the start point tells whether this problem has sensitivities at all,
             // so the fallback is announced once, not discovered silently by every worker.
             var r = [Double](repeating: 0, count: residuals.residualCount)
             var jacobian = [Double](repeating: 0, count: residuals.residualCount * names.count)
             if residuals.residualsAndJacobian(at: residuals.point([:]), residuals: &r, jacobian: &jacobian) == nil {
-                let reason = (residuals as? PEtabResiduals)?.sensitivityRefusal
-                    ?? "a calibration file's targets (metrics such as t_max) have no forward sensitivities"
+                let reason = (residuals as? PEtabResiduals)?.sensitivityRefusal ?? (residuals as? CalibrationResiduals)?.sensitivityRefusal
+                    ?? "the problem has no forward sensitivities"
                 printError("note: \(reason); using finite differences")
+            } else if let calibration = residuals as? CalibrationResiduals {
+                printError("note: " + calibration.gradientSummary)
             }
         }
         var meta = FitFiles.sidecar(file: problem, sourceFiles: subject.sourceFiles, solver: subject.solver, version: Ketasim.version,

@@ -113,6 +113,8 @@ struct FitCLITests {
         let f = try ketasim(["fit", file, "--starts", "3", "-o", dir.appendingPathComponent("fit").path])
         #expect(f.status == 0, "\(f.stderr)")
         #expect(f.stdout.hasPrefix("best nllh = ") && f.stdout.contains("(3 of 3 starts within 0.1 of it)"))
+        // A calibration file fits with sensitivities by default and says so.
+        #expect(f.stderr.contains("note: Jacobian from forward sensitivities for 1 of 1 targets\n"), "\(f.stderr)")
         let params = try String(contentsOf: dir.appendingPathComponent("fit/best.params"), encoding: .utf8)
         let ke = params.split(separator: "\n").first { $0.hasPrefix("ke ") }.flatMap { Double($0.dropFirst(3)) } ?? .nan
         #expect(abs(ke / 0.3 - 1) < 1e-3, "ke = \(ke)")

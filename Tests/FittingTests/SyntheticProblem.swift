@@ -14,6 +14,10 @@ struct SyntheticProblem {
     var obsBNoise = "normal"
     /// `objectivePriorType` and parameters of k2, or empty.
     var k2Prior = ("", "")
+    /// SBML events (the content of `listOfEvents`), and further estimated parameters they read (log10,
+    /// nominal value, bounds a factor of 100 either side).
+    var events = ""
+    var extraParameters: [(id: String, value: Double)] = []
 
     init(name: String) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("ketasim-fit-\(name)-\(getpid())")
@@ -39,6 +43,7 @@ struct SyntheticProblem {
         </listOfSpecies>
         <listOfParameters>
         <parameter id="k1" value="1" constant="true"/><parameter id="k2" value="1" constant="true"/>
+        \(extraParameters.map { "<parameter id=\"\($0.id)\" value=\"\($0.value)\" constant=\"true\"/>" }.joined())
         </listOfParameters>
         <listOfReactions>
         <reaction id="r1" reversible="false"><listOfReactants><speciesReference species="A" stoichiometry="1" constant="true"/></listOfReactants>
@@ -47,6 +52,7 @@ struct SyntheticProblem {
         <reaction id="r2" reversible="false"><listOfReactants><speciesReference species="B" stoichiometry="1" constant="true"/></listOfReactants>
         <kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><times/><ci>k2</ci><ci>B</ci></apply></math></kineticLaw></reaction>
         </listOfReactions>
+        \(events.isEmpty ? "" : "<listOfEvents>\(events)</listOfEvents>")
         </model></sbml>
         """)
         try write("conditions.tsv", "conditionId\nc0\n")
@@ -60,6 +66,9 @@ struct SyntheticProblem {
         for (id, scale) in [("k1", "log10"), ("k2", "log10"), ("scale", "log10"), ("sd_B", "log10")] {
             let prior = id == "k2" ? k2Prior : ("", "")
             parameters += "\(id)\t\(scale)\t0.001\t100\t1\t1\t\(prior.0)\t\(prior.1)\n"
+        }
+        for (id, value) in extraParameters {
+            parameters += "\(id)\tlog10\t\(value / 100)\t\(value * 100)\t\(value)\t1\t\t\n"
         }
         try write("parameters.tsv", parameters)
         var rows = "observableId\tsimulationConditionId\ttime\tmeasurement\tnoiseParameters\n"
