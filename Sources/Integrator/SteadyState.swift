@@ -42,7 +42,7 @@ public struct SteadyStateSolver: Sendable {
         let n = system.dimension
         guard guess.count == n else { throw .invalidProblem("expected \(n) initial guesses, got \(guess.count)") }
         ketasim_gsl_prepare()
-        if method == .rootFinding, let root = newton(system, from: guess), acceptable(root, guess: guess), isStable(system, at: root) { return root }
+        if method == .rootFinding, let root = stableRoot(system, from: guess) { return root }
         // Fallback: relax towards the attractor by integrating, then polish.
         let integrator = try ODEIntegrator(system: system, settings: settings)
         var y = guess
@@ -65,7 +65,7 @@ public struct SteadyStateSolver: Sendable {
             elapsed += horizon
             let (value, index) = residual(system, y)
             if value <= residualTolerance { return y }
-            if method == .rootFinding, let root = newton(system, from: y), acceptable(root, guess: y), isStable(system, at: root) { return root }
+            if method == .rootFinding, let root = stableRoot(system, from: y) { return root }
             // Approaching an equilibrium, the derivatives shrink with every horizon (each is 4 times
             // the last: by e^-0.4 even for a time constant of 10^5 over a horizon of 4 x 10^4). On an
             // oscillation they do not, and integrating on to 10^7 costs up to 10^6 steps for nothing:
@@ -165,9 +165,14 @@ public struct SteadyStateSolver: Sendable {
         }
     }
 
-    /// Damped Newton first, Powell's hybrid method when it fails.
-    private func newton(_ system: any ODESystem, from guess: [Double]) -> [Double]? {
-        dampedNewton(system, from: guess) ?? hybrid(system, from: guess)
+    /// Damped Newton first, Powell's hybrid method when it fails or finds a root that is not the
+    /// acceptable, stable one (Newton's full steps may reach another equilibrium than hybridsj's
+    /// trust region, which stays near the guess).
+    private func stableRoot(_ system: any ODESystem, from guess: [Double]) -> [Double]? {
+        for find in [dampedNewton, hybrid] {
+            if let root = find(system, guess), acceptable(root, guess: guess), isStable(system, at: root) { return root }
+        }
+        return nil
     }
 
     /// Newton's method with the analytic Jacobian, LU-factorised, halving a step until the residual
