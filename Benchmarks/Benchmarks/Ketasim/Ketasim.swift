@@ -46,6 +46,28 @@ private func compInstances(_ n: Int) -> String {
 
 /// A ketasim YAML model of a linear chain of `n` states, each a block mapping with a description, and
 /// one ODE per state (about 180 bytes a state: 250,000 states make a 45 MB file).
+/// S0 -> S1 -> ... -> S(n-1) with mass action, as Tests/SBMLTests/ImportScalingTests.swift builds it.
+private func speciesChain(_ n: Int) -> String {
+    var species = "", parameters = "", reactions = ""
+    let math = "xmlns=\"http://www.w3.org/1998/Math/MathML\""
+    for i in 0..<n {
+        species += "<species id=\"S\(i)\" compartment=\"c\" initialConcentration=\"\(i == 0 ? 1 : 0)\" hasOnlySubstanceUnits=\"false\" boundaryCondition=\"false\" constant=\"false\"/>"
+    }
+    for i in 0..<(n - 1) {
+        parameters += "<parameter id=\"k\(i)\" value=\"\(1 + Double(i % 7) / 10)\" constant=\"true\"/>"
+        reactions += "<reaction id=\"r\(i)\" reversible=\"false\"><listOfReactants><speciesReference species=\"S\(i)\" stoichiometry=\"1\" constant=\"true\"/></listOfReactants>"
+            + "<listOfProducts><speciesReference species=\"S\(i + 1)\" stoichiometry=\"1\" constant=\"true\"/></listOfProducts>"
+            + "<kineticLaw><math \(math)><apply><times/><ci>k\(i)</ci><ci>S\(i)</ci></apply></math></kineticLaw></reaction>"
+    }
+    return """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2"><model id="chain">
+        <listOfCompartments><compartment id="c" size="1" constant="true"/></listOfCompartments>
+        <listOfSpecies>\(species)</listOfSpecies><listOfParameters>\(parameters)</listOfParameters>
+        <listOfReactions>\(reactions)</listOfReactions></model></sbml>
+        """
+}
+
 private func chainYAML(states n: Int) -> String {
     var text = """
         name: chain
@@ -106,6 +128,18 @@ let benchmarks: @Sendable () -> Void = {
                 }
             }
         }
+    }
+
+    // Import and compile of a species chain: twice the species should take about twice the time (a
+    // quadratic step once made 10,000 species take 18 minutes).
+    for n in [2_000, 4_000] {
+        Benchmark("SBML chain import and compile, \(n) species", configuration: .init(maxDuration: .seconds(20), maxIterations: 5)) { benchmark, xml in
+            for _ in benchmark.scaledIterations {
+                do { blackHole(try CompiledModel(try SBMLImporter.importModel(xml: xml, file: "chain.xml").definition)) } catch {
+                    fatalError("the generated chain does not import: \(error)")
+                }
+            }
+        } setup: { speciesChain(n) }
     }
 
     // Reading is linear in the file: twice the states should take twice the time. More states than
