@@ -197,14 +197,13 @@ public struct SteadyStateSolver: Sendable {
             return sum.isFinite ? sum : .infinity
         }
         func converged(_ y: [Double], _ g: [Double]) -> Bool {
-            for i in 0..<n where !(abs(g[i]) <= residualTolerance * max(1, abs(y[i]))) { return false }
-            return true
+            y.withUnsafeBufferPointer { yb in g.withUnsafeBufferPointer { gb in self.converged(yb.baseAddress!, gb.baseAddress!, count: n) } }
         }
         var norm = evaluate(x, into: &f)
         guard norm.isFinite else { return nil }
         let jd = ketasim_matrix_data(jacobian)!, rd = ketasim_vector_data(rhs)!, sd = ketasim_vector_data(step)!
         for _ in 0..<50 {
-            if converged(x, f) { return x.map { abs($0) < 1e-20 ? 0 : $0 } }
+            if converged(x, f) { return cleaned(x) }
             x.withUnsafeBufferPointer { xb in dfdt.withUnsafeMutableBufferPointer { db in system.jacobian(t: time, y: xb.baseAddress!, dfdy: jd, dfdt: db.baseAddress!) } }
             var sign: Int32 = 0
             guard gsl_linalg_LU_decomp(jacobian, permutation, &sign) == gslSuccess else { return nil }
@@ -232,7 +231,7 @@ public struct SteadyStateSolver: Sendable {
             }
             guard accepted else { return nil }
         }
-        return converged(x, f) ? x.map { abs($0) < 1e-20 ? 0 : $0 } : nil
+        return converged(x, f) ? cleaned(x) : nil
     }
 
     private func hybrid(_ system: any ODESystem, from guess: [Double]) -> [Double]? {
@@ -274,17 +273,21 @@ public struct SteadyStateSolver: Sendable {
             }
         }
         guard ok, let root = solver.pointee.x, let data = ketasim_vector_data(root) else { return nil }
-        // Components the root finder leaves at rounding noise around zero (an empty drug compartment
-        // at -4e-27, say) are exactly zero: a negative amount in the output would only confuse.
-        return Array(UnsafeBufferPointer(start: data, count: n)).map { abs($0) < 1e-20 ? 0 : $0 }
+        return cleaned(Array(UnsafeBufferPointer(start: data, count: n)))
     }
 
     private func converged(_ x: UnsafeMutablePointer<gsl_vector>?, _ f: UnsafeMutablePointer<gsl_vector>?) -> Bool {
         guard let x, let f, let xd = ketasim_vector_data(x), let fd = ketasim_vector_data(f) else { return false }
-        let n = Int(x.pointee.size)
-        for i in 0..<n {
-            if !(abs(fd[i]) <= residualTolerance * max(1, abs(xd[i]))) { return false }
-        }
+        return converged(xd, fd, count: Int(x.pointee.size))
+    }
+
+    /// The convergence test both root finders share: every |f_i| <= residualTolerance * max(1, |y_i|).
+    private func converged(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>, count n: Int) -> Bool {
+        for i in 0..<n where !(abs(f[i]) <= residualTolerance * max(1, abs(y[i]))) { return false }
         return true
     }
+
+    /// Components a root finder leaves at rounding noise around zero (an empty drug compartment at
+    /// -4e-27, say) are exactly zero: a negative amount in the output would only confuse.
+    private func cleaned(_ root: [Double]) -> [Double] { root.map { abs($0) < 1e-20 ? 0 : $0 } }
 }
