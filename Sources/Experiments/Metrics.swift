@@ -186,6 +186,22 @@ public struct MetricSpec: Sendable, Equatable {
         return times.filter { $0 >= 0 && $0 <= plan.tEnd }
     }
 
+    /// Whether a metric is the output's value at one time (`pre`, `at_<d>`, `change_<d>`), which the
+    /// samples of `sampleTimes` determine, rather than a summary of the whole trace.
+    public static func isPointwise(_ metric: String) -> Bool {
+        metric == "pre" || metric.hasPrefix("at_") || metric.hasPrefix("change_")
+    }
+
+    /// The output times pointwise metrics read: the reference (for `pre` without a dose before it) and
+    /// each `at_` time, and the end of the run, in the model's time unit. A run recording only these
+    /// gives `pre`, `at_<d>` and `change_<d>` the values of a run on the full grid (an interpolating
+    /// stepper takes the same steps whatever the outputs; `pre` before a dose is recorded at the dose),
+    /// except that the noise rule scales by the largest of these samples rather than of the whole trace.
+    public func sampleTimes(for plan: SimulationPlan) -> [Double] {
+        let reference = plan.referenceTime ?? 0
+        return ([reference, plan.tEnd] + offsets.map { reference + $0.hours }).filter { $0 >= 0 && $0 <= plan.tEnd }
+    }
+
     /// The first sample at or after the reference: where min, max, t_max and auc start.
     static func start(_ times: [Double], reference ref: Double) -> Int {
         times.firstIndex { $0 >= ref - 1e-12 } ?? times.count

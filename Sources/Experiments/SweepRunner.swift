@@ -101,6 +101,12 @@ public struct SweepRunner: Sendable {
     /// Run IDs (1-based) to execute, ascending.
     public var runIDs: RunSet
     public var keepSeries: Bool
+    /// The metric columns (`<output>.<metric>`) the caller reads; nil: every column. When each is
+    /// pointwise (`MetricSpec.isPointwise`) and no series is kept, a run records only the times those
+    /// read (`MetricSpec.sampleTimes`) instead of the grid and the minutes after each dose, and the
+    /// other columns are NaN: a sensitivity analysis of `madrs_change.at_24h` evaluates one output at
+    /// three times, not at some 900.
+    public var metricColumns: [String]?
 
     public init(model: CompiledModel, settings: SolverSettings, base: SimulationPlan, design: SweepDesign, outputs: [String], metrics: MetricSpec, jobs: Int, runIDs: RunSet, keepSeries: Bool) {
         self.model = model
@@ -112,6 +118,12 @@ public struct SweepRunner: Sendable {
         self.jobs = max(1, jobs)
         self.runIDs = runIDs
         self.keepSeries = keepSeries
+    }
+
+    /// The same, reading only `metricColumns` (see there).
+    public init(model: CompiledModel, settings: SolverSettings, base: SimulationPlan, design: SweepDesign, outputs: [String], metrics: MetricSpec, jobs: Int, runIDs: RunSet, metricColumns: [String]) {
+        self.init(model: model, settings: settings, base: base, design: design, outputs: outputs, metrics: metrics, jobs: jobs, runIDs: runIDs, keepSeries: false)
+        self.metricColumns = metricColumns
     }
 
     /// The run IDs of shard `index` (0-based) of `count`.
@@ -142,10 +154,25 @@ public struct SweepRunner: Sendable {
         return emitted
     }
 
+    /// Whether the runs may record only `MetricSpec.sampleTimes`, and the columns (by index) they fill.
+    private var sparse: Set<Int>? {
+        guard !keepSeries, let wanted = metricColumns else { return nil }
+        let columns = metrics.columns(outputs: outputs)
+        var kept = Set<Int>()
+        for c in wanted {
+            guard let k = columns.firstIndex(of: c), let dot = c.lastIndex(of: "."),
+                  MetricSpec.isPointwise(String(c[c.index(after: dot)...])) else { return nil }
+            kept.insert(k)
+        }
+        return kept
+    }
+
     private func work(_ queue: OrderedWorkQueue<SweepRow>) {
         var simulator: Simulator?
         var setupFailure: String?
         do { simulator = try Simulator(model: model, settings: settings) } catch { setupFailure = error.description }
+        let kept = sparse
+        let columns = metrics.columns(outputs: outputs)
         while let position = queue.claim() {
             let runID = runIDs.id(at: position)
             if runIDs.done.contains(runID) {
@@ -158,13 +185,21 @@ public struct SweepRunner: Sendable {
             var row = SweepRow(runID: runID, point: point, succeeded: false, message: setupFailure ?? "", metrics: [], result: nil)
             if let simulator {
                 do {
-                    let plan = design.plan(runID - 1, base: base)
-                    var result = try simulator.run(plan, outputs: outputs, detailTimes: metrics.detailTimes(for: plan, timeUnit: model.definition.timeUnit))
+                    var plan = design.plan(runID - 1, base: base)
+                    var detail: [Double] = []
+                    if kept != nil { plan.outputTimes = metrics.sampleTimes(for: plan) } else {
+                        detail = metrics.detailTimes(for: plan, timeUnit: model.definition.timeUnit)
+                    }
+                    var result = try simulator.run(plan, outputs: outputs, detailTimes: detail)
                     if let failure = result.failure {
                         row.message = failure.description
                     } else {
                         row.succeeded = true
-                        let explained = metrics.evaluateExplained(result)
+                        var explained = metrics.evaluateExplained(result)
+                        if let kept {
+                            for k in explained.values.indices where !kept.contains(k) { explained.values[k] = .nan }
+                            explained.reasons = explained.reasons.filter { c, _ in columns.firstIndex(of: c).map(kept.contains) == true }
+                        }
                         row.metrics = explained.values
                         row.metricReasons = explained.reasons
                     }

@@ -271,6 +271,11 @@ private struct SolveLoop {
         // The end slopes serve the Hermite interpolant, which only interpolated outputs and event
         // location need: stepping to each output without events skips those extra evaluations.
         let needsSlopes = !stopAtOutputs || events != nil
+        // Without events only a step with an output inside needs them: a run whose outputs are sparse
+        // (a sweep reading one metric) skips one evaluation of f per step. `slopesKnown`: f0 holds f at
+        // the start of the step.
+        let lazySlopes = needsSlopes && events == nil
+        var slopesKnown = true
         var t = t0
         if nextStop < stops.count && stops[nextStop] == t0 {
             onBreakpoint(t0, state)
@@ -304,7 +309,12 @@ private struct SolveLoop {
             stepsSinceTarget += 1
             // GSL lands on the target to rounding; make it exact so outputs and breakpoints match.
             if target - t <= 4 * target.ulp { t = target }
-            if needsSlopes {
+            let slopesNeeded = !lazySlopes || (nextOutput < outputs.count && outputs[nextOutput] < t)
+            if needsSlopes && slopesNeeded {
+                if !slopesKnown {
+                    status = context.rhs(ta, ig.y0, ig.f0)
+                    if status != gslSuccess { throw ig.failure(status: status, t: ta, y: ig.y0) }
+                }
                 status = context.rhs(t, y, ig.f1)
                 if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
             }
@@ -367,9 +377,11 @@ private struct SolveLoop {
                 if needsSlopes {
                     status = context.rhs(t, y, ig.f0)
                     if status != gslSuccess { throw ig.failure(status: status, t: t, y: y) }
+                    slopesKnown = true
                 }
             } else if needsSlopes {
-                ig.f0.update(from: ig.f1, count: n)
+                if slopesNeeded { ig.f0.update(from: ig.f1, count: n) }
+                slopesKnown = slopesNeeded
             }
         }
     }

@@ -251,7 +251,7 @@ struct Sensitivity: ParsableCommand {
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
         var tally = RunTally()
         let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: outputs, metrics: spec,
-                                 jobs: spread.threads(), runIDs: runIDs, keepSeries: false)
+                                 jobs: spread.threads(), runIDs: runIDs, metricColumns: wanted)
         try runner.run(shouldStop: { interrupted.isSet }) { row in
             var fields = [String(row.runID), row.succeeded ? "ok" : "failed"]
             for k in picks { fields.append(row.succeeded && k < row.metrics.count ? csvNumber(row.metrics[k]) : "") }
