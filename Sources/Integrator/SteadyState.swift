@@ -42,7 +42,7 @@ public struct SteadyStateSolver: Sendable {
         let n = system.dimension
         guard guess.count == n else { throw .invalidProblem("expected \(n) initial guesses, got \(guess.count)") }
         ketasim_gsl_prepare()
-        if method == .rootFinding, let root = stableRoot(system, from: guess) { return root }
+        if method == .rootFinding, let root = stableRoot(system, from: guess).root { return root }
         // Fallback: relax towards the attractor by integrating, then polish.
         let integrator = try ODEIntegrator(system: system, settings: settings)
         var y = guess
@@ -52,7 +52,10 @@ public struct SteadyStateSolver: Sendable {
         var previous = Double.infinity
         var stalled = 0
         while elapsed < maxHorizon {
-            let run = integrator.solve(from: t, initial: y, outputTimes: [t + horizon])
+            // Samples along the horizon show whether the flow oscillates; the steps are the same
+            // (outputs are interpolated) and the last sample is the horizon's end.
+            let samples = (1...Self.samplesPerHorizon).map { t + horizon * Double($0) / Double(Self.samplesPerHorizon) }
+            let run = integrator.solve(from: t, initial: y, outputTimes: samples)
             if let error = run.failure {
                 // Where the flow still was at the last horizon it completed: a state that keeps moving
                 // after 10^6 h is usually on an oscillation, not on its way to a point.
@@ -60,19 +63,33 @@ public struct SteadyStateSolver: Sendable {
                 throw .noSteadyState(reason: "integrating towards equilibrium failed after \(format(elapsed)) time units (\(error)); "
                     + "the model may oscillate there instead of settling", residual: value, worst: system.name(of: index))
             }
+            let start = y
             y = Array(run.state(at: run.count - 1))
             t += horizon
             elapsed += horizon
             let (value, index) = residual(system, y)
             if value <= residualTolerance { return y }
-            if method == .rootFinding, let root = stableRoot(system, from: y) { return root }
+            var unstableOnly = false
+            if method == .rootFinding {
+                let search = stableRoot(system, from: y)
+                if let root = search.root { return root }
+                unstableOnly = search.foundUnstable
+            }
             // Approaching an equilibrium, the derivatives shrink with every horizon (each is 4 times
             // the last: by e^-0.4 even for a time constant of 10^5 over a horizon of 4 x 10^4). On an
             // oscillation they do not, and integrating on to 10^7 costs up to 10^6 steps for nothing:
             // two long horizons in a row that do not bring them 10% below their smallest value so far
             // end the search (the smallest, not the last: sampled at a random phase of an oscillation
             // the last value may happen to fall).
-            stalled = elapsed >= 1e4 && value > 0.9 * previous ? stalled + 1 : 0
+            // Those horizons start at 10^4 time units, unless the root finders, started from the flow,
+            // converge only to equilibria that are unstable and the flow swings back and forth over the
+            // horizon (two cycles at least): then the flow circles an equilibrium it cannot settle on,
+            // and counting starts at 500 (a time constant up to about 2 x 10^4 still shrinks the
+            // derivatives by 10% over the 2,560 horizon that decides; a stable focus would have been
+            // Newton's root from a point that close). The 22 samples of the Sobol race (docs/PERFORMANCE.md)
+            // that have no equilibrium integrated 54,610 time units each before this.
+            let circling = unstableOnly && Self.reversals(run, from: start, worst: index) >= 4
+            stalled = (elapsed >= 1e4 || (circling && elapsed >= 500)) && value > 0.9 * previous ? stalled + 1 : 0
             if stalled >= 2 {
                 throw .noSteadyState(reason: "the derivatives stopped shrinking after \(format(elapsed)) time units of integration; "
                     + "the model may oscillate there instead of settling", residual: value, worst: system.name(of: index))
@@ -84,6 +101,24 @@ public struct SteadyStateSolver: Sendable {
         throw .noSteadyState(
             reason: "derivatives did not vanish within \(format(maxHorizon)) time units of integration",
             residual: value, worst: system.name(of: index))
+    }
+
+    static let samplesPerHorizon = 64
+
+    /// How often state `worst` turns (from rising to falling or back) over the samples of `run`
+    /// started at `start`: twice per cycle of an oscillation the samples resolve.
+    static func reversals(_ run: Solution, from start: [Double], worst i: Int) -> Int {
+        var previous = start[i], direction = 0, turns = 0
+        for k in 0..<run.count {
+            let value = run.values[k * run.dimension + i]
+            let d = value > previous ? 1 : value < previous ? -1 : 0
+            if d != 0 {
+                if direction != 0 && d != direction { turns += 1 }
+                direction = d
+            }
+            previous = value
+        }
+        return turns
     }
 
     /// A scenario must start from an equilibrium the system returns to, not from an unstable one that
@@ -168,11 +203,16 @@ public struct SteadyStateSolver: Sendable {
     /// Damped Newton first, Powell's hybrid method when it fails or finds a root that is not the
     /// acceptable, stable one (Newton's full steps may reach another equilibrium than hybridsj's
     /// trust region, which stays near the guess).
-    private func stableRoot(_ system: any ODESystem, from guess: [Double]) -> [Double]? {
+    /// `foundUnstable`: no stable root, and a finder converged to an acceptable root that is unstable.
+    private func stableRoot(_ system: any ODESystem, from guess: [Double]) -> (root: [Double]?, foundUnstable: Bool) {
+        var foundUnstable = false
         for find in [dampedNewton, hybrid] {
-            if let root = find(system, guess), acceptable(root, guess: guess), isStable(system, at: root) { return root }
+            if let root = find(system, guess), acceptable(root, guess: guess) {
+                if isStable(system, at: root) { return (root, false) }
+                foundUnstable = true
+            }
         }
-        return nil
+        return (nil, foundUnstable)
     }
 
     /// Newton's method with the analytic Jacobian, LU-factorised, halving a step until the residual
