@@ -51,6 +51,15 @@ void openblas_set_num_threads(int num_threads);
 static pthread_once_t ketasim_blas_once = PTHREAD_ONCE_INIT;
 static void ketasim_blas_single_threaded(void) { openblas_set_num_threads(1); }
 
+/* LAPACK's eigenvalue driver, from the same OpenBLAS (it carries LAPACK): the
+   steady-state stability check needs the eigenvalues of a dense Jacobian for
+   every sample of a sweep, and GSL's nonsymmetric solver took 4 M instructions
+   for 43 states, a tenth of such a sample. Fortran calling convention: every
+   argument by reference, the lengths of the two character arguments last. */
+void dgeev_(const char *jobvl, const char *jobvr, const int *n, double *a, const int *lda,
+            double *wr, double *wi, double *vl, const int *ldvl, double *vr, const int *ldvr,
+            double *work, const int *lwork, int *info, size_t jobvl_len, size_t jobvr_len);
+
 /* Before any GSL work: GSL's default handler aborts the process, and a
    library must report instead; BLAS on the caller's thread only.
    Idempotent and cheap, so every allocation path may call it. */

@@ -72,6 +72,9 @@ public final class Simulator {
     /// Nil for a model without states (an SBML model of rules alone): its outputs follow from t.
     let integrator: ODEIntegrator?
     private var steadyStateCache: [SteadyKey: [Double]] = [:]
+    /// Where Newton's method looks for a starting equilibrium first (`SteadyStateSolver.hint`): a
+    /// sweep's worker sets its base plan's equilibrium, which its samples' lie near.
+    public var equilibriumHint: [Double]?
     private var programs: [[OutputColumn]: CompiledProgram] = [:]
     /// Sensitivity systems by parameter list and number of directions, each with its own integrator
     /// over the augmented states (see `SensitivityRun.swift`).
@@ -86,6 +89,7 @@ public final class Simulator {
         /// The start matters when the equilibrium is found by integration (conserved totals).
         var start: [Double]
         var method: SteadyStateSolver.Method
+        var hint: [Double]?
     }
 
     public init(model: CompiledModel, settings: SolverSettings = SolverSettings()) throws(IntegrationError) {
@@ -164,13 +168,14 @@ public final class Simulator {
                 if let k = model.inputIndex(name) { workspace.setInput(k, value) }
             }
             let key = SteadyKey(parameters: parameters, inputs: def.inputs.indices.map { workspace.input($0) }, start: y,
-                                method: plan.equilibriumMethod)
+                                method: plan.equilibriumMethod, hint: equilibriumHint)
             if let cached = steadyStateCache[key] {
                 y = cached
             } else {
                 do {
                     var solver = SteadyStateSolver(settings: settings)
                     solver.method = plan.equilibriumMethod
+                    solver.hint = equilibriumHint
                     y = try solver.solve(workspace, guess: y)
                 } catch {
                     throw .steadyState(IntegrationErrorDescription(error.description))

@@ -172,6 +172,13 @@ public struct SweepRunner: Sendable {
         var setupFailure: String?
         do { simulator = try Simulator(model: model, settings: settings) } catch { setupFailure = error.description }
         let kept = sparse
+        // The base plan's equilibrium, found once per worker the same way by each, is where the samples'
+        // own equilibria are sought first; a base without one (or not starting from one) leaves none.
+        if let simulator, base.start == .steadyState {
+            var start = base
+            start.initialStates = [:]
+            simulator.equilibriumHint = try? simulator.initialState(for: start)
+        }
         let columns = metrics.columns(outputs: outputs)
         while let position = queue.claim() {
             let runID = runIDs.id(at: position)

@@ -18,6 +18,11 @@ public struct SteadyStateSolver: Sendable {
     public var settings: SolverSettings
     /// How the equilibrium is sought (see `Method`).
     public var method: Method = .rootFinding
+    /// An equilibrium of nearby parameters that Newton's method tries first, before the search from the
+    /// guess (`.rootFinding` only; the guess stays where integration starts). A sweep's samples lie
+    /// near its base point: from the base's equilibrium Newton takes a few full steps, from the model's
+    /// initial values dozens of halved ones.
+    public var hint: [Double]?
 
     public enum Method: Sendable, Equatable {
         /// Root finding from the guess first, integration as the fallback: fast, and right whenever the
@@ -42,6 +47,10 @@ public struct SteadyStateSolver: Sendable {
         let n = system.dimension
         guard guess.count == n else { throw .invalidProblem("expected \(n) initial guesses, got \(guess.count)") }
         ketasim_gsl_prepare()
+        if method == .rootFinding, let hint, hint.count == n, let root = dampedNewton(system, from: hint),
+           acceptable(root, guess: hint), acceptable(root, guess: guess), isStable(system, at: root) {
+            return root
+        }
         if method == .rootFinding, let root = stableRoot(system, from: guess).root { return root }
         // Fallback: relax towards the attractor by integrating, then polish.
         let integrator = try ODEIntegrator(system: system, settings: settings)
@@ -126,23 +135,33 @@ public struct SteadyStateSolver: Sendable {
     /// (zero allowed, for conserved quantities and drug compartments that are empty).
     func isStable(_ system: any ODESystem, at y: [Double]) -> Bool {
         let n = system.dimension
-        guard let m = gsl_matrix_alloc(n, n), let eval = gsl_vector_complex_alloc(n),
-              let work = gsl_eigen_nonsymm_alloc(n) else { return false }
-        defer { gsl_matrix_free(m); gsl_vector_complex_free(eval); gsl_eigen_nonsymm_free(work) }
+        guard n > 0 else { return true }
+        var a = [Double](repeating: 0, count: n * n)
         var dfdt = [Double](repeating: 0, count: n)
         y.withUnsafeBufferPointer { yb in
-            dfdt.withUnsafeMutableBufferPointer { db in
-                system.jacobian(t: time, y: yb.baseAddress!, dfdy: ketasim_matrix_data(m)!, dfdt: db.baseAddress!)
+            a.withUnsafeMutableBufferPointer { ab in
+                dfdt.withUnsafeMutableBufferPointer { db in
+                    guard let yp = yb.baseAddress, let ap = ab.baseAddress, let dp = db.baseAddress else { return }
+                    system.jacobian(t: time, y: yp, dfdy: ap, dfdt: dp)
+                }
             }
         }
         var scale = 0.0
-        let data = ketasim_matrix_data(m)!
-        for k in 0..<(n * n) {
-            if !data[k].isFinite { return false }
-            scale = max(scale, abs(data[k]))
+        for v in a {
+            if !v.isFinite { return false }
+            scale = max(scale, abs(v))
         }
-        guard gsl_eigen_nonsymm(m, eval, work) == gslSuccess else { return false }
-        for i in 0..<n where ketasim_complex_vector_real(eval, i) > 1e-9 * max(scale, 1) {
+        // LAPACK reads the row-major Jacobian as its transpose, which has the same eigenvalues.
+        var real = [Double](repeating: 0, count: n), imaginary = real
+        var size = Int32(n), lda = Int32(n), info: Int32 = 0, lwork = Int32(4 * n), ldvl: Int32 = 1, ldvr: Int32 = 1
+        var work = [Double](repeating: 0, count: 4 * n), vl = 0.0, vr = 0.0
+        let jobs: [CChar] = [CChar(UInt8(ascii: "N")), 0]
+        jobs.withUnsafeBufferPointer { job in
+            guard let job = job.baseAddress else { info = -1; return }
+            dgeev_(job, job, &size, &a, &lda, &real, &imaginary, &vl, &ldvl, &vr, &ldvr, &work, &lwork, &info, 1, 1)
+        }
+        guard info == 0 else { return false }
+        for v in real where v > 1e-9 * max(scale, 1) {
             return false
         }
         return true
