@@ -186,6 +186,16 @@ struct SteadyStateTests {
         #expect(!SteadyStateSolver().isStable(logistic(r: 0.5, capacity: 7), at: [0]))
     }
 
+    @Test func aHintNearAnUnstableRootFallsBackToTheSearchFromTheGuess() throws {
+        // Newton from the hint 0.001 reaches the unstable N = 0: the hint is dropped, not returned.
+        var solver = SteadyStateSolver()
+        solver.hint = [0.001]
+        let root = try solver.solve(logistic(r: 0.5, capacity: 7), guess: [3])
+        #expect(isClose(root[0], 7, relative: 1e-10))
+        solver.hint = [6.5]
+        #expect(isClose(try solver.solve(logistic(r: 0.5, capacity: 7), guess: [3])[0], 7, relative: 1e-10))
+    }
+
     @Test func logisticEquilibriumIsCapacity() throws {
         let root = try SteadyStateSolver().solve(logistic(r: 0.5, capacity: 7), guess: [3])
         #expect(isClose(root[0], 7, relative: 1e-10))
