@@ -120,12 +120,6 @@ public struct SweepRunner: Sendable {
         self.keepSeries = keepSeries
     }
 
-    /// The same, reading only `metricColumns` (see there).
-    public init(model: CompiledModel, settings: SolverSettings, base: SimulationPlan, design: SweepDesign, outputs: [String], metrics: MetricSpec, jobs: Int, runIDs: RunSet, metricColumns: [String]) {
-        self.init(model: model, settings: settings, base: base, design: design, outputs: outputs, metrics: metrics, jobs: jobs, runIDs: runIDs, keepSeries: false)
-        self.metricColumns = metricColumns
-    }
-
     /// The run IDs of shard `index` (0-based) of `count`.
     public static func shard(_ index: Int, of count: Int, total: Int) -> [Int] {
         Array(RunSet.shard(index, of: count, total: total))

@@ -92,11 +92,12 @@ public struct SteadyStateSolver: Sendable {
             // the last value may happen to fall).
             // Those horizons start at 10^4 time units, unless the root finders, started from the flow,
             // converge only to equilibria that are unstable and the flow swings back and forth over the
-            // horizon (two cycles at least): then the flow circles an equilibrium it cannot settle on,
-            // and counting starts at 500 (a time constant up to about 2 x 10^4 still shrinks the
-            // derivatives by 10% over the 2,560 horizon that decides; a stable focus would have been
-            // Newton's root from a point that close). The 22 samples of the Sobol race (docs/PERFORMANCE.md)
-            // that have no equilibrium integrated 54,610 time units each before this.
+            // horizon (two cycles at least): then it circles an equilibrium it cannot settle on, and
+            // counting starts at 500. What that gives up: a flow that both oscillates and converges,
+            // with a time constant above about 2 x 10^4 (less than 10% over the 2,560 horizon that
+            // decides), towards a stable equilibrium the root finders do not reach from the flow.
+            // The 22 samples of the Sobol race without an equilibrium (docs/PERFORMANCE.md) integrated
+            // 54,610 time units each before this, 3,410 or 13,650 now.
             let circling = unstableOnly && Self.reversals(run, from: start, worst: index) >= 4
             stalled = (elapsed >= 1e4 || (circling && elapsed >= 500)) && value > 0.9 * previous ? stalled + 1 : 0
             if stalled >= 2 {

@@ -250,8 +250,9 @@ struct Sensitivity: ParsableCommand {
         let interrupted = InterruptFlag()
         let progress = Progress(total: runIDs.count, enabled: isatty(STDERR_FILENO) == 1)
         var tally = RunTally()
-        let runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: outputs, metrics: spec,
-                                 jobs: spread.threads(), runIDs: runIDs, metricColumns: wanted)
+        var runner = SweepRunner(model: compiled, settings: settings, base: base, design: design, outputs: outputs, metrics: spec,
+                                 jobs: spread.threads(), runIDs: runIDs, keepSeries: false)
+        runner.metricColumns = wanted
         try runner.run(shouldStop: { interrupted.isSet }) { row in
             var fields = [String(row.runID), row.succeeded ? "ok" : "failed"]
             for k in picks { fields.append(row.succeeded && k < row.metrics.count ? csvNumber(row.metrics[k]) : "") }
