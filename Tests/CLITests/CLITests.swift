@@ -501,10 +501,8 @@ struct ModelDocsTests {
 
 @Suite("model robustness")
 struct ModelRobustnessTests {
-    /// Issue 14's robustness criterion: no parameter has an elasticity above 2 on the 24-h effect. The model
-    /// does not meet it yet (docs/MODEL.md, "Robustness is not reached, and the structure is why"), so the
-    /// check runs as a known issue: it reports the parameters over the limit on every run, and turns into a
-    /// failure to remove this wrapper once the model meets it.
+    /// Issue 14's robustness criterion: no parameter has an elasticity above 2 on the 24-h effect. It holds since
+    /// burst translation saturates (docs/MODEL.md, "Robustness"); before, eight parameters were above 2.
     @Test func noParameterHasAnElasticityAboveTwoOnThe24hEffect() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -520,9 +518,7 @@ struct ModelRobustnessTests {
         // Every parameter has a finite elasticity: none is left out (one-sided differences at bounds).
         #expect(elasticities.count == rows.count && elasticities.allSatisfy { $0.1.isFinite }, "\(rows.filter { $0.count != 4 || Double($0[3]) == nil })")
         let over = elasticities.filter { abs($0.1) > 2 }.sorted { abs($0.1) > abs($1.1) }
-        withKnownIssue("issue 14: elasticities above 2 on the 24-h effect") {
-            #expect(over.isEmpty, "\(over.map { "\($0.0) \(String(format: "%+.2f", $0.1))" }.joined(separator: ", "))")
-        }
+        #expect(over.isEmpty, "\(over.map { "\($0.0) \(String(format: "%+.2f", $0.1))" }.joined(separator: ", "))")
     }
 }
 
