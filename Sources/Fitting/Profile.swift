@@ -166,8 +166,11 @@ public struct ProfileLikelihood: Sendable {
 extension ProfileLikelihood {
     /// Profiles of several parameters on `jobs` threads, each worker with its own problem (and so its
     /// own integrator), handed back in the order asked, as the multistart does with starts.
+    /// `progress` is called on the worker's thread after each point of a profile, with the parameter's
+    /// index and the points so far: a re-fit of a slow model takes minutes, and a profile is dozens.
     public static func computeAll(indices: [Int], at estimate: [Double], optimizer: GSLLeastSquares, maxPoints: Int, jobs: Int,
                                   makeProblem: @escaping @Sendable () throws -> any LeastSquaresProblem,
+                                  progress: @escaping @Sendable (_ index: Int, _ points: Int) -> Void = { _, _ in },
                                   emit: (ProfileLikelihood?, String?) throws -> Void) rethrows {
         let queue = OrderedWorkQueue<Outcome>(total: indices.count, window: max(2 * jobs, 4))
         for _ in 0..<min(max(1, jobs), max(1, indices.count)) {
@@ -177,7 +180,9 @@ extension ProfileLikelihood {
                 do { problem = try makeProblem() } catch { failure = "\(error)" }
                 while let k = queue.claim() {
                     guard let problem else { queue.deliver(Outcome(profile: nil, failure: failure), at: k); continue }
-                    let p = compute(problem, at: estimate, index: indices[k], optimizer: optimizer, maxPoints: maxPoints)
+                    let p = compute(problem, at: estimate, index: indices[k], optimizer: optimizer, maxPoints: maxPoints) { count in
+                        progress(indices[k], count)
+                    }
                     queue.deliver(Outcome(profile: p, failure: nil), at: k)
                 }
             }

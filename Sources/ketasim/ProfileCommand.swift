@@ -103,8 +103,13 @@ struct Profile: ParsableCommand {
         let indices = chosen.compactMap { names.firstIndex(of: $0) }
         let began = Date()
         let problemFile = problem
+        // At most 2 * maxPoints re-fits a side pair, plus the estimate itself.
+        let most = 2 * maxPoints + 1
         try ProfileLikelihood.computeAll(indices: indices, at: estimate, optimizer: optimizer, maxPoints: maxPoints, jobs: jobs,
-                                         makeProblem: { try Fit.loadFitProblem(problemFile) }) { profile, failure in
+                                         makeProblem: { try Fit.loadFitProblem(problemFile) },
+                                         progress: { index, points in
+            printStandardError("profile: \(names[index]): \(points) of at most \(most) points, \(Progress.clock(Date().timeIntervalSince(began))) since the start")
+        }) { profile, failure in
             guard let profile else {
                 printError("a profile worker could not load \(problemFile): \(failure ?? "")")
                 throw Exit.failedRun

@@ -127,6 +127,8 @@ struct FitCLITests {
         let p = try ketasim(["profile", file, "--fit", dir.appendingPathComponent("fit").path, "--plot"])
         #expect(p.status == 0, "\(p.stderr)")
         #expect(p.stdout.hasSuffix("identifiable: 1 of 1 profiled parameters\n"), "\(p.stdout)")
+        // Progress after every point (a re-fit of a real model takes minutes): the first after the estimate.
+        #expect(p.stderr.contains("profile: ke: 2 of at most 61 points, "), "\(p.stderr)")
         let intervals = try String(contentsOf: dir.appendingPathComponent("fit/profiles/intervals.csv"), encoding: .utf8)
         let fields = intervals.split(separator: "\n").last?.split(separator: ",").map(String.init) ?? []
         #expect(fields.count == 9 && fields[0] == "ke" && fields[8] == "yes")
