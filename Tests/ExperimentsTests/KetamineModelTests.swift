@@ -73,7 +73,7 @@ struct KetamineModelTests {
     @Test func controlIsASteadyStateAtOne() throws {
         let r = try run("control", every: 6)
         let model = try compiled()
-        for name in model.definition.outputs where !["ketamine_plasma", "ketamine_brain", "norketamine_plasma", "esketamine_plasma", "nmda_block_interneuron", "nmda_block_pyramidal", "stress_load", "madrs_change", "midazolam_plasma"].contains(name) {
+        for name in model.definition.outputs where !["ketamine_plasma", "ketamine_brain", "norketamine_plasma", "esketamine_plasma", "noresketamine_plasma", "nmda_block_interneuron", "nmda_block_pyramidal", "stress_load", "madrs_change", "midazolam_plasma"].contains(name) {
             let s = try #require(r.series(name))
             #expect(abs(s[0] - 1) < 1e-6, "\(name) starts at \(s[0]), not 1")
             #expect(s.allSatisfy { abs($0 - s[0]) <= 0.01 * abs(s[0]) }, "\(name) drifts by more than 1% over 35 days")
@@ -201,6 +201,22 @@ struct KetamineModelTests {
         let first84 = try peak(r, "esketamine_plasma", from: 84, to: 84 + 12).value
         let last = try peak(r, "esketamine_plasma", from: 588, to: 588 + 12).value
         #expect(abs(last / first84 - 1) <= 0.10, "peak after the last dose \(last) vs after the first 84 mg \(first84)")
+    }
+
+    /// Noresketamine is formed from esketamine's clearance (in humans all of it: Perez-Ruixo 2021 report
+    /// apparent parameters) and leaves by its own, so over a course that ends with both gone the exposures
+    /// balance: AUC(noresketamine) / AUC(esketamine) = CL_esk / CL_nor = 114 / 38 L/h = 3.
+    @Test func noresketamineExposureBalancesTheClearances() throws {
+        let r = try run("human_esketamine_course", every: 1.0 / 60, outputs: ["esketamine_plasma", "noresketamine_plasma"])
+        func auc(_ name: String) throws -> Double {
+            let s = try #require(r.series(name))
+            var area = 0.0
+            for k in 1..<s.count { area += (r.times[k] - r.times[k - 1]) * (s[k] + s[k - 1]) / 2 }
+            return area
+        }
+        let ratio = try auc("noresketamine_plasma") / auc("esketamine_plasma")
+        #expect(abs(ratio / (114.0 / 38.0) - 1) < 0.01, "AUC ratio \(ratio)")
+        #expect(try #require(r.series("noresketamine_plasma")).last ?? 1 < 1e-4, "noresketamine is not gone by the end of the run")
     }
 
     @Test func everyScenarioStaysFiniteAndNonNegative() throws {
