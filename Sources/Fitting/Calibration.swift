@@ -171,6 +171,9 @@ public struct CalibrationProblem: Sendable {
     public var targets: [CalibrationTarget]
     public var dataFiles: [String]
 
+    /// Every file the problem reads, in a fixed order: its identity in a fit's sidecar.
+    public var sourceFiles: [String] { [file, model.path] + dataFiles }
+
     /// Whether `path` is a ketasim calibration file rather than a PEtab problem: it has `targets`.
     public static func looksLikeCalibration(_ path: String) -> Bool {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8), let node = try? Yams.compose(yaml: text),

@@ -141,6 +141,13 @@ struct Fit: ParsableCommand {
             sourceFiles: loaded.sourceFiles.isEmpty ? [loaded.file] : loaded.sourceFiles))
     }
 
+    /// Every file a loaded problem reads, as `fit` hashes them into its sidecar.
+    static func sourceFiles(of problem: any FitProblem) -> [String]? {
+        if let c = problem as? CalibrationResiduals { return c.calibration.sourceFiles }
+        if let p = problem as? PEtabResiduals { return p.problem.sourceFiles.isEmpty ? [p.problem.file] : p.problem.sourceFiles }
+        return nil
+    }
+
     /// The residuals of a PEtab problem or a calibration file, for commands that only need the objective.
     static func loadFitProblem(_ path: String) throws -> any FitProblem {
         if CalibrationProblem.looksLikeCalibration(path) {
@@ -219,7 +226,7 @@ struct Fit: ParsableCommand {
                 return [("residuals.tsv", CalibrationResiduals.table(fitted)), ("validation.tsv", CalibrationResiduals.table(validation))]
             },
             tableNames: ["residuals.tsv", "validation.tsv"], solver: CalibrationResiduals.solverSettings,
-            sourceFiles: [loaded.file, loaded.model.path] + loaded.dataFiles))
+            sourceFiles: loaded.sourceFiles))
     }
 
     private func runEvaluate(_ loaded: PEtabProblem, _ overrides: [String: Double]) throws {

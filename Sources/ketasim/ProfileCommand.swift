@@ -17,7 +17,10 @@ struct Profile: ParsableCommand {
 
         Writes, in -o DIR (the fit folder's `profiles` by default): profiles.csv (every point: parameter, \
         value on the scale, linear value, objective, rise, fit status), intervals.csv (estimate and interval \
-        per parameter, on the scale and linear, and whether it is identifiable) and, with --plot, profiles.svg.
+        per parameter, on the scale and linear, and whether it is identifiable) and, with --plot, profiles.svg. \
+        Progress goes to standard error after every point; a note says so when the problem or a file it \
+        reads changed since the fit (the hash in the fit's starts.csv.meta.json), since the profile then \
+        starts from an estimate that may no longer be the optimum.
 
         Examples:
           ketasim fit problem.yaml --starts 20 -o fit
@@ -71,6 +74,14 @@ struct Profile: ParsableCommand {
         if let missing = names.first(where: { values[$0] == nil }) {
             printError("\(bestFile) has no value for `\(missing)`; it is not a fit of \(problem)")
             throw Exit.usage
+        }
+        // A profile is taken around the fit's estimate: if the problem's files changed since (the model
+        // recalibrated by hand, a data row added), that estimate is no longer the optimum of this problem.
+        let startsFile = URL(fileURLWithPath: fit).appendingPathComponent("starts.csv").path
+        if let files = Fit.sourceFiles(of: residuals), let recorded = try? RunMetadata.read(besides: startsFile),
+           recorded.modelSHA256 != FitFiles.filesSHA256(files) {
+            printError("note: \(problem) or a file it reads changed since the fit in \(fit) (their hash differs from "
+                + "starts.csv.meta.json); the profile starts from that fit's estimate, which may no longer be the optimum: re-run `ketasim fit`")
         }
         var chosen = names
         if let list = try parseOutputList(parameters) {
