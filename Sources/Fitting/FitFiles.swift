@@ -23,7 +23,7 @@ public enum FitFiles {
     /// problem (a hash of every file it reads), the seed and number of starts, the method, the
     /// optimiser's and the integrator's tolerances.
     public static func sidecar(_ problem: PEtabProblem, version: String, starts: Int, seed: UInt64, options: LeastSquaresOptions) -> RunMetadata {
-        sidecar(file: problem.file, sourceFiles: problem.sourceFiles.isEmpty ? [problem.file] : problem.sourceFiles, solver: PEtabProblem.solverSettings,
+        sidecar(file: problem.file, sourceFiles: problem.hashedFiles, solver: PEtabProblem.solverSettings,
                 version: version, starts: starts, seed: seed, options: options)
     }
 
@@ -42,7 +42,7 @@ public enum FitFiles {
 
     /// One hash over every file of the problem, in the order the YAML names them.
     public static func problemSHA256(_ problem: PEtabProblem) -> String {
-        filesSHA256(problem.sourceFiles.isEmpty ? [problem.file] : problem.sourceFiles)
+        filesSHA256(problem.hashedFiles)
     }
 
     /// One hash over the files' hashes, in order.

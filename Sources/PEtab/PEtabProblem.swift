@@ -136,6 +136,8 @@ public struct PEtabProblem: Sendable {
     /// Every file the problem was read from (the YAML first): what a fit's identity must hash, since a
     /// changed measurement table is another problem under the same YAML.
     public var sourceFiles: [String] = []
+    /// The files a fit's identity hashes: `sourceFiles`, or the YAML alone for a problem built in memory.
+    public var hashedFiles: [String] { sourceFiles.isEmpty ? [file] : sourceFiles }
 
     /// Reads the problem YAML and everything it names, relative to the YAML's directory.
     public static func load(_ path: String) throws(PEtabError) -> PEtabProblem {

@@ -138,13 +138,13 @@ struct Fit: ParsableCommand {
                 return [("residuals.tsv", FitFiles.residualTable(loaded, evaluation)), ("simulations.tsv", loaded.simulationTable(evaluation))]
             },
             tableNames: ["residuals.tsv", "simulations.tsv"], solver: PEtabProblem.solverSettings,
-            sourceFiles: loaded.sourceFiles.isEmpty ? [loaded.file] : loaded.sourceFiles))
+            sourceFiles: loaded.hashedFiles))
     }
 
     /// Every file a loaded problem reads, as `fit` hashes them into its sidecar.
     static func sourceFiles(of problem: any FitProblem) -> [String]? {
         if let c = problem as? CalibrationResiduals { return c.calibration.sourceFiles }
-        if let p = problem as? PEtabResiduals { return p.problem.sourceFiles.isEmpty ? [p.problem.file] : p.problem.sourceFiles }
+        if let p = problem as? PEtabResiduals { return p.problem.hashedFiles }
         return nil
     }
 
