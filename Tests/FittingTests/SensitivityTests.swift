@@ -282,16 +282,7 @@ struct SensitivityTimingTests {
         try write("parameters.tsv", "parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\nk0\tlin\t0.1\t10\t2\t1\nk1\tlin\t0.01\t10\t0.5\t1\n")
         let times = [0.5, 1, 2, 4]
         try write("measurements.tsv", "observableId\tsimulationConditionId\ttime\tmeasurement\n" + times.map { "obsA\tc0\t\($0)\t1\n" }.joined())
-        try write("problem.yaml", """
-            format_version: 1
-            parameter_file: parameters.tsv
-            problems:
-              - sbml_files: [model.xml]
-                condition_files: [conditions.tsv]
-                measurement_files: [measurements.tsv]
-                observable_files: [observables.tsv]
-
-            """)
+        try write("problem.yaml", SyntheticProblem.problemYAML)
         let residuals = try PEtabResiduals(try PEtabProblem.load(folder.appendingPathComponent("problem.yaml").path))
         #expect(residuals.parameterNames == ["k0", "k1"])
         var r = [Double](repeating: 0, count: residuals.residualCount)

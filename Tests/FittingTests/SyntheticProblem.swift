@@ -29,6 +29,18 @@ struct SyntheticProblem {
         try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
     }
 
+    /// A PEtab problem of one model and one table of each kind, by the names these fixtures write.
+    static let problemYAML = """
+        format_version: 1
+        parameter_file: parameters.tsv
+        problems:
+          - sbml_files: [model.xml]
+            condition_files: [conditions.tsv]
+            measurement_files: [measurements.tsv]
+            observable_files: [observables.tsv]
+
+        """
+
     static func noise(_ i: Int) -> Double { [0.04, -0.03, 0.05, -0.06, 0.02, -0.04, 0.06, -0.05, 0.03, -0.02][i % 10] }
 
     /// Writes every file; `measurements` nil writes placeholder data (to simulate the truth first).
@@ -81,16 +93,7 @@ struct SyntheticProblem {
             }
         }
         try write("measurements.tsv", rows)
-        try write("problem.yaml", """
-        format_version: 1
-        parameter_file: parameters.tsv
-        problems:
-          - sbml_files: [model.xml]
-            condition_files: [conditions.tsv]
-            measurement_files: [measurements.tsv]
-            observable_files: [observables.tsv]
-
-        """)
+        try write("problem.yaml", Self.problemYAML)
     }
 
     var yaml: String { folder.appendingPathComponent("problem.yaml").path }
