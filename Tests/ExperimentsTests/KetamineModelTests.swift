@@ -152,9 +152,9 @@ struct KetamineModelTests {
         }
     }
 
-    /// The 24-h effect against the untreated arm, and its block by rapamycin (Li 2010/2011). The v2 model
-    /// gives about 18% of the stress loss (provisional parameters; the v1 check asked for 50%, which needed
-    /// the switch-like burst trigger that v2 removes); the size is a calibration target for `make calibrate`.
+    /// The 24-h effect against the untreated arm, and its block by rapamycin (Li 2010/2011). The calibrated v2
+    /// model gives about a third of the stress loss (docs/MODEL.md, generated "Checks"; the v1 check asked for
+    /// 50%, which needed the switch-like burst trigger that v2 removes).
     /// The v1 "reversal by day 10-14" check is replaced by `durabilityWithStressContinuing` (it could not
     /// fail here because the untreated arm recovers once stress ends).
     @Test func ketamineRestoresSynapsesWithinADayAndRapamycinBlocksIt() throws {
