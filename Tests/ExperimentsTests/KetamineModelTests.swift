@@ -219,6 +219,10 @@ struct KetamineModelTests {
         #expect(try #require(r.series("noresketamine_plasma")).last ?? 1 < 1e-4, "noresketamine is not gone by the end of the run")
     }
 
+    /// Non-negative up to integration error: a drug washing out decays towards 0, and the solver's global error
+    /// there can exceed its absolute tolerance (1e-9) several times over (a trial calibration left -1.1e-8 uM of
+    /// brain ketamine 164 h after a human infusion). So a value counts as negative only beyond the relative
+    /// tolerance (1e-6) of the output's own peak; a sign error in the model is far larger than that.
     @Test func everyScenarioStaysFiniteAndNonNegative() throws {
         let model = try compiled()
         for scenario in model.definition.scenarios {
@@ -228,7 +232,8 @@ struct KetamineModelTests {
                 if name == "madrs_change" {
                     #expect(s.allSatisfy { $0.isFinite }, "\(scenario.name): \(name) is not finite")
                 } else {
-                    #expect(s.allSatisfy { $0.isFinite && $0 >= -1e-9 }, "\(scenario.name): \(name) leaves [0, inf)")
+                    let floor = -max(1e-9, 1e-6 * (s.map(abs).max() ?? 0))
+                    #expect(s.allSatisfy { $0.isFinite && $0 >= floor }, "\(scenario.name): \(name) leaves [0, inf): \(s.min() ?? 0)")
                 }
             }
         }
