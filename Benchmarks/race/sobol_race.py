@@ -13,8 +13,9 @@
    state of the pre-dose model (the export without its events, stress 1) by integrating it for 10^5 h
    (libRoadRunner's steady-state solver takes 2 s per call here), start the scenario there and read
    madrs_change at 24 h. SALib's `sobol.analyze` turns those values into indices.
-3. Checks: every run's value agrees with ketasim's within 1e-3 of the spread of the values (plus 1e-6
-   points), and on the blocks both tools ran, SALib's indices from ketasim's values and from libRoadRunner's
+3. Checks: every run's value agrees with ketasim's within 1e-3 of the spread of the values plus 5e-4 of
+   the value itself (each tool's global error at rtol 1e-6 on the extreme samples; plus 1e-6 points), and on
+   the blocks both tools ran, SALib's indices from ketasim's values and from libRoadRunner's
    agree within the larger of their bootstrap 95% intervals (ketasim's own analysis printed beside).
 
 Both solvers: relative tolerance 1e-6, absolute 1e-9. libRoadRunner, SALib and numpy are installed into
@@ -96,7 +97,10 @@ def _one(row):
         for name, value in row.items():
             steady[name] = value
         steady.simulate(0, 1e5, 2)
-        equilibrium = {s: steady[s] for s in _rr["states"]}
+        # Denormal leftovers (-8e-323 in a drug compartment that is 0 throughout) make CVODE refuse to start
+        # the scenario ("initial ewt has component(s) equal to zero"): about 1% of the design failed so.
+        # Flushed to 0 those runs go through and agree with ketasim's.
+        equilibrium = {s: (v if abs(v) > 1e-200 else 0.0) for s in _rr["states"] for v in (steady[s],)}
         main.resetAll()
         for name, value in row.items():
             main[name] = value
@@ -162,10 +166,20 @@ def main():
     both = np.isfinite(ketasim_y) & np.isfinite(rr_y)
     spread = float(np.nanstd(ketasim_y))
     worst = float(np.max(np.abs(ketasim_y[both] - rr_y[both]))) if both.any() else float("nan")
-    # A run may fail in one tool only (no steady state found): it is counted, not compared.
-    runs_agree = worst <= 1e-3 * spread + 1e-6
+    # A run may fail in one tool only (no steady state found): it is counted, not compared. At rtol 1e-6 each
+    # tool's global error on the extreme samples is a few 1e-4 of the value: sample 9792 (N = 512, seed 7)
+    # gives -99.8054 in ketasim and -99.8453 in libRoadRunner, where both at rtol 1e-10 give -99.8192. So a
+    # run agrees within 1e-3 of the spread plus 5e-4 of its own value.
+    allowed = 1e-3 * spread + 5e-4 * np.abs(np.nan_to_num(ketasim_y)) + 1e-6
+    difference = np.where(both, np.abs(ketasim_y - rr_y), 0.0)
+    runs_agree = bool(np.all(difference <= allowed))
     print(f"per-run agreement: worst |ketasim - libRoadRunner| = {worst:.3g} points (spread {spread:.3g}); "
           f"{int((~both).sum())} runs without a value in one of them")
+    if both.any():
+        w = int(np.argmax(difference))
+        print(f"  {int((difference > allowed).sum())} runs differ by more than 1e-3 of the spread plus 5e-4 of the value "
+              f"({int((difference > 1e-3 * spread + 1e-6).sum())} by more than 1e-3 of the spread); the worst is sample_id "
+              f"{runs[w]['sample_id']} (ketasim {ketasim_y[w]:.6g}, libRoadRunner {rr_y[w]:.6g})")
 
     # As ketasim does (and as SALib needs whole blocks): a block of D + 2 rows with a failed run is left
     # out. The two tools fail on different parameter sets (ketasim: no equilibrium, an oscillation;
