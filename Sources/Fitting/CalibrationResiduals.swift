@@ -35,6 +35,7 @@ public struct CalibrationPrediction: Sendable {
 /// experiments those targets read.
 public final class CalibrationResiduals: FitProblem {
     public let calibration: CalibrationProblem
+    public var sourceFiles: [String] { calibration.sourceFiles }
     /// The targets these residuals are made of (the calibration rows, or all rows when predicting).
     public let targets: [CalibrationTarget]
     let simulator: Simulator

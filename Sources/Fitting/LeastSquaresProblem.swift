@@ -45,6 +45,8 @@ public protocol FitProblem: LeastSquaresProblem {
     var parameterScales: [PEtabScale] { get }
     /// The estimation-scale point of linear values by name (the problem's own start for names not given).
     func point(_ values: [String: Double]) -> [Double]
+    /// Every file the problem reads, in a fixed order: what a fit's sidecar hashes as its identity.
+    var sourceFiles: [String] { get }
 }
 
 extension FitProblem {

@@ -19,6 +19,7 @@ import PEtab
 /// The constants (log 2 pi, the Jacobian of T, C, P) go into `objectiveOffset`.
 public final class PEtabResiduals: FitProblem {
     public let problem: PEtabProblem
+    public var sourceFiles: [String] { problem.hashedFiles }
     public let estimated: [PEtabParameter]
     /// This thread's simulator, and what evaluations of the problem share (formulas, their programs,
     /// the symbolic sensitivities), built by the first evaluation.

@@ -137,15 +137,7 @@ struct Fit: ParsableCommand {
                 if let simulations { try write(loaded.simulationTable(evaluation), to: simulations, force: force) }
                 return [("residuals.tsv", FitFiles.residualTable(loaded, evaluation)), ("simulations.tsv", loaded.simulationTable(evaluation))]
             },
-            tableNames: ["residuals.tsv", "simulations.tsv"], solver: PEtabProblem.solverSettings,
-            sourceFiles: loaded.hashedFiles))
-    }
-
-    /// Every file a loaded problem reads, as `fit` hashes them into its sidecar.
-    static func sourceFiles(of problem: any FitProblem) -> [String]? {
-        if let c = problem as? CalibrationResiduals { return c.calibration.sourceFiles }
-        if let p = problem as? PEtabResiduals { return p.problem.hashedFiles }
-        return nil
+            tableNames: ["residuals.tsv", "simulations.tsv"], solver: PEtabProblem.solverSettings))
     }
 
     /// The residuals of a PEtab problem or a calibration file, for commands that only need the objective.
@@ -225,8 +217,7 @@ struct Fit: ParsableCommand {
                     + (validation.isEmpty ? "" : "; validation rows (not fitted) in agreement: \(validation.filter(\.agrees).count) of \(validation.count)"))
                 return [("residuals.tsv", CalibrationResiduals.table(fitted)), ("validation.tsv", CalibrationResiduals.table(validation))]
             },
-            tableNames: ["residuals.tsv", "validation.tsv"], solver: CalibrationResiduals.solverSettings,
-            sourceFiles: loaded.sourceFiles))
+            tableNames: ["residuals.tsv", "validation.tsv"], solver: CalibrationResiduals.solverSettings))
     }
 
     private func runEvaluate(_ loaded: PEtabProblem, _ overrides: [String: Double]) throws {
@@ -251,7 +242,7 @@ struct Fit: ParsableCommand {
         var tableNames: [String]
         var solver: SolverSettings
         /// Every file the problem reads: its identity in the sidecar, and what a cluster node must see.
-        var sourceFiles: [String]
+        var sourceFiles: [String] { residuals.sourceFiles }
 
         /// The files a fit writes into its folder.
         var files: [String] { ["starts.csv", "starts.csv.meta.json", "best.params", "estimates.csv"] + tableNames }

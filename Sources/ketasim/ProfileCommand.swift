@@ -78,8 +78,7 @@ struct Profile: ParsableCommand {
         // A profile is taken around the fit's estimate: if the problem's files changed since (the model
         // recalibrated by hand, a data row added), that estimate is no longer the optimum of this problem.
         let startsFile = URL(fileURLWithPath: fit).appendingPathComponent("starts.csv").path
-        if let files = Fit.sourceFiles(of: residuals), let recorded = try? RunMetadata.read(besides: startsFile),
-           recorded.modelSHA256 != FitFiles.filesSHA256(files) {
+        if let recorded = try? RunMetadata.read(besides: startsFile), recorded.modelSHA256 != FitFiles.filesSHA256(residuals.sourceFiles) {
             printError("note: \(problem) or a file it reads changed since the fit in \(fit) (their hash differs from "
                 + "starts.csv.meta.json); the profile starts from that fit's estimate, which may no longer be the optimum: re-run `ketasim fit`")
         }

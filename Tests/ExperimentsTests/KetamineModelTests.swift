@@ -208,12 +208,7 @@ struct KetamineModelTests {
     /// balance: AUC(noresketamine) / AUC(esketamine) = CL_esk / CL_nor = 114 / 38 L/h = 3.
     @Test func noresketamineExposureBalancesTheClearances() throws {
         let r = try run("human_esketamine_course", every: 1.0 / 60, outputs: ["esketamine_plasma", "noresketamine_plasma"])
-        func auc(_ name: String) throws -> Double {
-            let s = try #require(r.series(name))
-            var area = 0.0
-            for k in 1..<s.count { area += (r.times[k] - r.times[k - 1]) * (s[k] + s[k - 1]) / 2 }
-            return area
-        }
+        func auc(_ name: String) throws -> Double { MetricSpec.trapezoids(r.times, try #require(r.series(name)), from: 0) }
         let ratio = try auc("noresketamine_plasma") / auc("esketamine_plasma")
         #expect(abs(ratio / (114.0 / 38.0) - 1) < 0.01, "AUC ratio \(ratio)")
         #expect(try #require(r.series("noresketamine_plasma")).last ?? 1 < 1e-4, "noresketamine is not gone by the end of the run")
