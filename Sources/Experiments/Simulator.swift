@@ -76,6 +76,12 @@ public final class Simulator {
     /// sweep's worker sets its base plan's equilibrium, which its samples' lie near.
     public var equilibriumHint: [Double]?
     private var programs: [[OutputColumn]: CompiledProgram] = [:]
+    /// Whether a run integrates only the states that move (`DormantReduction`): on unless a test or a
+    /// benchmark compares with the full system.
+    public var reducesDormantStates = true
+    /// Reduced systems by the states that start at 0 undosed (nil where none stays 0), each with its own
+    /// integrator over the active states.
+    private var reductions: [[Int]: (workspace: ReducedWorkspace, integrator: ODEIntegrator)?] = [:]
     /// Sensitivity systems by parameter list and number of directions, each with its own integrator
     /// over the augmented states (see `SensitivityRun.swift`).
     var sensitivitySystems: [SensitivityKey: (workspace: SensitivityWorkspace, integrator: ODEIntegrator)] = [:]
@@ -275,6 +281,8 @@ public final class Simulator {
             solution = integrate(augmented.integrator, from: y0, times: times, breakpoints: Self.breakpoints(doses: doses, plan: plan),
                                  events: sw.eventWatch(), onBreakpoint: onBreakpoint, onEvent: { t, fired, y in sw.fireEvents(fired, at: t, state: y) })
             if let failure = sw.eventFailure { throw .sensitivitiesUnavailable(failure.description) }
+        } else if let reduced = reducedSystem(start: y0, doses: doses) {
+            solution = integrate(reduced, from: y0, times: times, breakpoints: Self.breakpoints(doses: doses, plan: plan), onBreakpoint: onBreakpoint)
         } else {
             let ws = workspace
             solution = integrate(integrator, from: y0, times: times, breakpoints: Self.breakpoints(doses: doses, plan: plan),
@@ -345,6 +353,55 @@ public final class Simulator {
                 }
             }
         }
+    }
+
+    /// The system over the states that move when the run starts at `y0` with `doses`, if any state stays 0.
+    func reducedSystem(start y0: [Double], doses: [DoseEvent]) -> (workspace: ReducedWorkspace, integrator: ODEIntegrator)? {
+        guard reducesDormantStates, model.stateCount > 0 else { return nil }
+        let dosed = Set(doses.map(\.state))
+        let key = y0.indices.filter { y0[$0] == 0 && !dosed.contains($0) }
+        if let cached = reductions[key] { return cached }
+        var entry: (workspace: ReducedWorkspace, integrator: ODEIntegrator)?
+        if let reduction = model.dormantReduction(start: y0, dosed: dosed) {
+            let reduced = ReducedWorkspace(base: workspace, reduction: reduction)
+            if let integrator = try? ODEIntegrator(system: reduced, settings: settings) { entry = (reduced, integrator) }
+        }
+        // A PEtab problem's conditions can start from as many patterns of zeros; each entry holds a GSL driver.
+        if reductions.count >= 64 { reductions.removeAll() }
+        reductions.updateValue(entry, forKey: key)
+        return entry
+    }
+
+    /// The full states at `times`, integrating the active states only: the dormant ones are 0 in every
+    /// row and in the state `onBreakpoint` sees (doses reach active states only, by construction).
+    private func integrate(_ reduced: (workspace: ReducedWorkspace, integrator: ODEIntegrator), from y0: [Double], times: [Double], breakpoints: [Double],
+                           onBreakpoint: (Double, UnsafeMutablePointer<Double>) -> Void) -> Solution {
+        let w = reduced.workspace, m = w.dimension
+        var full = y0
+        let start = w.reduction.active.map { y0[$0] }
+        let part = reduced.integrator.solve(from: 0, initial: start, outputTimes: times, breakpoints: breakpoints, onBreakpoint: { t, y in
+            guard let y = y.baseAddress else { return }
+            full.withUnsafeMutableBufferPointer { f in
+                guard let f = f.baseAddress else { return }
+                w.expand(y, into: f)
+                onBreakpoint(t, f)
+                w.restrict(f, into: y)
+            }
+        })
+        var solution = Solution(dimension: model.stateCount, reservingCapacity: part.count)
+        var row = [Double](repeating: 0, count: model.stateCount)
+        part.values.withUnsafeBufferPointer { values in
+            row.withUnsafeMutableBufferPointer { r in
+                guard let v = values.baseAddress, let r = r.baseAddress else { return }
+                for k in 0..<part.count {
+                    w.expand(v + k * m, into: r)
+                    solution.append(time: part.times[k], state: r)
+                }
+            }
+        }
+        solution.statistics = part.statistics
+        solution.failure = part.failure
+        return solution
     }
 
     /// The states at `times`, with `events` and `onBreakpoint` applied at each breakpoint.

@@ -71,43 +71,17 @@ public final class CompiledModel: Sendable {
             odes[state] = .binary(.add, odes[state], .symbol(infusionNames[slot]))
         }
 
-        var entries: [Expr] = []
-        var destinations: [Int] = []
-        var dt: [Expr] = []
-        var dtDestinations: [Int] = []
-        // Each ODE's own dependencies pick its Jacobian row's candidates: scanning every state for every
-        // ODE would make compiling quadratic in the number of states.
-        let stateIndex = Dictionary(model.states.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for (i, f) in odes.enumerated() {
-            let dependencies = graph.dependencies(of: f)
-            for j in dependencies.compactMap({ stateIndex[$0] }).sorted() {
-                let d = graph.derivative(of: f, withRespectTo: model.states[j].name)
-                if case .constant(0) = d { continue }
-                entries.append(d)
-                destinations.append(i * n + j)
-            }
-            if dependencies.contains("t") {
-                let d = graph.derivative(of: f, withRespectTo: "t")
-                if case .constant(0) = d { continue }
-                dt.append(d)
-                dtDestinations.append(i)
-            }
-        }
         self.odes = odes
-        self.graph = graph
         observableIndices = Dictionary(model.observableNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         do {
-            // Only t and the states vary between calls inside the integrator: what depends on
-            // parameters, inputs and infusion rates alone is hoisted into each program's prelude.
-            rhs = try CompiledProgram(variables: variableNames, graph: graph, outputs: odes, varyingVariables: 1 + n)
-            jacobian = try CompiledProgram(variables: variableNames, graph: graph, outputs: entries, destinations: destinations, varyingVariables: 1 + n)
-            timeDerivative = try CompiledProgram(variables: variableNames, graph: graph, outputs: dt, destinations: dtDestinations, varyingVariables: 1 + n)
+            (rhs, jacobian, timeDerivative) = try Self.derivativePrograms(odes: odes, states: model.states.map(\.name), graph: &graph, variables: variableNames, varying: 1 + n)
             let observableExprs = (model.states.map(\.name) + model.assignments.map(\.name)).map { Expr.symbol($0) }
             observables = try CompiledProgram(variables: variableNames, graph: graph, outputs: observableExprs)
         } catch {
             // Names were checked when the file was read; reaching this is a bug in the loader.
             throw .invalid([ModelProblem(location: SourceLocation(file: model.file, line: 1, column: 1), message: "internal: could not compile the model: \(error.message)")])
         }
+        self.graph = graph
         events = model.events.isEmpty ? nil : try CompiledEvents(model.events, model: model, variables: variableNames, graph: graph)
         registerCount = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount, observables.registerCount, events?.registerCount ?? 0)
     }
@@ -140,6 +114,43 @@ public final class CompiledModel: Sendable {
         }
     }
 
+    /// The right-hand side `odes` (one per entry of `states`), its Jacobian by `states` (structural
+    /// non-zeros only, row-major over `states`) and ∂f/∂t, as programs over `variables`, of which the
+    /// first `varying` (t and the states) change between calls.
+    static func derivativePrograms(odes: [Expr], states: [String], graph: inout ExpressionGraph, variables: [String], varying: Int) throws(ExpressionError)
+        -> (rhs: CompiledProgram, jacobian: CompiledProgram, timeDerivative: CompiledProgram) {
+        let n = states.count
+        var entries: [Expr] = []
+        var destinations: [Int] = []
+        var dt: [Expr] = []
+        var dtDestinations: [Int] = []
+        // Each ODE's own dependencies pick its Jacobian row's candidates: scanning every state for every
+        // ODE would make compiling quadratic in the number of states.
+        let stateIndex = Dictionary(states.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        for (i, f) in odes.enumerated() {
+            let dependencies = graph.dependencies(of: f)
+            for j in dependencies.compactMap({ stateIndex[$0] }).sorted() {
+                let d = graph.derivative(of: f, withRespectTo: states[j])
+                if case .constant(0) = d { continue }
+                entries.append(d)
+                destinations.append(i * n + j)
+            }
+            if dependencies.contains("t") {
+                let d = graph.derivative(of: f, withRespectTo: "t")
+                if case .constant(0) = d { continue }
+                dt.append(d)
+                dtDestinations.append(i)
+            }
+        }
+        // Only t and the states vary between calls inside the integrator: what depends on
+        // parameters, inputs and infusion rates alone is hoisted into each program's prelude.
+        return (
+            try CompiledProgram(variables: variables, graph: graph, outputs: odes, varyingVariables: varying),
+            try CompiledProgram(variables: variables, graph: graph, outputs: entries, destinations: destinations, varyingVariables: varying),
+            try CompiledProgram(variables: variables, graph: graph, outputs: dt, destinations: dtDestinations, varyingVariables: varying)
+        )
+    }
+
     /// A program computing any expressions of the model (assignments may be named), over its variables.
     public func program(computing exprs: [Expr]) throws(ExpressionError) -> CompiledProgram {
         try CompiledProgram(variables: variableNames, graph: graph, outputs: exprs)
@@ -167,10 +178,8 @@ public final class CompiledModel: Sendable {
 /// thread-safe; give every thread its own.
 public final class ModelWorkspace: ODESystem {
     public let model: CompiledModel
-    // One register file per program: each keeps its hoisted, parameter-only results between calls.
-    private let rhsRegisters: UnsafeMutablePointer<Double>
-    private let jacobianRegisters: UnsafeMutablePointer<Double>
-    private let timeRegisters: UnsafeMutablePointer<Double>
+    private let derivatives: DerivativeEvaluator
+    /// The registers of observables, triggers and event programs (no prelude to keep).
     private let registers: UnsafeMutablePointer<Double>
     /// Trigger values of the events, one per event.
     private let eventScratch: UnsafeMutablePointer<Double>
@@ -196,11 +205,10 @@ public final class ModelWorkspace: ODESystem {
         n = model.stateCount
         stateNames = model.definition.states.map(\.name)
         size = max(model.registerCount, model.variableNames.count)
-        rhsRegisters = .allocate(capacity: size)
-        jacobianRegisters = .allocate(capacity: size)
-        timeRegisters = .allocate(capacity: size)
+        derivatives = DerivativeEvaluator(rhs: model.rhs, jacobian: model.jacobian, timeDerivative: model.timeDerivative,
+                                          variableCount: model.variableNames.count, stateCount: n, states: nil)
         registers = .allocate(capacity: size)
-        for buffer in [rhsRegisters, jacobianRegisters, timeRegisters, registers] { buffer.initialize(repeating: 0, count: size) }
+        registers.initialize(repeating: 0, count: size)
         let eventCount = max(1, model.events?.initialValues.count ?? 0)
         eventScratch = .allocate(capacity: eventCount)
         eventScratch.initialize(repeating: 0, count: eventCount)
@@ -209,14 +217,13 @@ public final class ModelWorkspace: ODESystem {
     }
 
     deinit {
-        for buffer in [rhsRegisters, jacobianRegisters, timeRegisters, registers, eventScratch] { buffer.deallocate() }
+        registers.deallocate()
+        eventScratch.deallocate()
     }
 
     @inline(__always)
     private func setVariable(_ index: Int, _ value: Double) {
-        rhsRegisters[index] = value
-        jacobianRegisters[index] = value
-        timeRegisters[index] = value
+        derivatives.setVariable(index, value)
         registers[index] = value
         stale = true
         generation &+= 1
@@ -225,6 +232,11 @@ public final class ModelWorkspace: ODESystem {
     /// Copies t, the states, parameters, inputs and infusion rates into another register file.
     func copyVariables(into target: UnsafeMutablePointer<Double>) {
         target.update(from: registers, count: model.variableNames.count)
+    }
+
+    /// Copies the parameters, inputs and infusion rates (and t and the states) into another evaluator.
+    func copyVariables(into target: DerivativeEvaluator) {
+        target.copyVariables(from: registers, count: model.variableNames.count)
     }
 
     public func setParameters(_ values: [Double]) {
@@ -248,9 +260,7 @@ public final class ModelWorkspace: ODESystem {
     @inline(__always)
     private func refresh() {
         guard stale else { return }
-        model.rhs.prepare(registers: rhsRegisters)
-        model.jacobian.prepare(registers: jacobianRegisters)
-        model.timeDerivative.prepare(registers: timeRegisters)
+        derivatives.prepare()
         stale = false
     }
 
@@ -262,18 +272,12 @@ public final class ModelWorkspace: ODESystem {
 
     public func evaluate(t: Double, y: UnsafePointer<Double>, dydt: UnsafeMutablePointer<Double>) {
         refresh()
-        load(rhsRegisters, t: t, y: y)
-        model.rhs.runPrepared(registers: rhsRegisters, outputs: dydt)
+        derivatives.evaluate(t: t, y: y, dydt: dydt)
     }
 
     public func jacobian(t: Double, y: UnsafePointer<Double>, dfdy: UnsafeMutablePointer<Double>, dfdt: UnsafeMutablePointer<Double>) {
         refresh()
-        load(jacobianRegisters, t: t, y: y)
-        load(timeRegisters, t: t, y: y)
-        dfdy.update(repeating: 0, count: n * n)
-        dfdt.update(repeating: 0, count: n)
-        model.jacobian.runPrepared(registers: jacobianRegisters, outputs: dfdy)
-        model.timeDerivative.runPrepared(registers: timeRegisters, outputs: dfdt)
+        derivatives.jacobian(t: t, y: y, dfdy: dfdy, dfdt: dfdt)
     }
 
     /// Writes the chosen observables at (t, y) into `out`, using `scratch` (at least
@@ -315,5 +319,97 @@ public final class ModelWorkspace: ODESystem {
             program.run(registers: registers, outputs: base)
         }
         return out
+    }
+}
+
+/// The right-hand side, Jacobian and ∂f/∂t programs over some of a model's states, each with a register
+/// file of its own that keeps its hoisted, parameter-only results between calls. The variables are the
+/// model's (t, every state, parameters, inputs, infusion rates); `states` says where the integrator's
+/// state vector goes (nil: all states, in order). Allocates nothing after `init`.
+final class DerivativeEvaluator {
+    let rhs: CompiledProgram
+    let jacobianProgram: CompiledProgram
+    let timeDerivative: CompiledProgram
+    private let rhsRegisters: UnsafeMutablePointer<Double>
+    private let jacobianRegisters: UnsafeMutablePointer<Double>
+    private let timeRegisters: UnsafeMutablePointer<Double>
+    private let states: UnsafeMutablePointer<Int>?
+    /// Length of the integrator's state vector.
+    let dimension: Int
+
+    init(rhs: CompiledProgram, jacobian: CompiledProgram, timeDerivative: CompiledProgram, variableCount: Int, stateCount: Int, states: [Int]?) {
+        self.rhs = rhs
+        jacobianProgram = jacobian
+        self.timeDerivative = timeDerivative
+        let size = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount, variableCount)
+        rhsRegisters = .allocate(capacity: size)
+        jacobianRegisters = .allocate(capacity: size)
+        timeRegisters = .allocate(capacity: size)
+        rhsRegisters.initialize(repeating: 0, count: size)
+        jacobianRegisters.initialize(repeating: 0, count: size)
+        timeRegisters.initialize(repeating: 0, count: size)
+        if let states {
+            let p = UnsafeMutablePointer<Int>.allocate(capacity: max(1, states.count))
+            p.initialize(from: states, count: states.count)
+            self.states = p
+            dimension = states.count
+        } else {
+            self.states = nil
+            dimension = stateCount
+        }
+    }
+
+    deinit {
+        rhsRegisters.deallocate()
+        jacobianRegisters.deallocate()
+        timeRegisters.deallocate()
+        states?.deallocate()
+    }
+
+    @inline(__always)
+    func setVariable(_ index: Int, _ value: Double) {
+        rhsRegisters[index] = value
+        jacobianRegisters[index] = value
+        timeRegisters[index] = value
+    }
+
+    /// Copies the first `count` variables of another register file.
+    func copyVariables(from source: UnsafePointer<Double>, count: Int) {
+        rhsRegisters.update(from: source, count: count)
+        jacobianRegisters.update(from: source, count: count)
+        timeRegisters.update(from: source, count: count)
+    }
+
+    /// Runs the preludes: after any parameter, input or infusion rate changed.
+    func prepare() {
+        rhs.prepare(registers: rhsRegisters)
+        jacobianProgram.prepare(registers: jacobianRegisters)
+        timeDerivative.prepare(registers: timeRegisters)
+    }
+
+    @inline(__always)
+    private func load(_ buffer: UnsafeMutablePointer<Double>, t: Double, y: UnsafePointer<Double>) {
+        buffer[0] = t
+        if let states {
+            for k in 0..<dimension { buffer[1 + states[k]] = y[k] }
+        } else {
+            (buffer + 1).update(from: y, count: dimension)
+        }
+    }
+
+    @inline(__always)
+    func evaluate(t: Double, y: UnsafePointer<Double>, dydt: UnsafeMutablePointer<Double>) {
+        load(rhsRegisters, t: t, y: y)
+        rhs.runPrepared(registers: rhsRegisters, outputs: dydt)
+    }
+
+    @inline(__always)
+    func jacobian(t: Double, y: UnsafePointer<Double>, dfdy: UnsafeMutablePointer<Double>, dfdt: UnsafeMutablePointer<Double>) {
+        load(jacobianRegisters, t: t, y: y)
+        load(timeRegisters, t: t, y: y)
+        dfdy.update(repeating: 0, count: dimension * dimension)
+        dfdt.update(repeating: 0, count: dimension)
+        jacobianProgram.runPrepared(registers: jacobianRegisters, outputs: dfdy)
+        timeDerivative.runPrepared(registers: timeRegisters, outputs: dfdt)
     }
 }

@@ -161,23 +161,32 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark(
-        "right-hand side",
-        configuration: .init(metrics: [.wallClock, .instructions, .mallocCountTotal], scalingFactor: .kilo, maxIterations: 1_000_000, thresholds: zeroMallocs)
-    ) { benchmark, workspace in
-        let n = workspace.model.stateCount
-        let y = UnsafeMutablePointer<Double>.allocate(capacity: n)
-        let f = UnsafeMutablePointer<Double>.allocate(capacity: n)
-        defer { y.deallocate(); f.deallocate() }
-        for i in 0..<n { y[i] = workspace.model.definition.states[i].initial }
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            workspace.evaluate(t: 1, y: y, dydt: f)
-            blackHole(f[0])
+    // The full system, and the one an intravenous ketamine dose integrates (the states of the drugs it
+    // does not give left out).
+    let systems: [(String, @Sendable () -> any ODESystem)] = [
+        ("right-hand side", { ratWorkspace() }), ("right-hand side, dormant states left out", { ketamineOnlyWorkspace() }),
+    ]
+    for (name, system) in systems {
+        Benchmark(
+            name,
+            configuration: .init(metrics: [.wallClock, .instructions, .mallocCountTotal], scalingFactor: .kilo, maxIterations: 1_000_000, thresholds: zeroMallocs)
+        ) { benchmark, setup in
+            let (system, start) = setup
+            let n = system.dimension
+            let f = UnsafeMutablePointer<Double>.allocate(capacity: n)
+            defer { f.deallocate() }
+            start.withUnsafeBufferPointer { y in
+                guard let y = y.baseAddress else { return }
+                benchmark.startMeasurement()
+                for _ in benchmark.scaledIterations {
+                    system.evaluate(t: 1, y: y, dydt: f)
+                    blackHole(f[0])
+                }
+                benchmark.stopMeasurement()
+            }
+        } setup: {
+            atInitialValues(system())
         }
-        benchmark.stopMeasurement()
-    } setup: {
-        ModelWorkspace(model: loadModel(), organism: "rat")
     }
 
     Benchmark(
@@ -210,6 +219,16 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
         } setup: { loadModel() }
     }
+
+    Benchmark("stress_ketamine 35 d, every 10 min, msbdf, every state integrated", configuration: .init(maxIterations: 50)) { benchmark, model in
+        let simulator = try Simulator(model: model)
+        simulator.reducesDormantStates = false
+        let p = plan(model, "stress_ketamine")
+        _ = try simulator.run(p)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try simulator.run(p)) }
+        benchmark.stopMeasurement()
+    } setup: { loadModel() }
 
     // bsimp is left out: on this model it stalls near t = 0.2 h with ever smaller steps (it gives up
     // after --max-steps), so a single iteration would not finish within any useful time.
@@ -277,4 +296,23 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
     }
+}
+
+/// A system of the bundled model and its states' initial values.
+func atInitialValues(_ system: any ODESystem) -> (any ODESystem, [Double]) {
+    let states = loadModel().definition.states
+    let active = (system as? ReducedWorkspace)?.reduction.active ?? Array(states.indices)
+    return (system, active.map { states[$0].initial })
+}
+
+func ratWorkspace() -> ModelWorkspace { ModelWorkspace(model: loadModel(), organism: "rat") }
+
+/// The bundled model's workspace over the states an intravenous ketamine dose moves.
+func ketamineOnlyWorkspace() -> ReducedWorkspace {
+    let model = loadModel()
+    let dosed = Set(["ket_central"].compactMap(model.stateIndex))
+    guard let reduction = model.dormantReduction(start: model.definition.states.map(\.initial), dosed: dosed) else {
+        fatalError("the bundled model has no dormant states for a ketamine dose")
+    }
+    return ReducedWorkspace(base: ModelWorkspace(model: model, organism: "human"), reduction: reduction)
 }
