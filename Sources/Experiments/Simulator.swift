@@ -385,6 +385,7 @@ public final class Simulator {
                 guard let f = f.baseAddress else { return }
                 w.expand(y, into: f)
                 onBreakpoint(t, f)
+                assert(w.reduction.dormant.allSatisfy { f[$0] == 0 }, "a breakpoint wrote to a state the reduction leaves out")
                 w.restrict(f, into: y)
             }
         })

@@ -9,9 +9,10 @@ import Integrator
 ///
 /// The proof is symbolic, not numerical: the dormant states are replaced by the constant 0, the
 /// assignments re-resolved (so one that becomes 0 is folded into its users, as any constant leaf) and
-/// each dormant state's right-hand side must simplify to exactly 0. The simplifier's rules are those
-/// the programs already evaluate by (x * 0 = 0), so the reduced programs compute what the full ones
-/// would at those zeros. A state whose right-hand side does not fold (0^n with a parameter n, a
+/// each dormant state's right-hand side must simplify to exactly 0. The simplifier's rules (x * 0 = 0,
+/// 0 / x = 0) are those every program is already compiled under; the two can differ only where the full
+/// system computes 0 * inf or 0 / 0 from a dormant 0, a NaN that fails the run or is absorbed by a
+/// comparison, `min` or `max`. A state whose right-hand side does not fold (0^n with a parameter n, a
 /// function of 0, an input) is kept. Models with events are not reduced: an event may assign any state.
 public final class DormantReduction: Sendable {
     /// Indices of the states integrated, in model order.
@@ -21,7 +22,6 @@ public final class DormantReduction: Sendable {
     let rhs: CompiledProgram
     let jacobian: CompiledProgram
     let timeDerivative: CompiledProgram
-    let registerCount: Int
 
     init(active: [Int], dormant: [Int], rhs: CompiledProgram, jacobian: CompiledProgram, timeDerivative: CompiledProgram) {
         self.active = active
@@ -29,7 +29,6 @@ public final class DormantReduction: Sendable {
         self.rhs = rhs
         self.jacobian = jacobian
         self.timeDerivative = timeDerivative
-        registerCount = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount)
     }
 }
 

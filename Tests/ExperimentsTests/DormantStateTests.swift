@@ -43,6 +43,7 @@ drugs:
     routes:
       iv: {target: b}
       tissue: {target: a}
+      top_up: {target: x}
 scenarios:
   none:
     t_end: 10h
@@ -54,6 +55,9 @@ scenarios:
   infusion:
     extends: none
     doses: ["drug 1 mg tissue over 3h at 1h"]
+  top_up:
+    extends: none
+    doses: ["drug 1 mg top_up at 2h"]
 """
 
 @Suite("States that stay 0 are not integrated")
@@ -82,36 +86,43 @@ struct DormantStateTests {
         #expect(model.dormantReduction(start: moved, dosed: []) == nil)
     }
 
-    @Test(arguments: ["none", "bolus", "infusion"])
-    func reducedAndFullRunsAgree(scenario: String) throws {
+    /// Each scenario at two rate constants on one pair of simulators (a sweep reuses its reduced system
+    /// with new parameters), against the full system and the closed forms.
+    @Test(arguments: [("none", 6), ("bolus", nil), ("infusion", 7), ("top_up", 6)] as [(String, Int?)])
+    func reducedAndFullRunsAgree(scenario: String, integrated: Int?) throws {
         let model = try model()
-        let plan = SimulationPlan(scenario: try #require(model.definition.scenario(named: scenario)))
         let reduced = try Simulator(model: model, settings: settings)
         let full = try Simulator(model: model, settings: settings)
         full.reducesDormantStates = false
-        let r = try reduced.run(plan), f = try full.run(plan)
-        #expect(r.succeeded && f.succeeded)
-        #expect(r.times == f.times)
-        for name in r.outputNames {
-            let a = try #require(r.series(name)), b = try #require(f.series(name))
-            for k in a.indices { #expect(abs(a[k] - b[k]) <= 1e-8 * max(1, abs(b[k])), "\(scenario): \(name) at \(r.times[k]) h") }
-        }
-        // Closed forms of the active part: x = e^-kt, y = k t e^-kt, c = 1 - e^-t.
-        let x = try #require(r.series("x")), y = try #require(r.series("y")), c = try #require(r.series("c"))
-        for (k, t) in r.times.enumerated() {
-            #expect(abs(x[k] - exp(-0.7 * t)) < 1e-9)
-            #expect(abs(y[k] - 0.7 * t * exp(-0.7 * t)) < 1e-9)
-            #expect(abs(c[k] - (1 - exp(-t))) < 1e-9)
-        }
-        if scenario == "none" {
-            for name in ["b", "a", "h2", "hn"] { #expect(try #require(r.series(name)).allSatisfy { $0 == 0 }, "\(name)") }
-            let system = try #require(reduced.reducedSystem(start: model.definition.states.map(\.initial), doses: []))
-            #expect(system.workspace.dimension == 6)
-        }
-        if scenario == "bolus" {
-            // 1 mg of a 1000 g/mol drug is 1 umol into b at 2 h: b = e^-k(t-2) after it.
-            let b = try #require(r.series("b"))
-            for (k, t) in r.times.enumerated() where t > 2 { #expect(abs(b[k] - exp(-0.7 * (t - 2))) < 1e-9) }
+        for k in [0.7, 0.3] {
+            var plan = SimulationPlan(scenario: try #require(model.definition.scenario(named: scenario)))
+            plan.parameters["k"] = k
+            let r = try reduced.run(plan), f = try full.run(plan)
+            #expect(r.succeeded && f.succeeded)
+            #expect(r.times == f.times)
+            for name in r.outputNames {
+                let a = try #require(r.series(name)), b = try #require(f.series(name))
+                for i in a.indices { #expect(abs(a[i] - b[i]) <= 1e-8 * max(1, abs(b[i])), "\(scenario), k = \(k): \(name) at \(r.times[i]) h") }
+            }
+            let doses = try reduced.events(for: plan, parameters: model.definition.parameterValues(organism: nil, overrides: plan.parameters))
+            #expect(reduced.reducedSystem(start: try reduced.initialState(for: plan), doses: doses)?.workspace.dimension == integrated)
+            // Closed forms of the active part (global error at rtol 1e-10 up to about 2e-9): x = e^-kt (plus 1 umol from 2 h with the top-up), y = k t e^-kt
+            // without it, c = 1 - e^-t.
+            let x = try #require(r.series("x")), y = try #require(r.series("y")), c = try #require(r.series("c"))
+            for (i, t) in r.times.enumerated() {
+                let topUp = scenario == "top_up" && t >= 2 ? exp(-k * (t - 2)) : 0
+                #expect(abs(x[i] - exp(-k * t) - topUp) < 1e-8)
+                if scenario != "top_up" { #expect(abs(y[i] - k * t * exp(-k * t)) < 1e-8) }
+                #expect(abs(c[i] - (1 - exp(-t))) < 1e-8)
+            }
+            if scenario == "none" || scenario == "top_up" {
+                for name in ["b", "a", "h2", "hn"] { #expect(try #require(r.series(name)).allSatisfy { $0 == 0 }, "\(name)") }
+            }
+            if scenario == "bolus" {
+                // 1 mg of a 1000 g/mol drug is 1 umol into b at 2 h: b = e^-k(t-2) after it.
+                let b = try #require(r.series("b"))
+                for (i, t) in r.times.enumerated() where t > 2 { #expect(abs(b[i] - exp(-k * (t - 2))) < 1e-8) }
+            }
         }
     }
 

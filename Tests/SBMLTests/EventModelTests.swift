@@ -66,6 +66,21 @@ import Testing
         for (got, w) in zip(try #require(result.series("x")), want.x) { #expect(abs(got - w) < 1e-7) }
     }
 
+    /// `hits` starts at 0 and its ODE is 0: only the events move it. A model with events is never reduced
+    /// (`CompiledModel.dormantReduction`); without them the same state would be left out, so the guard is
+    /// what keeps it integrated.
+    @Test func aStateThatOnlyEventsMoveIsNotLeftOut() throws {
+        let model = try SBMLImporter.importModel(xml: document(Self.body), file: "e.xml")
+        let start = model.definition.states.map(\.initial)
+        #expect(try CompiledModel(model.definition).dormantReduction(start: start, dosed: []) == nil)
+        var noEvents = model.definition
+        noEvents.events = []
+        let reduction = try #require(try CompiledModel(noEvents).dormantReduction(start: start, dosed: []))
+        #expect(reduction.dormant.map { noEvents.states[$0].name } == ["hits"])
+        let hits = try #require(try simulate(model.definition, rate: 1).series("hits"))
+        #expect(hits.last == 102)
+    }
+
     @Test func sweepOverAParameterOfAnEventModel() throws {
         let model = try SBMLImporter.importModel(xml: document(Self.body), file: "e.xml")
         let axis = try SweepAxis.parse("rate=0.9,1.6", model: model.definition).get()
