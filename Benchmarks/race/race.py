@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The race: ketasim against libRoadRunner and scipy on the same model, trajectories checked to agree.
 
-    Benchmarks/race/race.py [--ketasim PATH] [--scenario stress_ketamine] [--runs 30] [--json FILE]
+    Benchmarks/race/race.py [--ketasim PATH] [--scenario human_ketamine_infusion] [--runs 30] [--json FILE]
 
 1. Exports the scenario to SBML with `ketasim export` and times `ketasim run --repeat N` (model loaded and
    compiled once, equilibrium cached after the first run, one thread): median time per trajectory.
@@ -115,7 +115,7 @@ def agreement(reference, other):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ketasim", default=os.path.join(REPO, ".build/release/ketasim"))
-    ap.add_argument("--scenario", default="stress_ketamine")
+    ap.add_argument("--scenario", default="human_ketamine_infusion")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--scipy-runs", type=int, default=3)
     ap.add_argument("--json")
