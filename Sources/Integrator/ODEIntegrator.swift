@@ -64,6 +64,8 @@ public struct SolverStatistics: Sendable, Equatable {
     public var rhsEvaluations = 0
     public var jacobianEvaluations = 0
     public var restarts = 0
+    /// State variables integrated: fewer than the model has when states that stay 0 are left out.
+    public var states = 0
     public init() {}
 }
 

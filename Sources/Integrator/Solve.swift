@@ -108,6 +108,7 @@ extension ODEIntegrator {
         statistics.jacobianEvaluations = context.jacobianEvaluations
         solution.statistics.steps = statistics.steps - start.steps
         solution.statistics.restarts = statistics.restarts - start.restarts
+        solution.statistics.states = dimension
         solution.statistics.rhsEvaluations = context.rhsEvaluations - rhsStart
         solution.statistics.jacobianEvaluations = context.jacobianEvaluations - jacobianStart
         return solution

@@ -4,7 +4,7 @@ import Integrator
 /// The part of a model that a run actually moves. A state that starts at exactly 0, receives no dose
 /// and whose right-hand side vanishes whenever it and the other such states are 0 stays exactly 0:
 /// the drugs a scenario does not give, in a model that knows many. Integrating only the others gives
-/// the same trajectory, and GSL's msbdf factorises an m x m matrix instead of n x n (45 -> 28 states
+/// the same trajectory, and GSL's msbdf factorises an m x m matrix instead of n x n (45 -> 27 states
 /// for one drug of the bundled model: a quarter less work a run, docs/PERFORMANCE.md).
 ///
 /// The proof is symbolic, not numerical: the dormant states are replaced by the constant 0, the

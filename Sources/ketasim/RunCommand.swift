@@ -144,7 +144,9 @@ extension Run {
             let r = try? simulator.run(plan, outputs: outputs)
             seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             steps = r?.statistics.steps ?? 0
-            if let s = r?.statistics { evaluations = "\(s.rhsEvaluations) RHS, \(s.jacobianEvaluations) Jacobian evaluations, \(s.restarts) restarts" }
+            if let s = r?.statistics {
+                evaluations = "\(s.rhsEvaluations) RHS, \(s.jacobianEvaluations) Jacobian evaluations, \(s.restarts) restarts, \(s.states) of \(compiled.stateCount) states integrated"
+            }
         }
         seconds.sort()
         let median = seconds[seconds.count / 2]

@@ -59,6 +59,19 @@ struct CLITests {
         #expect(abs(c1 - 32.3555) < 1e-3)  // Bateman at 1 h: 32.3555 uM
     }
 
+    /// `--repeat` reports the work of a run, including how many states it integrated: an intravenous
+    /// ketamine dose leaves the other drugs' compartments (and ketamine's own depot and gut) out.
+    @Test func repeatReportsTheStatesIntegrated() throws {
+        let r = try ketasim(["run", "--scenario", "human_ketamine_infusion", "--t-end", "2h", "--outputs", "madrs_change", "--repeat", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let line = try #require(r.stderr.split(separator: "\n").first { $0.hasPrefix("timing: 1 runs") })
+        // "... (318 steps, msbdf; 1131 RHS, 11 Jacobian evaluations, 2 restarts, 27 of 45 states integrated)"
+        let parts = try #require(line.dropLast().split(separator: ", ").last).split(separator: " ")
+        #expect(parts.count == 5 && parts[1] == "of" && parts[3] == "states", "\(line)")
+        let integrated = Int(parts.first ?? "") ?? 0, all = Int(parts.count > 2 ? parts[2] : "") ?? 0
+        #expect(all > 0 && integrated > 0 && integrated < all, "\(line)")
+    }
+
     /// Without --every the grid is refined to every minute for 6 h after each dose, so the peak a plot
     /// or a reader takes from the file is the run's own: the oral dose at 0 peaks between grid hours.
     @Test func runSamplesEveryMinuteAfterADoseByDefault() throws {

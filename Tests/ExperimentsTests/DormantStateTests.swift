@@ -126,7 +126,7 @@ struct DormantStateTests {
         }
     }
 
-    /// The bundled model knows eleven drugs; a scenario gives one or two. Every compartment a drug that is
+    /// The bundled model knows nine drugs; a scenario gives one or two. Every compartment a drug that is
     /// not given would reach stays 0 and out of the integration, and every output is the full system's.
     @Test func everyScenarioOfTheBundledModelMatchesTheFullSystem() throws {
         let model = try CompiledModel(try ModelLoader.load(path: repositoryRoot.appendingPathComponent("models/ketamine_stress.yaml").path))
