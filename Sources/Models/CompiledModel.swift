@@ -13,9 +13,8 @@ public final class CompiledModel: Sendable {
     public let stateCount: Int
     /// Index of each infusion slot's state, in slot order.
     public let infusionTargets: [Int]
-    let rhs: CompiledProgram
-    let jacobian: CompiledProgram
-    let timeDerivative: CompiledProgram
+    /// The right-hand side, its Jacobian and ∂f/∂t over every state.
+    let derivatives: DerivativePrograms
     let observables: CompiledProgram
     /// Nil when the model has no events.
     let events: CompiledEvents?
@@ -74,7 +73,7 @@ public final class CompiledModel: Sendable {
         self.odes = odes
         observableIndices = Dictionary(model.observableNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         do {
-            (rhs, jacobian, timeDerivative) = try Self.derivativePrograms(odes: odes, states: model.states.map(\.name), graph: &graph, variables: variableNames, varying: 1 + n)
+            derivatives = try DerivativePrograms(odes: odes, states: model.states.map(\.name), graph: &graph, variables: variableNames, varying: 1 + n)
             let observableExprs = (model.states.map(\.name) + model.assignments.map(\.name)).map { Expr.symbol($0) }
             observables = try CompiledProgram(variables: variableNames, graph: graph, outputs: observableExprs)
         } catch {
@@ -83,7 +82,7 @@ public final class CompiledModel: Sendable {
         }
         self.graph = graph
         events = model.events.isEmpty ? nil : try CompiledEvents(model.events, model: model, variables: variableNames, graph: graph)
-        registerCount = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount, observables.registerCount, events?.registerCount ?? 0)
+        registerCount = max(derivatives.registerCount, observables.registerCount, events?.registerCount ?? 0)
     }
 
     /// Refuses a model with an ODE, assignment or event expression deeper than `Expr.maximumDepth`:
@@ -114,43 +113,6 @@ public final class CompiledModel: Sendable {
         }
     }
 
-    /// The right-hand side `odes` (one per entry of `states`), its Jacobian by `states` (structural
-    /// non-zeros only, row-major over `states`) and ∂f/∂t, as programs over `variables`, of which the
-    /// first `varying` (t and the states) change between calls.
-    static func derivativePrograms(odes: [Expr], states: [String], graph: inout ExpressionGraph, variables: [String], varying: Int) throws(ExpressionError)
-        -> (rhs: CompiledProgram, jacobian: CompiledProgram, timeDerivative: CompiledProgram) {
-        let n = states.count
-        var entries: [Expr] = []
-        var destinations: [Int] = []
-        var dt: [Expr] = []
-        var dtDestinations: [Int] = []
-        // Each ODE's own dependencies pick its Jacobian row's candidates: scanning every state for every
-        // ODE would make compiling quadratic in the number of states.
-        let stateIndex = Dictionary(states.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        for (i, f) in odes.enumerated() {
-            let dependencies = graph.dependencies(of: f)
-            for j in dependencies.compactMap({ stateIndex[$0] }).sorted() {
-                let d = graph.derivative(of: f, withRespectTo: states[j])
-                if case .constant(0) = d { continue }
-                entries.append(d)
-                destinations.append(i * n + j)
-            }
-            if dependencies.contains("t") {
-                let d = graph.derivative(of: f, withRespectTo: "t")
-                if case .constant(0) = d { continue }
-                dt.append(d)
-                dtDestinations.append(i)
-            }
-        }
-        // Only t and the states vary between calls inside the integrator: what depends on
-        // parameters, inputs and infusion rates alone is hoisted into each program's prelude.
-        return (
-            try CompiledProgram(variables: variables, graph: graph, outputs: odes, varyingVariables: varying),
-            try CompiledProgram(variables: variables, graph: graph, outputs: entries, destinations: destinations, varyingVariables: varying),
-            try CompiledProgram(variables: variables, graph: graph, outputs: dt, destinations: dtDestinations, varyingVariables: varying)
-        )
-    }
-
     /// A program computing any expressions of the model (assignments may be named), over its variables.
     public func program(computing exprs: [Expr]) throws(ExpressionError) -> CompiledProgram {
         try CompiledProgram(variables: variableNames, graph: graph, outputs: exprs)
@@ -164,12 +126,13 @@ public final class CompiledModel: Sendable {
     public func infusionSlot(forState state: Int) -> Int? { infusionTargets.firstIndex(of: state) }
 
     public var instructionCounts: (rhs: Int, jacobian: Int, observables: Int) {
-        (rhs.instructionCount, jacobian.instructionCount, observables.instructionCount)
+        (derivatives.rhs.instructionCount, derivatives.jacobian.instructionCount, observables.instructionCount)
     }
 
     /// Instructions per call of the right-hand side and the Jacobian once parameter-only work is hoisted.
     public var hotInstructionCounts: (rhs: Int, jacobian: Int) {
-        (rhs.instructionCount - rhs.invariantInstructionCount, jacobian.instructionCount - jacobian.invariantInstructionCount)
+        let (f, j) = (derivatives.rhs, derivatives.jacobian)
+        return (f.instructionCount - f.invariantInstructionCount, j.instructionCount - j.invariantInstructionCount)
     }
 }
 
@@ -205,8 +168,7 @@ public final class ModelWorkspace: ODESystem {
         n = model.stateCount
         stateNames = model.definition.states.map(\.name)
         size = max(model.registerCount, model.variableNames.count)
-        derivatives = DerivativeEvaluator(rhs: model.rhs, jacobian: model.jacobian, timeDerivative: model.timeDerivative,
-                                          variableCount: model.variableNames.count, stateCount: n, states: nil)
+        derivatives = DerivativeEvaluator(model.derivatives, variableCount: model.variableNames.count, stateCount: n, states: nil)
         registers = .allocate(capacity: size)
         registers.initialize(repeating: 0, count: size)
         let eventCount = max(1, model.events?.initialValues.count ?? 0)
@@ -327,9 +289,7 @@ public final class ModelWorkspace: ODESystem {
 /// model's (t, every state, parameters, inputs, infusion rates); `states` says where the integrator's
 /// state vector goes (nil: all states, in order). Allocates nothing after `init`.
 final class DerivativeEvaluator {
-    let rhs: CompiledProgram
-    let jacobianProgram: CompiledProgram
-    let timeDerivative: CompiledProgram
+    let programs: DerivativePrograms
     private let rhsRegisters: UnsafeMutablePointer<Double>
     private let jacobianRegisters: UnsafeMutablePointer<Double>
     private let timeRegisters: UnsafeMutablePointer<Double>
@@ -337,11 +297,9 @@ final class DerivativeEvaluator {
     /// Length of the integrator's state vector.
     let dimension: Int
 
-    init(rhs: CompiledProgram, jacobian: CompiledProgram, timeDerivative: CompiledProgram, variableCount: Int, stateCount: Int, states: [Int]?) {
-        self.rhs = rhs
-        jacobianProgram = jacobian
-        self.timeDerivative = timeDerivative
-        let size = max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount, variableCount)
+    init(_ programs: DerivativePrograms, variableCount: Int, stateCount: Int, states: [Int]?) {
+        self.programs = programs
+        let size = max(programs.registerCount, variableCount)
         rhsRegisters = .allocate(capacity: size)
         jacobianRegisters = .allocate(capacity: size)
         timeRegisters = .allocate(capacity: size)
@@ -382,9 +340,9 @@ final class DerivativeEvaluator {
 
     /// Runs the preludes: after any parameter, input or infusion rate changed.
     func prepare() {
-        rhs.prepare(registers: rhsRegisters)
-        jacobianProgram.prepare(registers: jacobianRegisters)
-        timeDerivative.prepare(registers: timeRegisters)
+        programs.rhs.prepare(registers: rhsRegisters)
+        programs.jacobian.prepare(registers: jacobianRegisters)
+        programs.timeDerivative.prepare(registers: timeRegisters)
     }
 
     @inline(__always)
@@ -400,7 +358,7 @@ final class DerivativeEvaluator {
     @inline(__always)
     func evaluate(t: Double, y: UnsafePointer<Double>, dydt: UnsafeMutablePointer<Double>) {
         load(rhsRegisters, t: t, y: y)
-        rhs.runPrepared(registers: rhsRegisters, outputs: dydt)
+        programs.rhs.runPrepared(registers: rhsRegisters, outputs: dydt)
     }
 
     @inline(__always)
@@ -409,7 +367,49 @@ final class DerivativeEvaluator {
         load(timeRegisters, t: t, y: y)
         dfdy.update(repeating: 0, count: dimension * dimension)
         dfdt.update(repeating: 0, count: dimension)
-        jacobianProgram.runPrepared(registers: jacobianRegisters, outputs: dfdy)
-        timeDerivative.runPrepared(registers: timeRegisters, outputs: dfdt)
+        programs.jacobian.runPrepared(registers: jacobianRegisters, outputs: dfdy)
+        programs.timeDerivative.runPrepared(registers: timeRegisters, outputs: dfdt)
+    }
+}
+
+/// The right-hand side over some states (one ODE per state), its Jacobian by those states (structural
+/// non-zeros only, row-major) and ∂f/∂t, as programs over a model's variables, of which the first
+/// `varying` (t and the states) change between calls.
+struct DerivativePrograms: Sendable {
+    let rhs: CompiledProgram
+    let jacobian: CompiledProgram
+    let timeDerivative: CompiledProgram
+
+    var registerCount: Int { max(rhs.registerCount, jacobian.registerCount, timeDerivative.registerCount) }
+
+    init(odes: [Expr], states: [String], graph: inout ExpressionGraph, variables: [String], varying: Int) throws(ExpressionError) {
+        let n = states.count
+        var entries: [Expr] = []
+        var destinations: [Int] = []
+        var dt: [Expr] = []
+        var dtDestinations: [Int] = []
+        // Each ODE's own dependencies pick its Jacobian row's candidates: scanning every state for every
+        // ODE would make compiling quadratic in the number of states.
+        let stateIndex = Dictionary(states.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        for (i, f) in odes.enumerated() {
+            let dependencies = graph.dependencies(of: f)
+            for j in dependencies.compactMap({ stateIndex[$0] }).sorted() {
+                let d = graph.derivative(of: f, withRespectTo: states[j])
+                if case .constant(0) = d { continue }
+                entries.append(d)
+                destinations.append(i * n + j)
+            }
+            if dependencies.contains("t") {
+                let d = graph.derivative(of: f, withRespectTo: "t")
+                if case .constant(0) = d { continue }
+                dt.append(d)
+                dtDestinations.append(i)
+            }
+        }
+        // Only t and the states vary between calls inside the integrator: what depends on
+        // parameters, inputs and infusion rates alone is hoisted into each program's prelude.
+        rhs = try CompiledProgram(variables: variables, graph: graph, outputs: odes, varyingVariables: varying)
+        jacobian = try CompiledProgram(variables: variables, graph: graph, outputs: entries, destinations: destinations, varyingVariables: varying)
+        timeDerivative = try CompiledProgram(variables: variables, graph: graph, outputs: dt, destinations: dtDestinations, varyingVariables: varying)
     }
 }

@@ -19,16 +19,12 @@ public final class DormantReduction: Sendable {
     public let active: [Int]
     /// Indices of the states that stay 0.
     public let dormant: [Int]
-    let rhs: CompiledProgram
-    let jacobian: CompiledProgram
-    let timeDerivative: CompiledProgram
+    let programs: DerivativePrograms
 
-    init(active: [Int], dormant: [Int], rhs: CompiledProgram, jacobian: CompiledProgram, timeDerivative: CompiledProgram) {
+    init(active: [Int], dormant: [Int], programs: DerivativePrograms) {
         self.active = active
         self.dormant = dormant
-        self.rhs = rhs
-        self.jacobian = jacobian
-        self.timeDerivative = timeDerivative
+        self.programs = programs
     }
 }
 
@@ -60,10 +56,9 @@ extension CompiledModel {
             let active = states.indices.filter { !zero.contains($0) }
             guard !active.isEmpty else { return nil }
             do {
-                let programs = try Self.derivativePrograms(odes: active.map { reduced[$0] }, states: active.map { states[$0].name },
-                                                           graph: &graph, variables: variableNames, varying: 1 + stateCount)
-                return DormantReduction(active: active, dormant: zero.sorted(), rhs: programs.rhs, jacobian: programs.jacobian,
-                                        timeDerivative: programs.timeDerivative)
+                let programs = try DerivativePrograms(odes: active.map { reduced[$0] }, states: active.map { states[$0].name },
+                                                      graph: &graph, variables: variableNames, varying: 1 + stateCount)
+                return DormantReduction(active: active, dormant: zero.sorted(), programs: programs)
             } catch {
                 // The full programs compiled from the same names; a failure here is a bug, and the full
                 // system still gives the right answer.
@@ -95,8 +90,8 @@ public final class ReducedWorkspace: ODESystem {
         self.base = base
         self.reduction = reduction
         stateNames = reduction.active.map { base.stateNames[$0] }
-        derivatives = DerivativeEvaluator(rhs: reduction.rhs, jacobian: reduction.jacobian, timeDerivative: reduction.timeDerivative,
-                                          variableCount: base.model.variableNames.count, stateCount: base.model.stateCount, states: reduction.active)
+        derivatives = DerivativeEvaluator(reduction.programs, variableCount: base.model.variableNames.count, stateCount: base.model.stateCount,
+                                          states: reduction.active)
     }
 
     /// The full state with the dormant states 0, from the active ones.

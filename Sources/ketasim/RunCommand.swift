@@ -46,7 +46,7 @@ struct Run: ParsableCommand {
     @Option(help: "Also draw the time courses to this SVG file: per output the hours around the first treatment dose beside the whole course.")
     var plot: String?
 
-    @Option(name: .customLong("repeat"), parsing: .unconditional, help: "Run the simulation N more times and print the median and minimum time per run on standard error (the model is loaded and compiled once; output is written once).")
+    @Option(name: .customLong("repeat"), parsing: .unconditional, help: "Run the simulation N more times and print on standard error the median and minimum time per run and its work: steps, right-hand sides, Jacobians, restarts and the states integrated (the model is loaded and compiled once; output is written once).")
     var repeatCount: Int = 0
 
     @OptionGroup var solver: SolverOptions

@@ -300,9 +300,11 @@ let benchmarks: @Sendable () -> Void = {
 
 /// A system of the bundled model and its states' initial values.
 func atInitialValues(_ system: any ODESystem) -> (any ODESystem, [Double]) {
-    let states = loadModel().definition.states
-    let active = (system as? ReducedWorkspace)?.reduction.active ?? Array(states.indices)
-    return (system, active.map { states[$0].initial })
+    guard let reduced = system as? ReducedWorkspace else {
+        return (system, (system as? ModelWorkspace)?.model.definition.states.map(\.initial) ?? [])
+    }
+    let states = reduced.base.model.definition.states
+    return (system, reduced.reduction.active.map { states[$0].initial })
 }
 
 func ratWorkspace() -> ModelWorkspace { ModelWorkspace(model: loadModel(), organism: "rat") }
